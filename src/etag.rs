@@ -1,0 +1,676 @@
+//! The `ETag` type: strict parsing, formatting and comparison.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::HeaderValue;
+
+use crate::error::{ETagErrorKind, InvalidETag};
+
+/// An entity-tag, the opaque validator of a representation
+/// ([RFC 9110 §8.8.3](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3)).
+///
+/// ```text
+/// ETag       = entity-tag
+/// entity-tag = [ weak ] opaque-tag
+/// weak       = %s"W/"
+/// opaque-tag = DQUOTE *etagc DQUOTE
+/// etagc      = %x21 / %x23-7E / obs-text
+///            ; VCHAR except double quotes, plus obs-text
+/// ```
+///
+/// Example wire values: `"xyzzy"`, `W/"xyzzy"`, `""`.
+///
+/// An `ETag` always holds a value that follows this grammar exactly: parsing
+/// rejects anything else with an [`InvalidETag`] that says what is wrong.
+/// There is no length limit and nothing is truncated. `W/` is case-sensitive.
+///
+/// `==` means *identical* (same weakness, same opaque tag). Use
+/// [`strong_eq`](Self::strong_eq) and [`weak_eq`](Self::weak_eq) for the two
+/// comparison functions of RFC 9110 §8.8.3.2.
+///
+/// # Examples
+///
+/// ```
+/// use ifmatch::ETag;
+///
+/// let tag: ETag = "W/\"xyzzy\"".parse()?;
+/// assert!(tag.is_weak());
+/// assert_eq!(tag.tag(), b"xyzzy");
+/// assert_eq!(tag.to_string(), "W/\"xyzzy\"");
+///
+/// let strong = ETag::strong("xyzzy")?;
+/// assert!(strong.weak_eq(&tag));
+/// assert!(!strong.strong_eq(&tag));
+/// # Ok::<(), ifmatch::InvalidETag>(())
+/// ```
+#[derive(Clone)]
+pub struct ETag {
+    // The complete wire form, quotes and `W/` included. Always valid.
+    repr: Repr,
+}
+
+// Large enough for every tag this crate builds itself (content tags are 34
+// bytes on the wire), so building one never touches the heap.
+const INLINE_CAP: usize = 46;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE_CAP] },
+    // `Bytes` so that cloning a long tag is a reference-count increment, not
+    // an allocation: the evaluator clones the current tag on its hot path.
+    Shared(Bytes),
+}
+
+/// `etagc = %x21 / %x23-7E / obs-text` (obs-text = %x80-FF).
+#[inline]
+pub(crate) const fn is_etagc(b: u8) -> bool {
+    b == 0x21 || (b >= 0x23 && b != 0x7f)
+}
+
+/// Validates one complete entity-tag, returning whether it is weak.
+pub(crate) fn validate(bytes: &[u8]) -> Result<bool, InvalidETag> {
+    if bytes.is_empty() {
+        return Err(InvalidETag::new(ETagErrorKind::Empty));
+    }
+    let weak = bytes.starts_with(b"W/");
+    let open = if weak { 2 } else { 0 };
+    match bytes.get(open) {
+        Some(b'"') => {}
+        Some(&found) => {
+            return Err(InvalidETag::new(ETagErrorKind::MissingOpeningQuote {
+                offset: open,
+                found,
+            }));
+        }
+        None => return Err(InvalidETag::new(ETagErrorKind::MissingClosingQuote)),
+    }
+    let mut i = open + 1;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' {
+            if i + 1 != bytes.len() {
+                return Err(InvalidETag::new(ETagErrorKind::TrailingData {
+                    offset: i + 1,
+                }));
+            }
+            return Ok(weak);
+        }
+        if !is_etagc(b) {
+            return Err(InvalidETag::new(ETagErrorKind::InvalidByte {
+                offset: i,
+                byte: b,
+            }));
+        }
+        i += 1;
+    }
+    Err(InvalidETag::new(ETagErrorKind::MissingClosingQuote))
+}
+
+/// Validates the opaque part (without quotes) of a tag being built.
+fn validate_opaque(tag: &[u8]) -> Result<(), InvalidETag> {
+    match tag.iter().position(|&b| !is_etagc(b)) {
+        Some(i) => Err(InvalidETag::new(ETagErrorKind::InvalidByte {
+            offset: i,
+            byte: tag[i],
+        })),
+        None => Ok(()),
+    }
+}
+
+impl ETag {
+    /// Builds a strong entity-tag from its opaque tag (the part between the
+    /// quotes).
+    ///
+    /// ```
+    /// # use ifmatch::ETag;
+    /// let tag = ETag::strong("v7")?;
+    /// assert_eq!(tag.to_string(), "\"v7\"");
+    /// assert!(ETag::strong("has\"quote").is_err());
+    /// # Ok::<(), ifmatch::InvalidETag>(())
+    /// ```
+    pub fn strong(tag: impl AsRef<[u8]>) -> Result<Self, InvalidETag> {
+        let tag = tag.as_ref();
+        validate_opaque(tag).map_err(|e| e.offset_by(1))?;
+        Ok(Self::from_parts(false, &[tag]))
+    }
+
+    /// Builds a weak entity-tag (`W/"…"`) from its opaque tag.
+    ///
+    /// ```
+    /// # use ifmatch::ETag;
+    /// let tag = ETag::weak("v7")?;
+    /// assert_eq!(tag.to_string(), "W/\"v7\"");
+    /// # Ok::<(), ifmatch::InvalidETag>(())
+    /// ```
+    pub fn weak(tag: impl AsRef<[u8]>) -> Result<Self, InvalidETag> {
+        let tag = tag.as_ref();
+        validate_opaque(tag).map_err(|e| e.offset_by(3))?;
+        Ok(Self::from_parts(true, &[tag]))
+    }
+
+    /// Builds a strong entity-tag from a version number: `42` becomes
+    /// `"v42"`.
+    ///
+    /// The tag depends on the number alone, so every instance of a service
+    /// gives the same tag for the same version, across restarts. Never reuse
+    /// a number for different content of the same resource (for example
+    /// after a delete and re-create): take versions from a sequence that
+    /// only grows.
+    ///
+    /// ```
+    /// # use ifmatch::ETag;
+    /// assert_eq!(ETag::from_version(42).to_string(), "\"v42\"");
+    /// ```
+    pub fn from_version(version: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let n = write_decimal(version, &mut digits);
+        Self::from_parts(false, &[b"v", &digits[digits.len() - n..]])
+    }
+
+    /// Builds a strong entity-tag from a modification time, with nanosecond
+    /// precision: `"t1700000000.000000042"`.
+    ///
+    /// Per [RFC 9110 §8.8.1](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.1)
+    /// a timestamp is only a strong validator if the resource cannot change
+    /// twice within its resolution; use it when the store's clock gives
+    /// every write a distinct time (or prefer [`from_version`](Self::from_version)).
+    /// Times before 1970 are written with a minus sign.
+    ///
+    /// ```
+    /// # use ifmatch::ETag;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let t = UNIX_EPOCH + Duration::new(1_700_000_000, 42);
+    /// assert_eq!(ETag::from_timestamp(t).to_string(), "\"t1700000000.000000042\"");
+    /// ```
+    pub fn from_timestamp(time: SystemTime) -> Self {
+        let (sign, d): (&[u8], _) = match time.duration_since(UNIX_EPOCH) {
+            Ok(d) => (b"", d),
+            Err(e) => (b"-", e.duration()),
+        };
+        let mut secs = [0u8; 20];
+        let ns = write_decimal(d.as_secs(), &mut secs);
+        let mut nanos = [b'0'; 20];
+        write_decimal(u64::from(d.subsec_nanos()), &mut nanos);
+        Self::from_parts(
+            false,
+            &[
+                b"t",
+                sign,
+                &secs[secs.len() - ns..],
+                b".",
+                &nanos[nanos.len() - 9..],
+            ],
+        )
+    }
+
+    /// Assembles `[W/]"<pieces…>"`; the pieces must already be etagc.
+    pub(crate) fn from_parts(weak: bool, pieces: &[&[u8]]) -> Self {
+        let prefix: &[u8] = if weak { b"W/\"" } else { b"\"" };
+        let len = prefix.len() + pieces.iter().map(|p| p.len()).sum::<usize>() + 1;
+        if len <= INLINE_CAP {
+            let mut buf = [0u8; INLINE_CAP];
+            let mut at = 0;
+            for piece in std::iter::once(prefix).chain(pieces.iter().copied()) {
+                buf[at..at + piece.len()].copy_from_slice(piece);
+                at += piece.len();
+            }
+            buf[at] = b'"';
+            Self {
+                repr: Repr::Inline {
+                    len: len as u8,
+                    buf,
+                },
+            }
+        } else {
+            let mut v = Vec::with_capacity(len);
+            v.extend_from_slice(prefix);
+            for piece in pieces {
+                v.extend_from_slice(piece);
+            }
+            v.push(b'"');
+            Self {
+                repr: Repr::Shared(Bytes::from(v)),
+            }
+        }
+    }
+
+    /// Builds a tag from a complete, already validated wire form.
+    pub(crate) fn from_valid_wire(wire: &[u8]) -> Self {
+        if wire.len() <= INLINE_CAP {
+            let mut buf = [0u8; INLINE_CAP];
+            buf[..wire.len()].copy_from_slice(wire);
+            Self {
+                repr: Repr::Inline {
+                    len: wire.len() as u8,
+                    buf,
+                },
+            }
+        } else {
+            Self {
+                repr: Repr::Shared(Bytes::copy_from_slice(wire)),
+            }
+        }
+    }
+
+    /// Parses an entity-tag from bytes, exactly per RFC 9110 §8.8.3 (no
+    /// surrounding whitespace, no length limit).
+    ///
+    /// ```
+    /// # use ifmatch::ETag;
+    /// assert!(ETag::parse(b"\"abc\"").is_ok());
+    /// assert!(ETag::parse(b"abc").is_err());
+    /// assert!(ETag::parse(b"w/\"abc\"").is_err());
+    /// ```
+    pub fn parse(bytes: &[u8]) -> Result<Self, InvalidETag> {
+        validate(bytes)?;
+        Ok(Self::from_valid_wire(bytes))
+    }
+
+    /// The complete wire form, e.g. `W/"xyzzy"`.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Shared(b) => b,
+        }
+    }
+
+    /// Whether this tag carries the `W/` weakness indicator.
+    pub fn is_weak(&self) -> bool {
+        self.as_bytes()[0] == b'W'
+    }
+
+    /// Whether this is a strong tag (no `W/`).
+    pub fn is_strong(&self) -> bool {
+        !self.is_weak()
+    }
+
+    /// The opaque tag: the bytes between the quotes.
+    ///
+    /// ```
+    /// # use ifmatch::ETag;
+    /// assert_eq!(ETag::weak("x")?.tag(), b"x");
+    /// # Ok::<(), ifmatch::InvalidETag>(())
+    /// ```
+    pub fn tag(&self) -> &[u8] {
+        let b = self.as_bytes();
+        let start = if b[0] == b'W' { 3 } else { 1 };
+        &b[start..b.len() - 1]
+    }
+
+    /// The same opaque tag, marked weak (for a representation that a layer
+    /// such as compression transforms; RFC 9110 §8.8.1).
+    ///
+    /// ```
+    /// # use ifmatch::ETag;
+    /// assert_eq!(ETag::strong("x")?.into_weak().to_string(), "W/\"x\"");
+    /// # Ok::<(), ifmatch::InvalidETag>(())
+    /// ```
+    #[must_use]
+    pub fn into_weak(self) -> Self {
+        if self.is_weak() {
+            self
+        } else {
+            Self::from_parts(true, &[self.tag()])
+        }
+    }
+
+    /// Strong comparison ([RFC 9110 §8.8.3.2](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.2)):
+    /// both tags are strong and their opaque tags are identical.
+    ///
+    /// | A | B | strong | weak |
+    /// |---|---|---|---|
+    /// | `W/"1"` | `W/"1"` | no match | match |
+    /// | `W/"1"` | `W/"2"` | no match | no match |
+    /// | `W/"1"` | `"1"` | no match | match |
+    /// | `"1"` | `"1"` | match | match |
+    ///
+    /// Used by `If-Match` and `If-Range`.
+    pub fn strong_eq(&self, other: &ETag) -> bool {
+        self.is_strong() && other.is_strong() && self.tag() == other.tag()
+    }
+
+    /// Weak comparison (RFC 9110 §8.8.3.2): the opaque tags are identical,
+    /// whatever the weakness of either. Used by `If-None-Match`.
+    pub fn weak_eq(&self, other: &ETag) -> bool {
+        self.tag() == other.tag()
+    }
+
+    /// The tag as a header value, for the `ETag` response field.
+    ///
+    /// This cannot fail: every `ETag` holds a valid field value.
+    ///
+    /// ```
+    /// # use ifmatch::ETag;
+    /// let v = ETag::from_version(3).to_header_value();
+    /// assert_eq!(v, "\"v3\"");
+    /// ```
+    pub fn to_header_value(&self) -> HeaderValue {
+        let result = match &self.repr {
+            Repr::Inline { .. } => HeaderValue::from_bytes(self.as_bytes()),
+            Repr::Shared(b) => HeaderValue::from_maybe_shared(b.clone()),
+        };
+        match result {
+            Ok(v) => v,
+            // The grammar (DQUOTE, `W/`, %x21-7E but 0x22, %x80-FF) is a
+            // subset of what `HeaderValue` accepts, and every constructor
+            // validates it, so this arm cannot run.
+            Err(_) => unreachable!("an ETag always holds a valid header value"),
+        }
+    }
+}
+
+/// Writes `n` in decimal at the end of `out`, returning the digit count.
+fn write_decimal(mut n: u64, out: &mut [u8; 20]) -> usize {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return out.len() - i;
+        }
+    }
+}
+
+impl PartialEq for ETag {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ETag {}
+
+impl Hash for ETag {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl fmt::Debug for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ETag")
+            .field(&format_args!("{self}"))
+            .finish()
+    }
+}
+
+/// Writes the wire form. Bytes of `obs-text` (0x80–0xFF) that are not UTF-8
+/// are shown as the Latin-1 characters they stand for; use
+/// [`as_bytes`](ETag::as_bytes) or [`to_header_value`](ETag::to_header_value)
+/// for the exact bytes.
+impl fmt::Display for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.as_bytes();
+        match std::str::from_utf8(bytes) {
+            Ok(s) => f.write_str(s),
+            Err(_) => bytes
+                .iter()
+                .try_for_each(|&b| fmt::Write::write_char(f, char::from(b))),
+        }
+    }
+}
+
+impl FromStr for ETag {
+    type Err = InvalidETag;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s.as_bytes())
+    }
+}
+
+impl TryFrom<&str> for ETag {
+    type Error = InvalidETag;
+
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        Self::parse(s.as_bytes())
+    }
+}
+
+impl TryFrom<&[u8]> for ETag {
+    type Error = InvalidETag;
+
+    fn try_from(b: &[u8]) -> Result<Self, Self::Error> {
+        Self::parse(b)
+    }
+}
+
+impl TryFrom<&HeaderValue> for ETag {
+    type Error = InvalidETag;
+
+    fn try_from(v: &HeaderValue) -> Result<Self, Self::Error> {
+        Self::parse(v.as_bytes())
+    }
+}
+
+impl TryFrom<HeaderValue> for ETag {
+    type Error = InvalidETag;
+
+    fn try_from(v: HeaderValue) -> Result<Self, Self::Error> {
+        Self::parse(v.as_bytes())
+    }
+}
+
+impl From<ETag> for HeaderValue {
+    fn from(tag: ETag) -> Self {
+        tag.to_header_value()
+    }
+}
+
+impl From<&ETag> for HeaderValue {
+    fn from(tag: &ETag) -> Self {
+        tag.to_header_value()
+    }
+}
+
+/// Serializes as the wire string, e.g. `"\"v1\""` in JSON.
+impl serde::Serialize for ETag {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Deserializes from the wire string, with the same strict grammar as
+/// [`ETag::parse`].
+impl<'de> serde::Deserialize<'de> for ETag {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ETag;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an entity-tag such as \"\\\"v1\\\"\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ETag, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(s: &str) -> ETag {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn comparison_table_of_rfc_9110_section_8_8_3_2() {
+        struct Row {
+            a: &'static str,
+            b: &'static str,
+            strong: bool,
+            weak: bool,
+        }
+        let rows = [
+            Row {
+                a: "W/\"1\"",
+                b: "W/\"1\"",
+                strong: false,
+                weak: true,
+            },
+            Row {
+                a: "W/\"1\"",
+                b: "W/\"2\"",
+                strong: false,
+                weak: false,
+            },
+            Row {
+                a: "W/\"1\"",
+                b: "\"1\"",
+                strong: false,
+                weak: true,
+            },
+            Row {
+                a: "\"1\"",
+                b: "\"1\"",
+                strong: true,
+                weak: true,
+            },
+        ];
+        for row in rows {
+            let (a, b) = (tag(row.a), tag(row.b));
+            assert_eq!(a.strong_eq(&b), row.strong, "strong {} {}", row.a, row.b);
+            assert_eq!(b.strong_eq(&a), row.strong, "strong {} {}", row.b, row.a);
+            assert_eq!(a.weak_eq(&b), row.weak, "weak {} {}", row.a, row.b);
+            assert_eq!(b.weak_eq(&a), row.weak, "weak {} {}", row.b, row.a);
+        }
+    }
+
+    #[test]
+    fn parses_the_grammar_and_nothing_else() {
+        let valid: &[&[u8]] = &[
+            b"\"\"",
+            b"W/\"\"",
+            b"\"xyzzy\"",
+            b"W/\"xyzzy\"",
+            b"\"!#~\"",
+            b"\"\x80\xff\"",
+            b"\"a,b\"",
+        ];
+        for v in valid {
+            assert!(ETag::parse(v).is_ok(), "{:?}", String::from_utf8_lossy(v));
+        }
+        let invalid: &[&[u8]] = &[
+            b"",
+            b"xyzzy",
+            b"\"xyzzy",
+            b"xyzzy\"",
+            b"w/\"xyzzy\"",
+            b"W\"xyzzy\"",
+            b"W/xyzzy",
+            b"\"a b\"",
+            b"\"a\"b\"",
+            b"\"a\x7f\"",
+            b"\"a\tb\"",
+            b" \"a\"",
+            b"\"a\" ",
+            b"*",
+            b"W/",
+            b"\"",
+        ];
+        for v in invalid {
+            assert!(ETag::parse(v).is_err(), "{:?}", String::from_utf8_lossy(v));
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let msg = |s: &[u8]| ETag::parse(s).unwrap_err().to_string();
+        assert_eq!(msg(b""), "invalid entity-tag: the value is empty");
+        assert_eq!(
+            msg(b"abc"),
+            "invalid entity-tag: expected `\"` or `W/\"` at offset 0, found byte 0x61"
+        );
+        assert!(msg(b"w/\"a\"").contains("case-sensitive"));
+        assert_eq!(
+            msg(b"\"abc"),
+            "invalid entity-tag: the closing `\"` is missing"
+        );
+        assert_eq!(
+            msg(b"\"a\"b"),
+            "invalid entity-tag: unexpected data after the closing `\"` at offset 3"
+        );
+        assert_eq!(
+            ETag::weak("a b").unwrap_err().to_string(),
+            "invalid entity-tag: byte 0x20 at offset 4 is not allowed inside the quotes"
+        );
+    }
+
+    #[test]
+    fn long_tags_are_kept_whole() {
+        let long = "x".repeat(100_000);
+        let t = ETag::strong(&long).unwrap();
+        assert_eq!(t.tag().len(), 100_000);
+        assert_eq!(t.clone(), t);
+        let parsed: ETag = t.to_string().parse().unwrap();
+        assert_eq!(parsed, t);
+        assert_eq!(t.to_header_value().as_bytes(), t.as_bytes());
+    }
+
+    #[test]
+    fn inline_boundary_round_trips() {
+        for n in 40..50 {
+            let t = ETag::strong("a".repeat(n)).unwrap();
+            assert_eq!(t.as_bytes().len(), n + 2);
+            assert_eq!(ETag::parse(t.as_bytes()).unwrap(), t);
+            let w = t.clone().into_weak();
+            assert_eq!(w.tag(), t.tag());
+            assert!(w.is_weak());
+        }
+    }
+
+    #[test]
+    fn version_and_timestamp_tags_are_deterministic() {
+        assert_eq!(ETag::from_version(0).as_bytes(), b"\"v0\"");
+        assert_eq!(
+            ETag::from_version(u64::MAX).as_bytes(),
+            b"\"v18446744073709551615\""
+        );
+        let t = UNIX_EPOCH + std::time::Duration::new(5, 7);
+        assert_eq!(ETag::from_timestamp(t).as_bytes(), b"\"t5.000000007\"");
+        let before = UNIX_EPOCH - std::time::Duration::new(1, 500_000_000);
+        assert_eq!(
+            ETag::from_timestamp(before).as_bytes(),
+            b"\"t-1.500000000\""
+        );
+        assert!(ETag::from_version(1).is_strong());
+    }
+
+    #[test]
+    fn equality_means_identical() {
+        assert_eq!(tag("\"a\""), tag("\"a\""));
+        assert_ne!(tag("\"a\""), tag("W/\"a\""));
+        assert_ne!(tag("\"a\""), tag("\"b\""));
+    }
+
+    #[test]
+    fn obs_text_displays_as_latin1_and_keeps_exact_bytes() {
+        let t = ETag::parse(b"\"\xe9\"").unwrap();
+        assert_eq!(t.to_string(), "\"\u{e9}\"");
+        assert_eq!(t.to_header_value().as_bytes(), b"\"\xe9\"");
+    }
+
+    #[test]
+    fn converts_from_header_values() {
+        let v = HeaderValue::from_static("W/\"a\"");
+        assert_eq!(ETag::try_from(&v).unwrap(), tag("W/\"a\""));
+        assert!(ETag::try_from(HeaderValue::from_static("a")).is_err());
+        assert_eq!(HeaderValue::from(tag("\"a\"")), "\"a\"");
+    }
+
+    #[test]
+    fn serde_uses_the_wire_string() {
+        let t = tag("W/\"a\"");
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, r#""W/\"a\"""#);
+        let back: ETag = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, t);
+        assert!(serde_json::from_str::<ETag>("\"nope\"").is_err());
+    }
+}

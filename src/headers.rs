@@ -1,0 +1,193 @@
+//! Where the evaluator reads request header fields from.
+
+use std::marker::PhantomData;
+
+use http::header::{
+    HeaderMap, HeaderName, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
+    IF_UNMODIFIED_SINCE, RANGE,
+};
+
+/// The request fields the evaluator reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    IfMatch,
+    IfNoneMatch,
+    IfModifiedSince,
+    IfUnmodifiedSince,
+    IfRange,
+    Range,
+}
+
+impl Field {
+    pub(crate) fn header_name(self) -> HeaderName {
+        match self {
+            Self::IfMatch => IF_MATCH,
+            Self::IfNoneMatch => IF_NONE_MATCH,
+            Self::IfModifiedSince => IF_MODIFIED_SINCE,
+            Self::IfUnmodifiedSince => IF_UNMODIFIED_SINCE,
+            Self::IfRange => IF_RANGE,
+            Self::Range => RANGE,
+        }
+    }
+
+    fn lowercase(self) -> &'static [u8] {
+        match self {
+            Self::IfMatch => b"if-match",
+            Self::IfNoneMatch => b"if-none-match",
+            Self::IfModifiedSince => b"if-modified-since",
+            Self::IfUnmodifiedSince => b"if-unmodified-since",
+            Self::IfRange => b"if-range",
+            Self::Range => b"range",
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Request headers the [evaluator](crate::Policy::evaluate) can read
+/// without copying them.
+///
+/// Implemented for `http` 1.x's [`HeaderMap`], [`http::request::Parts`] and
+/// [`http::Request`], and for [`RawHeaders`], which takes header names and
+/// values as bytes (for actix-web 4 and other users of `http` 0.2).
+///
+/// This trait is sealed: the evaluator's correctness depends on how fields
+/// are looked up (case-insensitive names, every line of a repeated field).
+pub trait RequestHeaders: sealed::Sealed {
+    /// Every line of `field`, in order.
+    #[doc(hidden)]
+    fn field_lines(&self, field: Field) -> impl Iterator<Item = &[u8]>;
+}
+
+impl sealed::Sealed for HeaderMap {}
+impl RequestHeaders for HeaderMap {
+    fn field_lines(&self, field: Field) -> impl Iterator<Item = &[u8]> {
+        self.get_all(field.header_name())
+            .into_iter()
+            .map(|v| v.as_bytes())
+    }
+}
+
+impl sealed::Sealed for http::request::Parts {}
+impl RequestHeaders for http::request::Parts {
+    fn field_lines(&self, field: Field) -> impl Iterator<Item = &[u8]> {
+        self.headers.field_lines(field)
+    }
+}
+
+impl<B> sealed::Sealed for http::Request<B> {}
+impl<B> RequestHeaders for http::Request<B> {
+    fn field_lines(&self, field: Field) -> impl Iterator<Item = &[u8]> {
+        self.headers().field_lines(field)
+    }
+}
+
+/// Request headers as `(name, value)` byte pairs, for frameworks that do
+/// not use `http` 1.x (actix-web 4 uses `http` 0.2).
+///
+/// Names are compared case-insensitively; a field sent on several lines is
+/// read as one list, in order. The iterator is cloned once per field the
+/// evaluator looks at, so pass something cheap to clone (a slice iterator,
+/// or a `map` over the framework's header iterator); nothing is copied or
+/// allocated.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::Method;
+/// use ifmatch::{ETag, Outcome, Policy, RawHeaders};
+///
+/// let pairs: [(&[u8], &[u8]); 2] = [
+///     (b"Content-Type", b"application/json"),
+///     (b"IF-MATCH", b"\"v1\""),
+/// ];
+/// let headers = RawHeaders::new(pairs.iter().copied());
+/// let current = ETag::from_version(1);
+/// let eval = Policy::default().evaluate(&Method::PUT, &headers, Some(&current), SystemTime::now());
+/// assert!(matches!(eval.outcome(), Outcome::Proceed { .. }));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RawHeaders<'a, I> {
+    pairs: I,
+    // Ties the borrowed bytes to the wrapper, so lines handed out while the
+    // wrapper is borrowed are known to live long enough.
+    _bytes: PhantomData<&'a [u8]>,
+}
+
+impl<'a, I> RawHeaders<'a, I>
+where
+    I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+{
+    /// Wraps an iterator of `(name, value)` pairs.
+    pub fn new(pairs: I) -> Self {
+        Self {
+            pairs,
+            _bytes: PhantomData,
+        }
+    }
+}
+
+impl<'a, I> sealed::Sealed for RawHeaders<'a, I> where
+    I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone
+{
+}
+impl<'a, I> RequestHeaders for RawHeaders<'a, I>
+where
+    I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+{
+    fn field_lines(&self, field: Field) -> impl Iterator<Item = &[u8]> {
+        let name = field.lowercase();
+        self.pairs
+            .clone()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| trim_ows(v))
+    }
+}
+
+/// Strips leading and trailing OWS, which `HeaderValue` never holds but raw
+/// values may (RFC 9110 §5.5: it is not part of the field value).
+pub(crate) fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let Some(start) = start else {
+        return &v[..0];
+    };
+    let end = v
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_names_match_case_insensitively_and_keep_every_line() {
+        let pairs: Vec<(&[u8], &[u8])> = vec![
+            (b"If-Match", b"\"a\""),
+            (b"x", b"y"),
+            (b"if-match", b"  \"b\"\t"),
+        ];
+        let h = RawHeaders::new(pairs.iter().copied());
+        let lines: Vec<&[u8]> = h.field_lines(Field::IfMatch).collect();
+        assert_eq!(lines, [&b"\"a\""[..], b"\"b\""]);
+        assert_eq!(h.field_lines(Field::IfRange).count(), 0);
+    }
+
+    #[test]
+    fn header_map_keeps_every_line() {
+        let mut map = HeaderMap::new();
+        map.append(IF_NONE_MATCH, "\"a\"".parse().unwrap());
+        map.append(IF_NONE_MATCH, "\"b\"".parse().unwrap());
+        assert_eq!(map.field_lines(Field::IfNoneMatch).count(), 2);
+    }
+
+    #[test]
+    fn trims_only_ows() {
+        assert_eq!(trim_ows(b"  a b \t"), b"a b");
+        assert_eq!(trim_ows(b"   "), b"");
+        assert_eq!(trim_ows(b""), b"");
+    }
+}

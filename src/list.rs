@@ -1,0 +1,396 @@
+//! Entity-tag lists, as sent in `If-Match` and `If-None-Match`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use http::HeaderValue;
+
+use crate::error::{ETagErrorKind, InvalidETag};
+use crate::etag::{ETag, is_etagc};
+
+/// The field value of `If-Match` or `If-None-Match`: `*` or a list of
+/// entity-tags ([RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1),
+/// [§13.1.2](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.2)).
+///
+/// ```text
+/// If-Match = "*" / #entity-tag
+/// #element = [ element ] *( OWS "," OWS [ element ] )   ; §5.6.1
+/// ```
+///
+/// Example wire values: `*`, `"xyzzy"`, `"xyzzy", W/"r2d2xxxx", "c3piozzzz"`,
+/// `, "a" ,, "b",` (empty elements are allowed).
+///
+/// Commas inside the quotes belong to the tag (`"a,b"` is one tag). `*`
+/// must be the whole value: `"a", *` is malformed. Several header lines are
+/// one list ([RFC 9110 §5.3](https://www.rfc-editor.org/rfc/rfc9110#section-5.3)):
+/// see [`from_lines`](Self::from_lines).
+///
+/// This type owns its tags, for services that want to inspect a list. The
+/// [evaluator](crate::Policy::evaluate) does not build it: it scans the raw
+/// field lines in place, without allocating.
+///
+/// ```
+/// use ifmatch::{ETag, ETagList};
+///
+/// let list: ETagList = r#""a,b", W/"c""#.parse()?;
+/// let current = ETag::strong("a,b")?;
+/// assert!(list.strong_match(&current));
+/// assert!(list.weak_match(&ETag::strong("c")?));
+/// assert!(!list.strong_match(&ETag::strong("c")?));
+/// assert_eq!(list.to_string(), r#""a,b", W/"c""#);
+/// # Ok::<(), ifmatch::InvalidETag>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ETagList {
+    /// `*`: any current representation.
+    Any,
+    /// A list of entity-tags, possibly empty.
+    Tags(Vec<ETag>),
+}
+
+impl ETagList {
+    /// Parses a list spread over several field lines, as one list.
+    ///
+    /// ```
+    /// use ifmatch::ETagList;
+    ///
+    /// let list = ETagList::from_lines([&b"\"a\""[..], b"\"b\", \"c\""])?;
+    /// assert_eq!(list, "\"a\", \"b\", \"c\"".parse()?);
+    /// # Ok::<(), ifmatch::InvalidETag>(())
+    /// ```
+    pub fn from_lines<'a, I>(lines: I) -> Result<Self, InvalidETag>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let mut tags = Vec::new();
+        let mut star = false;
+        for line in lines {
+            for item in Items::new(line) {
+                match item? {
+                    Item::Star if !star && tags.is_empty() => star = true,
+                    Item::Tag { wire, .. } if !star => tags.push(ETag::from_valid_wire(wire)),
+                    _ => return Err(InvalidETag::new(ETagErrorKind::StarInList)),
+                }
+            }
+        }
+        Ok(if star { Self::Any } else { Self::Tags(tags) })
+    }
+
+    /// Whether the list is `*`, or holds a tag that matches `current` under
+    /// the strong comparison (the `If-Match` rule, RFC 9110 §13.1.1).
+    pub fn strong_match(&self, current: &ETag) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Tags(tags) => tags.iter().any(|t| t.strong_eq(current)),
+        }
+    }
+
+    /// Whether the list is `*`, or holds a tag that matches `current` under
+    /// the weak comparison (the `If-None-Match` rule, RFC 9110 §13.1.2).
+    pub fn weak_match(&self, current: &ETag) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Tags(tags) => tags.iter().any(|t| t.weak_eq(current)),
+        }
+    }
+}
+
+impl FromStr for ETagList {
+    type Err = InvalidETag;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_lines([s.as_bytes()])
+    }
+}
+
+impl TryFrom<&HeaderValue> for ETagList {
+    type Error = InvalidETag;
+
+    fn try_from(v: &HeaderValue) -> Result<Self, Self::Error> {
+        Self::from_lines([v.as_bytes()])
+    }
+}
+
+impl fmt::Display for ETagList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => f.write_str("*"),
+            Self::Tags(tags) => {
+                for (i, t) in tags.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    fmt::Display::fmt(t, f)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One member of a list line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Item<'a> {
+    Star,
+    Tag {
+        weak: bool,
+        opaque: &'a [u8],
+        wire: &'a [u8],
+    },
+}
+
+/// A quote-aware scanner over one field line: skips OWS and empty elements,
+/// yields members, and stops after the first error.
+pub(crate) struct Items<'a> {
+    line: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+impl<'a> Items<'a> {
+    pub(crate) fn new(line: &'a [u8]) -> Self {
+        Self {
+            line,
+            pos: 0,
+            failed: false,
+        }
+    }
+
+    fn fail(&mut self, kind: ETagErrorKind) -> Option<Result<Item<'a>, InvalidETag>> {
+        self.failed = true;
+        Some(Err(InvalidETag::new(kind)))
+    }
+}
+
+#[inline]
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Result<Item<'a>, InvalidETag>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let line = self.line;
+        let n = line.len();
+        let mut i = self.pos;
+        // Empty elements and OWS before a member.
+        while i < n && (is_ows(line[i]) || line[i] == b',') {
+            i += 1;
+        }
+        if i == n {
+            self.pos = n;
+            return None;
+        }
+        let start = i;
+        let item = if line[i] == b'*' {
+            i += 1;
+            Item::Star
+        } else {
+            let weak = line[i..].starts_with(b"W/");
+            if weak {
+                i += 2;
+            }
+            match line.get(i) {
+                Some(b'"') => {}
+                Some(&found) => {
+                    return self.fail(ETagErrorKind::MissingOpeningQuote { offset: i, found });
+                }
+                None => return self.fail(ETagErrorKind::MissingClosingQuote),
+            }
+            i += 1;
+            let open = i;
+            while i < n && is_etagc(line[i]) {
+                i += 1;
+            }
+            match line.get(i) {
+                Some(b'"') => {}
+                Some(&byte) => {
+                    return self.fail(ETagErrorKind::InvalidByte { offset: i, byte });
+                }
+                None => return self.fail(ETagErrorKind::MissingClosingQuote),
+            }
+            i += 1;
+            Item::Tag {
+                weak,
+                opaque: &line[open..i - 1],
+                wire: &line[start..i],
+            }
+        };
+        // OWS, then a comma or the end of the line.
+        while i < n && is_ows(line[i]) {
+            i += 1;
+        }
+        if i < n && line[i] != b',' {
+            return self.fail(ETagErrorKind::MissingComma { offset: i });
+        }
+        self.pos = i;
+        Some(Ok(item))
+    }
+}
+
+/// What a list field said about the current representation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// The field is not in the request.
+    Absent,
+    /// The field value is `*`.
+    Any,
+    /// A well-formed list; `matched` is whether a member matched.
+    Tags { matched: bool },
+    /// The field value does not follow the grammar.
+    Malformed,
+}
+
+/// Scans all lines of a list field against `current`, in one pass and
+/// without allocating. `matches(weak, opaque)` decides whether a member
+/// matches; it is not called once a member has matched.
+pub(crate) fn scan<'a, I, F>(lines: I, mut matches: F) -> Scan
+where
+    I: Iterator<Item = &'a [u8]>,
+    F: FnMut(bool, &[u8]) -> bool,
+{
+    let mut present = false;
+    let mut star = false;
+    let mut tags = false;
+    let mut matched = false;
+    for line in lines {
+        present = true;
+        for item in Items::new(line) {
+            match item {
+                Err(_) => return Scan::Malformed,
+                Ok(Item::Star) => {
+                    if star || tags {
+                        return Scan::Malformed;
+                    }
+                    star = true;
+                }
+                Ok(Item::Tag { weak, opaque, .. }) => {
+                    if star {
+                        return Scan::Malformed;
+                    }
+                    tags = true;
+                    if !matched && matches(weak, opaque) {
+                        matched = true;
+                    }
+                }
+            }
+        }
+    }
+    match (present, star) {
+        (false, _) => Scan::Absent,
+        (true, true) => Scan::Any,
+        (true, false) => Scan::Tags { matched },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_str(lines: &[&str], current: &str) -> Scan {
+        let cur: ETag = current.parse().unwrap();
+        scan(lines.iter().map(|l| l.as_bytes()), |weak, opaque| {
+            !weak && cur.is_strong() && opaque == cur.tag()
+        })
+    }
+
+    #[test]
+    fn commas_inside_quotes_are_part_of_the_tag() {
+        assert_eq!(
+            scan_str(&["\"a,b\""], "\"a,b\""),
+            Scan::Tags { matched: true }
+        );
+        assert_eq!(
+            scan_str(&["\"a,b\""], "\"a\""),
+            Scan::Tags { matched: false }
+        );
+    }
+
+    #[test]
+    fn empty_elements_and_ows_are_allowed() {
+        assert_eq!(
+            scan_str(&[" , \"x\" ,\t,, \"a\" , "], "\"a\""),
+            Scan::Tags { matched: true }
+        );
+        assert_eq!(scan_str(&[""], "\"a\""), Scan::Tags { matched: false });
+        assert_eq!(scan_str(&[","], "\"a\""), Scan::Tags { matched: false });
+    }
+
+    #[test]
+    fn lines_are_merged_into_one_list() {
+        assert_eq!(
+            scan_str(&["\"x\"", "\"y\", \"a\""], "\"a\""),
+            Scan::Tags { matched: true }
+        );
+        assert_eq!(scan_str(&[], "\"a\""), Scan::Absent);
+    }
+
+    #[test]
+    fn star_must_stand_alone() {
+        assert_eq!(scan_str(&["*"], "\"a\""), Scan::Any);
+        assert_eq!(scan_str(&[" * "], "\"a\""), Scan::Any);
+        assert_eq!(scan_str(&["\"a\", *"], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["*, \"a\""], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["*", "\"a\""], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["*", "*"], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["**"], "\"a\""), Scan::Malformed);
+    }
+
+    #[test]
+    fn a_malformed_member_anywhere_makes_the_list_malformed() {
+        assert_eq!(scan_str(&["\"a\", b"], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["\"a\" \"b\""], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["\"a b\""], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["\"a"], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["w/\"a\""], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["\"a\"", "junk"], "\"a\""), Scan::Malformed);
+    }
+
+    #[test]
+    fn weak_members_never_match_strongly() {
+        assert_eq!(
+            scan_str(&["W/\"a\""], "\"a\""),
+            Scan::Tags { matched: false }
+        );
+    }
+
+    #[test]
+    fn ten_thousand_tags_scan_fine() {
+        let mut line = String::new();
+        for i in 0..10_000 {
+            line.push_str(&format!("\"tag-{i}\", "));
+        }
+        assert_eq!(
+            scan_str(&[&line], "\"tag-9999\""),
+            Scan::Tags { matched: true }
+        );
+        let parsed: ETagList = line.parse().unwrap();
+        assert!(matches!(parsed, ETagList::Tags(ref t) if t.len() == 10_000));
+    }
+
+    #[test]
+    fn owned_list_parses_and_prints() {
+        assert_eq!("*".parse::<ETagList>().unwrap(), ETagList::Any);
+        assert_eq!("".parse::<ETagList>().unwrap(), ETagList::Tags(vec![]));
+        assert!("\"a\", *".parse::<ETagList>().is_err());
+        let err = "\"a\" \"b\"".parse::<ETagList>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid entity-tag: expected `,` between entity-tags at offset 4"
+        );
+        let err = "*, \"a\"".parse::<ETagList>().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`*` must be the whole field value")
+        );
+        let list: ETagList = " \"a\" ,W/\"b\"".parse().unwrap();
+        assert_eq!(list.to_string(), "\"a\", W/\"b\"");
+        assert!(!ETagList::Tags(vec![]).strong_match(&ETag::strong("a").unwrap()));
+        assert!(ETagList::Any.strong_match(&ETag::strong("a").unwrap()));
+    }
+}

@@ -1,0 +1,507 @@
+//! The precondition evaluator of RFC 9110 §13.2.
+
+use std::time::SystemTime;
+
+use http::{HeaderName, Method, StatusCode};
+
+use crate::date;
+use crate::etag::{self, ETag};
+use crate::headers::{Field, RequestHeaders, trim_ows};
+use crate::list::{Scan, scan};
+use crate::versioned::Versioned;
+use crate::write::Expected;
+
+/// Whether writes must carry a precondition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// A write (by default PUT, PATCH, DELETE) without `If-Match` — or, for
+    /// a PUT that creates, `If-None-Match: *` — is refused with
+    /// 428 Precondition Required ([RFC 6585 §3](https://www.rfc-editor.org/rfc/rfc6585#section-3)).
+    ///
+    /// The default: when several parties edit the same data, a client that
+    /// forgets the header silently erases other people's changes, so
+    /// locking cannot be left to each client's goodwill.
+    #[default]
+    Strict,
+    /// Only the preconditions a request carries are checked; a write
+    /// without one goes ahead unconditionally ("last write wins").
+    OptIn,
+}
+
+/// How preconditions are enforced: the configuration of the evaluator.
+///
+/// ```
+/// use http::Method;
+/// use ifmatch::{Mode, Policy};
+///
+/// // The default: strict, PUT/PATCH/DELETE need If-Match.
+/// let strict = Policy::default();
+/// assert!(strict.requires_precondition(&Method::DELETE));
+/// assert!(!strict.requires_precondition(&Method::POST));
+///
+/// // POST too, and accept If-Unmodified-Since in place of If-Match.
+/// let custom = Policy::strict()
+///     .require_precondition_for([Method::PUT, Method::PATCH, Method::DELETE, Method::POST])
+///     .accept_if_unmodified_since(true);
+/// assert!(custom.requires_precondition(&Method::POST));
+///
+/// let opt_in = Policy::opt_in();
+/// assert_eq!(opt_in.mode(), Mode::OptIn);
+/// assert!(!opt_in.requires_precondition(&Method::PUT));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    mode: Mode,
+    required: Vec<Method>,
+    accept_if_unmodified_since: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::strict()
+    }
+}
+
+/// Which precondition evaluated to false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failed {
+    /// `If-Match` did not match (or was malformed, or the target is absent).
+    IfMatch,
+    /// The target was modified after the `If-Unmodified-Since` date.
+    IfUnmodifiedSince,
+    /// `If-None-Match` matched on a method other than GET or HEAD.
+    IfNoneMatch,
+}
+
+/// What to do with a request, decided by [`Policy::evaluate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Perform the method.
+    Proceed {
+        /// The state a write must still find: pass it to the store's
+        /// compare-and-swap so the check and the write are one atomic step.
+        expected: Expected,
+        /// `If-Range` evaluated to false: ignore the `Range` header and send
+        /// the whole representation with 200 (RFC 9110 §13.1.5).
+        ignore_range: bool,
+    },
+    /// Answer 304 Not Modified (GET and HEAD only).
+    NotModified,
+    /// Answer 412 Precondition Failed.
+    PreconditionFailed(Failed),
+    /// Answer 428 Precondition Required.
+    PreconditionRequired,
+}
+
+impl Outcome {
+    /// The status to answer with instead of performing the method, or `None`
+    /// to proceed.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Proceed { .. } => None,
+            Self::NotModified => Some(StatusCode::NOT_MODIFIED),
+            Self::PreconditionFailed(_) => Some(StatusCode::PRECONDITION_FAILED),
+            Self::PreconditionRequired => Some(StatusCode::PRECONDITION_REQUIRED),
+        }
+    }
+}
+
+/// The result of [`Policy::evaluate`]: an [`Outcome`], plus which
+/// conditional fields were malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    outcome: Outcome,
+    malformed_if_match: bool,
+    malformed_if_none_match: bool,
+}
+
+impl Evaluation {
+    fn new(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            malformed_if_match: false,
+            malformed_if_none_match: false,
+        }
+    }
+
+    /// What to do.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// What to do, by value.
+    pub fn into_outcome(self) -> Outcome {
+        self.outcome
+    }
+
+    /// The first conditional field whose value does not follow its grammar
+    /// (`If-Match`, then `If-None-Match`), so that a service may answer 400
+    /// Bad Request instead of the outcome.
+    ///
+    /// The outcome already treats such a field safely: a malformed
+    /// `If-Match` never matches (412), a malformed `If-None-Match` is
+    /// ignored (and so, since the field is present, is `If-Modified-Since`).
+    /// Invalid dates are not reported: RFC 9110 says to ignore them.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{header::IF_MATCH, HeaderMap, Method};
+    /// use ifmatch::{ETag, Policy};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(IF_MATCH, "v1".parse()?); // quotes missing
+    /// let eval = Policy::default().evaluate(
+    ///     &Method::PUT, &headers, Some(&ETag::from_version(1)), SystemTime::now());
+    /// assert_eq!(eval.malformed(), Some(IF_MATCH));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn malformed(&self) -> Option<HeaderName> {
+        if self.malformed_if_match {
+            Some(http::header::IF_MATCH)
+        } else if self.malformed_if_none_match {
+            Some(http::header::IF_NONE_MATCH)
+        } else {
+            None
+        }
+    }
+}
+
+impl Policy {
+    /// Strict mode (the default): PUT, PATCH and DELETE need a precondition;
+    /// `If-Unmodified-Since` does not count as one.
+    pub fn strict() -> Self {
+        Self {
+            mode: Mode::Strict,
+            required: vec![Method::PUT, Method::PATCH, Method::DELETE],
+            accept_if_unmodified_since: false,
+        }
+    }
+
+    /// Opt-in mode: check only the preconditions a request carries.
+    pub fn opt_in() -> Self {
+        Self {
+            mode: Mode::OptIn,
+            ..Self::strict()
+        }
+    }
+
+    /// Sets the mode.
+    #[must_use]
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets the methods that need a precondition in strict mode (default:
+    /// PUT, PATCH, DELETE). POST is not among them by default: a POST
+    /// usually creates a new resource, so there is no version to check.
+    #[must_use]
+    pub fn require_precondition_for(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.required = methods.into_iter().collect();
+        self
+    }
+
+    /// Whether an `If-Unmodified-Since` that is actually evaluated (a valid
+    /// date, and a target with a modification time) satisfies the strict
+    /// requirement in place of `If-Match`. Off by default: HTTP dates have a
+    /// resolution of one second, so two writes within the same second are
+    /// not told apart, which makes them a weak lock.
+    #[must_use]
+    pub fn accept_if_unmodified_since(mut self, accept: bool) -> Self {
+        self.accept_if_unmodified_since = accept;
+        self
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether, under this policy, a request with `method` and no
+    /// precondition is refused with 428.
+    pub fn requires_precondition(&self, method: &Method) -> bool {
+        self.mode == Mode::Strict && self.required.contains(method)
+    }
+
+    /// Evaluates the request's preconditions against the current state of
+    /// the target, exactly per [RFC 9110 §13.2.2](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2):
+    ///
+    /// 1. `If-Match` (strong comparison; `*` is true iff the target exists);
+    ///    false → 412.
+    /// 2. Otherwise `If-Unmodified-Since` (if the target has a modification
+    ///    time and the date is valid); false → 412.
+    /// 3. `If-None-Match` (weak comparison; `*` is false iff the target
+    ///    exists); false → 304 for GET and HEAD, 412 otherwise.
+    /// 4. Otherwise, for GET and HEAD, `If-Modified-Since`; false → 304.
+    /// 5. For a GET with `Range`, `If-Range`; false → proceed, ignoring
+    ///    `Range`.
+    ///
+    /// `current` is the target's current state: `None` when it does not
+    /// exist. `now` is the time of the request (the `Date` the response will
+    /// carry), used to decide whether `Last-Modified` is a strong validator
+    /// for `If-Range` (§8.8.2.2); pass `SystemTime::now()`, or a fixed time
+    /// in tests.
+    ///
+    /// Preconditions are ignored, and the outcome is to proceed:
+    /// - for CONNECT, OPTIONS and TRACE (§13.2.1);
+    /// - when the target does not exist and the method is not PUT: the
+    ///   response without preconditions would be a 404, which takes
+    ///   precedence over them (§13.2.1). The [`Expected::Absent`] returned
+    ///   then lets a write refuse to act on a target created meanwhile.
+    ///
+    /// In [strict mode](Mode::Strict), a method that requires a precondition
+    /// and carries none gets 428 before anything is evaluated.
+    ///
+    /// Nothing is allocated, whatever the headers hold; the cost is linear
+    /// in their length. The current tag is read once
+    /// ([`Versioned::etag`]).
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{header, HeaderMap, Method};
+    /// use ifmatch::{ETag, Expected, Failed, Outcome, Policy};
+    ///
+    /// let current = ETag::from_version(2);
+    /// let policy = Policy::default();
+    /// let now = SystemTime::now();
+    ///
+    /// let mut stale = HeaderMap::new();
+    /// stale.insert(header::IF_MATCH, "\"v1\"".parse()?);
+    /// let eval = policy.evaluate(&Method::PUT, &stale, Some(&current), now);
+    /// assert_eq!(eval.outcome(), &Outcome::PreconditionFailed(Failed::IfMatch));
+    ///
+    /// let mut fresh = HeaderMap::new();
+    /// fresh.insert(header::IF_MATCH, "\"v2\"".parse()?);
+    /// let eval = policy.evaluate(&Method::PUT, &fresh, Some(&current), now);
+    /// assert_eq!(
+    ///     eval.outcome(),
+    ///     &Outcome::Proceed { expected: Expected::ETag(current.clone()), ignore_range: false }
+    /// );
+    ///
+    /// let eval = policy.evaluate(&Method::PUT, &HeaderMap::new(), Some(&current), now);
+    /// assert_eq!(eval.outcome(), &Outcome::PreconditionRequired);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn evaluate<H, V>(
+        &self,
+        method: &Method,
+        headers: &H,
+        current: Option<&V>,
+        now: SystemTime,
+    ) -> Evaluation
+    where
+        H: RequestHeaders + ?Sized,
+        V: Versioned + ?Sized,
+    {
+        // RFC 9110 §13.2.1: "a server MUST ignore the conditional request
+        // header fields defined by this specification when received with a
+        // request method that does not involve the selection or
+        // modification of a selected representation, such as CONNECT,
+        // OPTIONS, or TRACE."
+        if matches!(*method, Method::CONNECT | Method::OPTIONS | Method::TRACE) {
+            return Evaluation::new(proceed(Expected::Any, false));
+        }
+        // RFC 9110 §13.2.1: "A server MUST ignore all received preconditions
+        // if its response to the same request without those conditions,
+        // prior to processing the request content, would have been a status
+        // code other than a 2xx (Successful) or 412 (Precondition Failed)."
+        // Only PUT can create its target; anything else on an absent target
+        // is a 404.
+        let is_put = *method == Method::PUT;
+        if current.is_none() && !is_put {
+            return Evaluation::new(proceed(Expected::Absent, false));
+        }
+        let is_get_or_head = matches!(*method, Method::GET | Method::HEAD);
+        let etag = current.and_then(|c| c.etag());
+        let last_modified = current.and_then(|c| c.last_modified()).map(date::unix_secs);
+        let mut eval = Evaluation::new(Outcome::NotModified);
+
+        let if_match = scan(headers.field_lines(Field::IfMatch), |weak, opaque| {
+            // RFC 9110 §13.1.1: "An origin server MUST use the strong
+            // comparison function when comparing entity tags for If-Match."
+            !weak
+                && etag
+                    .as_ref()
+                    .is_some_and(|e| e.is_strong() && e.tag() == opaque)
+        });
+
+        // In strict mode, refuse a write that carries no precondition.
+        if if_match == Scan::Absent && self.requires_precondition(method) {
+            let creates =
+                is_put && scan(headers.field_lines(Field::IfNoneMatch), |_, _| false) == Scan::Any;
+            let dated = self.accept_if_unmodified_since
+                && last_modified.is_some()
+                && date::single(headers.field_lines(Field::IfUnmodifiedSince)).is_some();
+            if !creates && !dated {
+                eval.outcome = Outcome::PreconditionRequired;
+                return eval;
+            }
+        }
+
+        // Whether a condition guarded the request, and whether that was
+        // `If-Match: *` alone (which asks only that the target exists).
+        let mut guarded = false;
+        let mut star_only = false;
+
+        // Step 1: If-Match.
+        match if_match {
+            Scan::Absent => {
+                // Step 2: If-Unmodified-Since, only without If-Match.
+                // §13.1.4: ignored when the field is not a valid HTTP-date
+                // or the resource has no modification date.
+                if let (Some(modified), Some(since)) = (
+                    last_modified,
+                    date::single(headers.field_lines(Field::IfUnmodifiedSince)),
+                ) {
+                    // "If the selected representation's last modification
+                    // date is earlier than or equal to the date provided in
+                    // the field value, the condition is true."
+                    if modified > since {
+                        eval.outcome = Outcome::PreconditionFailed(Failed::IfUnmodifiedSince);
+                        return eval;
+                    }
+                    guarded = true;
+                }
+            }
+            // §13.1.1: "If the field value is "*", the condition is true if
+            // the origin server has a current representation for the target
+            // resource."
+            Scan::Any if current.is_some() => {
+                guarded = true;
+                star_only = true;
+            }
+            Scan::Tags { matched: true } => guarded = true,
+            Scan::Malformed => {
+                // Fail closed: a list we cannot read never matches.
+                eval.malformed_if_match = true;
+                eval.outcome = Outcome::PreconditionFailed(Failed::IfMatch);
+                return eval;
+            }
+            Scan::Any | Scan::Tags { matched: false } => {
+                eval.outcome = Outcome::PreconditionFailed(Failed::IfMatch);
+                return eval;
+            }
+        }
+
+        // Step 3: If-None-Match.
+        let if_none_match = scan(headers.field_lines(Field::IfNoneMatch), |_, opaque| {
+            // §13.1.2: "A recipient MUST use the weak comparison function
+            // when comparing entity tags for If-None-Match."
+            etag.as_ref().is_some_and(|e| e.tag() == opaque)
+        });
+        let none_matched = match if_none_match {
+            Scan::Absent => {
+                // Step 4: If-Modified-Since, GET and HEAD only, and only
+                // without If-None-Match (§13.1.3).
+                if is_get_or_head {
+                    if let (Some(modified), Some(since)) = (
+                        last_modified,
+                        date::single(headers.field_lines(Field::IfModifiedSince)),
+                    ) {
+                        // "If the selected representation's last
+                        // modification date is earlier or equal to the date
+                        // provided in the field value, the condition is
+                        // false."
+                        if modified <= since {
+                            return eval; // NotModified
+                        }
+                    }
+                }
+                false
+            }
+            // §13.1.2: "If the field value is "*", the condition is false if
+            // the origin server has a current representation for the target
+            // resource."
+            Scan::Any => {
+                guarded = true;
+                star_only = false;
+                current.is_some()
+            }
+            Scan::Tags { matched } => {
+                guarded = true;
+                star_only = false;
+                matched
+            }
+            Scan::Malformed => {
+                // Reported, then ignored; If-Modified-Since stays ignored
+                // because the field is present (§13.1.3).
+                eval.malformed_if_none_match = true;
+                false
+            }
+        };
+        if none_matched {
+            eval.outcome = if is_get_or_head {
+                Outcome::NotModified
+            } else {
+                Outcome::PreconditionFailed(Failed::IfNoneMatch)
+            };
+            return eval;
+        }
+
+        // Step 5: If-Range, for a GET with Range only (§13.1.5, §14.2).
+        let ignore_range = *method == Method::GET
+            && headers.field_lines(Field::Range).next().is_some()
+            && !if_range_holds(
+                headers.field_lines(Field::IfRange),
+                etag.as_ref(),
+                last_modified,
+                now,
+            );
+
+        let expected = match (guarded, star_only, current.is_some(), etag) {
+            (false, _, _, _) => Expected::Any,
+            (true, true, _, _) => Expected::Exists,
+            (true, false, false, _) => Expected::Absent,
+            (true, false, true, Some(tag)) => Expected::ETag(tag),
+            (true, false, true, None) => Expected::Exists,
+        };
+        eval.outcome = proceed(expected, ignore_range);
+        eval
+    }
+}
+
+fn proceed(expected: Expected, ignore_range: bool) -> Outcome {
+    Outcome::Proceed {
+        expected,
+        ignore_range,
+    }
+}
+
+/// Evaluates `If-Range` (RFC 9110 §13.1.5). An absent field holds; an
+/// invalid or repeated one does not.
+fn if_range_holds<'a>(
+    mut lines: impl Iterator<Item = &'a [u8]>,
+    etag: Option<&ETag>,
+    last_modified: Option<i64>,
+    now: SystemTime,
+) -> bool {
+    let Some(value) = lines.next() else {
+        return true;
+    };
+    if lines.next().is_some() {
+        return false;
+    }
+    let value = trim_ows(value);
+    // §13.1.5: "A valid entity-tag can be distinguished from a valid
+    // HTTP-date by examining the first three characters for a DQUOTE."
+    if value.iter().take(3).any(|&b| b == b'"') {
+        // "If the entity-tag validator provided exactly matches the ETag
+        // field value for the selected representation using the strong
+        // comparison function, the condition is true." A weak or invalid
+        // tag never matches.
+        return matches!(etag::validate(value), Ok(false))
+            && etag.is_some_and(|e| e.is_strong() && e.as_bytes() == value);
+    }
+    let (Some(date), Some(modified)) = (date::parse(value), last_modified) else {
+        return false;
+    };
+    // "If the HTTP-date validator provided is not a strong validator in the
+    // sense defined by Section 8.8.2.2, the condition is false." A
+    // Last-Modified is strong when it is at least one second before the
+    // Date of the response.
+    let strong = modified < date::unix_secs(now);
+    strong && date == modified
+}

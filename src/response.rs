@@ -1,0 +1,461 @@
+//! Responses for the outcomes that stop a request: 304, and 412/428 with an
+//! RFC 9457 problem-details body.
+
+use std::borrow::Cow;
+
+use http::header::{
+    CACHE_CONTROL, CONTENT_LOCATION, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderMap, HeaderValue,
+    LAST_MODIFIED, VARY,
+};
+use http::{Response, StatusCode};
+
+use crate::date;
+use crate::etag::ETag;
+use crate::precondition::{Failed, Outcome};
+use crate::versioned::Versioned;
+use crate::write::Conflict;
+
+/// The media type of problem bodies ([RFC 9457 §3](https://www.rfc-editor.org/rfc/rfc9457#section-3)).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Which situation a problem response describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// 412: the target changed since the client read it (`If-Match` or
+    /// `If-Unmodified-Since` failed, or a conditional write found a newer
+    /// version).
+    Changed,
+    /// 412: the target does not exist (deleted since the client read it).
+    Gone,
+    /// 412: `If-None-Match` matched on a write, e.g. `If-None-Match: *` on a
+    /// PUT meant to create a target that already exists.
+    Exists,
+    /// 428: the write carried no precondition.
+    Required,
+}
+
+/// The texts of one kind of problem response.
+///
+/// In `detail`, `{etag}` is replaced by the current entity-tag (e.g.
+/// `"v7"`), or by `(none)` when the target has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemText {
+    /// The `type` member: a URI that identifies the problem type.
+    pub type_uri: Cow<'static, str>,
+    /// The `title` member: a short, human-readable summary of the type.
+    pub title: Cow<'static, str>,
+    /// The `detail` member: what happened and how to recover.
+    pub detail: Cow<'static, str>,
+}
+
+/// Builds the responses for the outcomes that stop a request, with texts a
+/// person can act on. Replace any of them with [`set`](Self::set).
+///
+/// 412 and 428 responses carry an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457)
+/// `application/problem+json` body with `type`, `title`, `status` and
+/// `detail`; a 412 also carries the current entity-tag, both in the `ETag`
+/// header and as the `etag` extension member, so the client can reload and
+/// retry.
+///
+/// ```
+/// use http::StatusCode;
+/// use ifmatch::{ETag, Failed, ProblemTexts};
+///
+/// let current = ETag::from_version(8);
+/// let res = ProblemTexts::default().precondition_failed(Some(&current), Failed::IfMatch);
+/// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+/// assert_eq!(res.headers()["etag"], "\"v8\"");
+/// assert_eq!(res.headers()["content-type"], "application/problem+json");
+/// let body: serde_json::Value = serde_json::from_str(res.body())?;
+/// assert_eq!(body["status"], 412);
+/// assert_eq!(body["etag"], "\"v8\"");
+/// assert!(body["detail"].as_str().unwrap().contains("If-Match: \"v8\""));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemTexts {
+    changed: ProblemText,
+    gone: ProblemText,
+    exists: ProblemText,
+    required: ProblemText,
+}
+
+impl Default for ProblemTexts {
+    fn default() -> Self {
+        Self {
+            changed: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
+                title: Cow::Borrowed("The resource was changed by someone else"),
+                detail: Cow::Borrowed(
+                    "This item was changed after you loaded it, so your change was not applied. \
+                     Load the current version (ETag {etag}), reapply your change, and send it \
+                     again with If-Match: {etag}.",
+                ),
+            },
+            gone: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
+                title: Cow::Borrowed("The resource no longer exists"),
+                detail: Cow::Borrowed(
+                    "This item does not exist: it may have been deleted after you loaded it, so \
+                     your change was not applied. Reload it to see its current state; to create \
+                     it, send the request with If-None-Match: * instead of If-Match.",
+                ),
+            },
+            exists: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
+                title: Cow::Borrowed("The resource already exists"),
+                detail: Cow::Borrowed(
+                    "This item already exists (ETag {etag}), and your request asked to act only \
+                     if it did not, so nothing was changed. To change it, load the current \
+                     version, reapply your change, and send it with If-Match: {etag}.",
+                ),
+            },
+            required: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc6585#section-3"),
+                title: Cow::Borrowed("This request must be conditional"),
+                detail: Cow::Borrowed(
+                    "To make sure you do not overwrite someone else's change, this server only \
+                     accepts changes that say which version they apply to. Load the item with \
+                     GET, take the ETag header from the response, and send your request again \
+                     with If-Match: <that ETag>. To create an item that does not exist yet, send \
+                     If-None-Match: * instead.",
+                ),
+            },
+        }
+    }
+}
+
+impl ProblemTexts {
+    /// Replaces the texts of one kind of problem.
+    ///
+    /// ```
+    /// use ifmatch::{ProblemKind, ProblemText, ProblemTexts};
+    ///
+    /// let texts = ProblemTexts::default().set(ProblemKind::Required, ProblemText {
+    ///     type_uri: "https://example.com/problems/unconditional-write".into(),
+    ///     title: "Send If-Match".into(),
+    ///     detail: "Reload the page and try again.".into(),
+    /// });
+    /// let res = texts.precondition_required();
+    /// assert!(res.body().contains("https://example.com/problems/unconditional-write"));
+    /// ```
+    #[must_use]
+    pub fn set(mut self, kind: ProblemKind, text: ProblemText) -> Self {
+        *self.slot(kind) = text;
+        self
+    }
+
+    /// The texts of one kind of problem.
+    pub fn get(&self, kind: ProblemKind) -> &ProblemText {
+        match kind {
+            ProblemKind::Changed => &self.changed,
+            ProblemKind::Gone => &self.gone,
+            ProblemKind::Exists => &self.exists,
+            ProblemKind::Required => &self.required,
+        }
+    }
+
+    fn slot(&mut self, kind: ProblemKind) -> &mut ProblemText {
+        match kind {
+            ProblemKind::Changed => &mut self.changed,
+            ProblemKind::Gone => &mut self.gone,
+            ProblemKind::Exists => &mut self.exists,
+            ProblemKind::Required => &mut self.required,
+        }
+    }
+
+    /// The response for an outcome that stops the request, or `None` for
+    /// [`Outcome::Proceed`].
+    ///
+    /// `current` is the state the request was evaluated against; `headers`
+    /// are the headers the 200 response would have carried, from which a 304
+    /// copies those RFC 9110 §15.4.5 requires (pass an empty map if there
+    /// are none).
+    pub fn respond<V: Versioned + ?Sized>(
+        &self,
+        outcome: &Outcome,
+        current: Option<&V>,
+        headers: &HeaderMap,
+    ) -> Option<Response<String>> {
+        match outcome {
+            Outcome::Proceed { .. } => None,
+            Outcome::NotModified => Some(match current {
+                Some(current) => not_modified(current, headers),
+                None => not_modified(&crate::Validators::default(), headers),
+            }),
+            Outcome::PreconditionFailed(failed) => Some(self.precondition_failed(current, *failed)),
+            Outcome::PreconditionRequired => Some(self.precondition_required()),
+        }
+    }
+
+    /// 412 Precondition Failed, for a failed precondition.
+    pub fn precondition_failed<V: Versioned + ?Sized>(
+        &self,
+        current: Option<&V>,
+        failed: Failed,
+    ) -> Response<String> {
+        let kind = match (current, failed) {
+            (None, _) => ProblemKind::Gone,
+            (Some(_), Failed::IfNoneMatch) => ProblemKind::Exists,
+            (Some(_), _) => ProblemKind::Changed,
+        };
+        let etag = current.and_then(Versioned::etag);
+        self.problem(kind, StatusCode::PRECONDITION_FAILED, etag.as_ref())
+    }
+
+    /// 412 Precondition Failed, for a conditional write that found the
+    /// target moved on or gone: the same response a failed precondition
+    /// gets, with the now-current entity-tag.
+    pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
+        let kind = if conflict.is_gone() {
+            ProblemKind::Gone
+        } else {
+            ProblemKind::Changed
+        };
+        self.problem(
+            kind,
+            StatusCode::PRECONDITION_FAILED,
+            conflict.current_etag(),
+        )
+    }
+
+    /// 428 Precondition Required, for a write that carried no precondition.
+    pub fn precondition_required(&self) -> Response<String> {
+        self.problem(
+            ProblemKind::Required,
+            StatusCode::PRECONDITION_REQUIRED,
+            None,
+        )
+    }
+
+    /// A problem response of any kind and status, with the current tag.
+    pub fn problem(
+        &self,
+        kind: ProblemKind,
+        status: StatusCode,
+        etag: Option<&ETag>,
+    ) -> Response<String> {
+        let text = self.get(kind);
+        let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
+        let mut body = serde_json::json!({
+            "type": text.type_uri,
+            "title": text.title,
+            "status": status.as_u16(),
+            "detail": text.detail.replace("{etag}", &shown),
+        });
+        if let (Some(tag), Some(map)) = (etag, body.as_object_mut()) {
+            map.insert("etag".to_owned(), tag.to_string().into());
+        }
+        let mut res = Response::new(body.to_string());
+        *res.status_mut() = status;
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(tag) = etag {
+            res.headers_mut().insert(ETAG, tag.to_header_value());
+        }
+        res
+    }
+}
+
+/// The header fields a 304 copies from the 200 it stands for
+/// ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5)),
+/// besides `ETag`.
+pub const NOT_MODIFIED_HEADERS: [http::HeaderName; 5] =
+    [CACHE_CONTROL, CONTENT_LOCATION, DATE, EXPIRES, VARY];
+
+/// 304 Not Modified for `current`, with no body.
+///
+/// Carries `ETag` and `Last-Modified` from `current`, and copies from
+/// `headers` (those the 200 would have carried) every field RFC 9110
+/// §15.4.5 requires: Cache-Control, Content-Location, Date, Expires and
+/// Vary (all lines of each). A `Last-Modified` that an HTTP-date cannot
+/// express (before 1970, after 9999) is left out.
+///
+/// ```
+/// use http::{header, HeaderMap, StatusCode};
+/// use ifmatch::{not_modified, ETag};
+///
+/// let mut ok_headers = HeaderMap::new();
+/// ok_headers.insert(header::CACHE_CONTROL, "max-age=60".parse()?);
+/// ok_headers.insert(header::CONTENT_TYPE, "application/json".parse()?);
+/// let res = not_modified(&ETag::from_version(1), &ok_headers);
+/// assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+/// assert_eq!(res.headers()[header::ETAG], "\"v1\"");
+/// assert_eq!(res.headers()[header::CACHE_CONTROL], "max-age=60");
+/// assert!(!res.headers().contains_key(header::CONTENT_TYPE));
+/// assert!(res.body().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn not_modified<V: Versioned + ?Sized>(current: &V, headers: &HeaderMap) -> Response<String> {
+    let mut res = Response::new(String::new());
+    *res.status_mut() = StatusCode::NOT_MODIFIED;
+    let out = res.headers_mut();
+    for name in NOT_MODIFIED_HEADERS {
+        for value in headers.get_all(&name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(tag) = current.etag() {
+        out.insert(ETAG, tag.to_header_value());
+    }
+    if let Some(value) = current.last_modified().and_then(date::to_header_value) {
+        out.insert(LAST_MODIFIED, value);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::Validators;
+
+    fn json(res: &Response<String>) -> serde_json::Value {
+        serde_json::from_str(res.body()).unwrap()
+    }
+
+    #[test]
+    fn precondition_failed_names_the_current_tag_and_how_to_recover() {
+        let current = ETag::from_version(8);
+        let res = ProblemTexts::default().precondition_failed(Some(&current), Failed::IfMatch);
+        let body = json(&res);
+        assert_eq!(res.status(), 412);
+        assert_eq!(res.headers()[ETAG], "\"v8\"");
+        assert_eq!(body["status"], 412);
+        assert_eq!(body["etag"], "\"v8\"");
+        assert_eq!(
+            body["detail"],
+            "This item was changed after you loaded it, so your change was not applied. Load \
+             the current version (ETag \"v8\"), reapply your change, and send it again with \
+             If-Match: \"v8\"."
+        );
+        assert!(body["type"].as_str().unwrap().starts_with("https://"));
+        assert!(body["title"].is_string());
+    }
+
+    #[test]
+    fn a_missing_target_gets_the_gone_text_without_etag() {
+        let res = ProblemTexts::default().precondition_failed(None::<&ETag>, Failed::IfMatch);
+        let body = json(&res);
+        assert!(!res.headers().contains_key(ETAG));
+        assert!(body.get("etag").is_none());
+        assert!(body["detail"].as_str().unwrap().contains("does not exist"));
+    }
+
+    #[test]
+    fn if_none_match_failure_on_a_write_says_it_exists() {
+        let current = ETag::from_version(2);
+        let res = ProblemTexts::default().precondition_failed(Some(&current), Failed::IfNoneMatch);
+        assert!(
+            json(&res)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("already exists")
+        );
+    }
+
+    #[test]
+    fn required_explains_how_to_get_and_send_the_etag() {
+        let res = ProblemTexts::default().precondition_required();
+        let body = json(&res);
+        assert_eq!(res.status(), 428);
+        assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(body["status"], 428);
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("If-Match"));
+        assert!(detail.contains("GET"));
+        assert!(detail.contains("If-None-Match: *"));
+    }
+
+    #[test]
+    fn conflicts_map_to_the_same_412() {
+        let texts = ProblemTexts::default();
+        let current = ETag::from_version(9);
+        let from_conflict = texts.conflict(&Conflict::moved(&current));
+        let from_precondition = texts.precondition_failed(Some(&current), Failed::IfMatch);
+        assert_eq!(from_conflict.status(), from_precondition.status());
+        assert_eq!(from_conflict.headers(), from_precondition.headers());
+        assert_eq!(from_conflict.body(), from_precondition.body());
+        let gone = texts.conflict(&Conflict::gone());
+        assert_eq!(
+            gone.body(),
+            texts
+                .precondition_failed(None::<&ETag>, Failed::IfMatch)
+                .body()
+        );
+    }
+
+    #[test]
+    fn texts_and_type_can_be_replaced() {
+        let texts = ProblemTexts::default().set(
+            ProblemKind::Changed,
+            ProblemText {
+                type_uri: "urn:example:stale".into(),
+                title: "Stale".into(),
+                detail: "Now at {etag}.".into(),
+            },
+        );
+        let body = json(&texts.precondition_failed(Some(&ETag::from_version(1)), Failed::IfMatch));
+        assert_eq!(body["type"], "urn:example:stale");
+        assert_eq!(body["title"], "Stale");
+        assert_eq!(body["detail"], "Now at \"v1\".");
+    }
+
+    #[test]
+    fn not_modified_carries_the_section_15_4_5_fields_and_no_body() {
+        let mut ok = HeaderMap::new();
+        for (name, value) in [
+            (CACHE_CONTROL, "max-age=60"),
+            (CONTENT_LOCATION, "/items/1"),
+            (DATE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT"),
+            (VARY, "accept"),
+            (CONTENT_TYPE, "application/json"),
+            (http::header::CONTENT_LENGTH, "12"),
+        ] {
+            ok.append(name, HeaderValue::from_static(value));
+        }
+        ok.append(VARY, HeaderValue::from_static("accept-encoding"));
+        let current = Validators::new(ETag::from_version(1))
+            .with_last_modified(UNIX_EPOCH + Duration::from_secs(784_111_777));
+        let res = not_modified(&current, &ok);
+        assert_eq!(res.status(), 304);
+        assert!(res.body().is_empty());
+        let h = res.headers();
+        assert_eq!(h[ETAG], "\"v1\"");
+        assert_eq!(h[LAST_MODIFIED], "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(h[CACHE_CONTROL], "max-age=60");
+        assert_eq!(h[CONTENT_LOCATION], "/items/1");
+        assert_eq!(h[DATE], "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(h[EXPIRES], "Sun, 06 Nov 1994 08:50:37 GMT");
+        assert_eq!(h.get_all(VARY).iter().count(), 2);
+        assert!(!h.contains_key(CONTENT_TYPE));
+        assert!(!h.contains_key(http::header::CONTENT_LENGTH));
+    }
+
+    #[test]
+    fn respond_maps_each_outcome() {
+        let texts = ProblemTexts::default();
+        let cur = ETag::from_version(1);
+        let empty = HeaderMap::new();
+        let status = |o: Outcome| texts.respond(&o, Some(&cur), &empty).map(|r| r.status());
+        assert_eq!(
+            status(Outcome::Proceed {
+                expected: crate::Expected::Any,
+                ignore_range: false
+            }),
+            None
+        );
+        assert_eq!(status(Outcome::NotModified), Some(StatusCode::NOT_MODIFIED));
+        assert_eq!(
+            status(Outcome::PreconditionFailed(Failed::IfMatch)),
+            Some(StatusCode::PRECONDITION_FAILED)
+        );
+        assert_eq!(
+            status(Outcome::PreconditionRequired),
+            Some(StatusCode::PRECONDITION_REQUIRED)
+        );
+    }
+}

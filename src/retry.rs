@@ -1,0 +1,298 @@
+//! Client-side recovery: retry read → modify → conditional write on 412.
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::store::WriteError;
+use crate::write::Conflict;
+
+/// Whether an error means "the resource changed under you": the signal to
+/// re-read, reapply the change and try again.
+///
+/// Implemented for [`Conflict`], [`WriteError`] (its conflict variant),
+/// [`StatusCode`] and [`http::Response`] (412 Precondition Failed).
+/// Implement it for your HTTP client's error type.
+pub trait IsConflict {
+    /// Whether to retry.
+    fn is_conflict(&self) -> bool;
+}
+
+impl IsConflict for Conflict {
+    fn is_conflict(&self) -> bool {
+        true
+    }
+}
+
+impl<E> IsConflict for WriteError<E> {
+    fn is_conflict(&self) -> bool {
+        matches!(self, WriteError::Conflict(_))
+    }
+}
+
+impl IsConflict for StatusCode {
+    fn is_conflict(&self) -> bool {
+        *self == StatusCode::PRECONDITION_FAILED
+    }
+}
+
+impl<B> IsConflict for http::Response<B> {
+    fn is_conflict(&self) -> bool {
+        self.status().is_conflict()
+    }
+}
+
+/// Runs a read → modify → conditional-write step again when it reports a
+/// conflict, a bounded number of times, with jittered exponential backoff
+/// between attempts (like Kubernetes' `RetryOnConflict`).
+///
+/// The step is yours — a closure that reads the current version, applies the
+/// change to it and writes it back with `If-Match` — so no HTTP client is
+/// involved. Each attempt must re-read: reapplying the change to fresh data
+/// is what makes the retry safe. Errors that are not conflicts are returned
+/// at once.
+///
+/// Defaults: 5 attempts, 10 ms first delay doubling up to 1 s; each delay is
+/// drawn at random between half and all of its nominal value, so that
+/// clients that collided do not collide again in lockstep.
+///
+/// ```
+/// use http::StatusCode;
+/// use ifmatch::{Expected, MemoryStore, Retry};
+///
+/// let store: MemoryStore<&str, u32> = MemoryStore::new();
+/// store.put("n", &Expected::Absent, 41)?;
+///
+/// let stored = Retry::new().run_blocking(|_attempt| {
+///     let current = store.get("n").unwrap();                   // read
+///     let next = current.value() + 1;                          // modify
+///     store.put("n", &Expected::ETag(current.etag().clone()), next) // write
+/// })?;
+/// assert_eq!(*stored.value(), 42);
+/// # Ok::<(), ifmatch::Conflict>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    attempts: u32,
+    first_delay: Duration,
+    max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Retry {
+    /// 5 attempts, 10 ms first delay, 1 s longest delay.
+    pub fn new() -> Self {
+        Self {
+            attempts: 5,
+            first_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+
+    /// The most attempts in all (at least 1).
+    #[must_use]
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The nominal delay before the second attempt, doubled for each later
+    /// one up to `max`.
+    #[must_use]
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.first_delay = first;
+        self.max_delay = max.max(first);
+        self
+    }
+
+    /// The delay after the `failed`-th failed attempt (1-based): the nominal
+    /// delay `first × 2^(failed-1)`, capped, then jittered into
+    /// `[nominal/2, nominal]`.
+    pub fn delay(&self, failed: u32) -> Duration {
+        let doublings = failed.saturating_sub(1).min(32);
+        let nominal = self
+            .first_delay
+            .saturating_mul(1u32 << doublings.min(31))
+            .min(self.max_delay);
+        let nanos = u64::try_from(nominal.as_nanos()).unwrap_or(u64::MAX);
+        let half = nanos / 2;
+        Duration::from_nanos(half + random() % (nanos - half + 1))
+    }
+
+    /// Runs `step(attempt)` (attempt counts from 1) until it succeeds, fails
+    /// with an error that is not a conflict, or the attempts run out (then
+    /// the last conflict is returned), sleeping the thread between attempts.
+    ///
+    /// # Errors
+    ///
+    /// The step's error, when it is not a conflict or the last attempt
+    /// conflicted too.
+    pub fn run_blocking<T, E: IsConflict>(
+        &self,
+        mut step: impl FnMut(u32) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut attempt = 1;
+        loop {
+            match step(attempt) {
+                Err(e) if e.is_conflict() && attempt < self.attempts => {
+                    std::thread::sleep(self.delay(attempt));
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Like [`run_blocking`](Self::run_blocking), for asynchronous steps.
+    /// `sleep` is your runtime's timer (e.g. `tokio::time::sleep`), so the
+    /// crate depends on no runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ifmatch::Conflict> {
+    /// use ifmatch::{Expected, MemoryStore, Retry};
+    ///
+    /// let store: MemoryStore<&str, u32> = MemoryStore::new();
+    /// store.put("n", &Expected::Absent, 1)?;
+    /// let stored = Retry::new()
+    ///     .run(
+    ///         |_attempt| async {
+    ///             let current = store.get("n").unwrap();
+    ///             store.put("n", &Expected::ETag(current.etag().clone()), current.value() * 2)
+    ///         },
+    ///         tokio::time::sleep,
+    ///     )
+    ///     .await?;
+    /// assert_eq!(*stored.value(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`run_blocking`](Self::run_blocking).
+    pub async fn run<T, E, F, Fut, S, SFut>(&self, mut step: F, mut sleep: S) -> Result<T, E>
+    where
+        E: IsConflict,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        S: FnMut(Duration) -> SFut,
+        SFut: Future<Output = ()>,
+    {
+        let mut attempt = 1;
+        loop {
+            match step(attempt).await {
+                Err(e) if e.is_conflict() && attempt < self.attempts => {
+                    sleep(self.delay(attempt)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// A random number for jitter. `RandomState` is seeded per thread from the
+/// OS and advanced on every call, which is all jitter needs (no
+/// cryptographic quality, no extra dependency).
+fn random() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn retries_conflicts_until_success() {
+        let calls = Cell::new(0);
+        let retry = Retry::new().backoff(Duration::ZERO, Duration::ZERO);
+        let result: Result<u32, StatusCode> = retry.run_blocking(|attempt| {
+            calls.set(calls.get() + 1);
+            assert_eq!(attempt, calls.get());
+            if attempt < 3 {
+                Err(StatusCode::PRECONDITION_FAILED)
+            } else {
+                Ok(attempt)
+            }
+        });
+        assert_eq!(result, Ok(3));
+    }
+
+    #[test]
+    fn gives_up_after_the_last_attempt_with_the_conflict() {
+        let calls = Cell::new(0);
+        let retry = Retry::new()
+            .attempts(4)
+            .backoff(Duration::ZERO, Duration::ZERO);
+        let result: Result<(), StatusCode> = retry.run_blocking(|_| {
+            calls.set(calls.get() + 1);
+            Err(StatusCode::PRECONDITION_FAILED)
+        });
+        assert_eq!(result, Err(StatusCode::PRECONDITION_FAILED));
+        assert_eq!(calls.get(), 4);
+    }
+
+    #[test]
+    fn other_errors_are_not_retried() {
+        let calls = Cell::new(0);
+        let result: Result<(), StatusCode> = Retry::new().run_blocking(|_| {
+            calls.set(calls.get() + 1);
+            Err(StatusCode::SERVICE_UNAVAILABLE)
+        });
+        assert_eq!(result, Err(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn delays_grow_are_capped_and_jittered() {
+        let retry = Retry::new().backoff(Duration::from_millis(10), Duration::from_millis(50));
+        for _ in 0..100 {
+            let d1 = retry.delay(1);
+            assert!(d1 >= Duration::from_millis(5) && d1 <= Duration::from_millis(10));
+            let d3 = retry.delay(3);
+            assert!(d3 >= Duration::from_millis(20) && d3 <= Duration::from_millis(40));
+            let d9 = retry.delay(9);
+            assert!(d9 >= Duration::from_millis(25) && d9 <= Duration::from_millis(50));
+            assert!(retry.delay(u32::MAX) <= Duration::from_millis(50));
+        }
+        let samples: std::collections::HashSet<_> = (0..50).map(|_| retry.delay(2)).collect();
+        assert!(samples.len() > 1, "delays are not jittered");
+    }
+
+    #[test]
+    fn async_run_uses_the_given_sleep() {
+        let slept = Cell::new(0);
+        let retry = Retry::new();
+        let fut = retry.run(
+            |attempt| async move {
+                if attempt < 2 {
+                    Err(Conflict::gone())
+                } else {
+                    Ok(attempt)
+                }
+            },
+            |_| {
+                slept.set(slept.get() + 1);
+                std::future::ready(())
+            },
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(fut).unwrap(), 2);
+        assert_eq!(slept.get(), 1);
+    }
+}

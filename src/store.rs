@@ -1,0 +1,444 @@
+//! Stores that write conditionally, and the in-memory reference store.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use crate::etag::ETag;
+use crate::versioned::Versioned;
+use crate::write::{Conflict, Expected};
+
+/// A stored value with its validators, as a [`ConditionalStore`] returns it.
+///
+/// ```
+/// use ifmatch::{ETag, Stored, Versioned};
+///
+/// let s = Stored::new("body", ETag::from_version(3));
+/// assert_eq!(s.etag(), &ETag::from_version(3));
+/// assert_eq!(*s.value(), "body");
+/// assert_eq!(Versioned::etag(&s), Some(ETag::from_version(3)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored<V> {
+    value: V,
+    etag: ETag,
+    last_modified: Option<SystemTime>,
+}
+
+impl<V> Stored<V> {
+    /// A value and its current entity-tag.
+    pub fn new(value: V, etag: ETag) -> Self {
+        Self {
+            value,
+            etag,
+            last_modified: None,
+        }
+    }
+
+    /// Sets the modification time.
+    #[must_use]
+    pub fn with_last_modified(mut self, time: SystemTime) -> Self {
+        self.last_modified = Some(time);
+        self
+    }
+
+    /// The value.
+    pub fn value(&self) -> &V {
+        &self.value
+    }
+
+    /// The value, by value.
+    pub fn into_value(self) -> V {
+        self.value
+    }
+
+    /// The current entity-tag.
+    pub fn etag(&self) -> &ETag {
+        &self.etag
+    }
+}
+
+impl<V> Versioned for Stored<V> {
+    fn etag(&self) -> Option<ETag> {
+        Some(self.etag.clone())
+    }
+
+    fn last_modified(&self) -> Option<SystemTime> {
+        self.last_modified
+    }
+}
+
+/// Why a conditional write did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError<E> {
+    /// The target is not in the expected state: answer 412 with
+    /// [`ProblemTexts::conflict`](crate::ProblemTexts::conflict).
+    #[error(transparent)]
+    Conflict(Conflict),
+    /// The store failed (for example, the database is unreachable): answer
+    /// 503 or 500, never 412.
+    #[error("store error: {0}")]
+    Store(#[source] E),
+}
+
+/// The conditional-write contract between a service and its storage: every
+/// write is one atomic compare-and-swap against the [`Expected`] state the
+/// evaluator handed back (see [the module docs](crate::Expected)).
+///
+/// Handlers written against this trait work unchanged with the in-memory
+/// [`MemoryStore`] and with a database store (`UPDATE … SET …, version =
+/// version + 1 WHERE id = $1 AND version = $2 RETURNING …`).
+///
+/// An implementation must:
+/// - perform each write only if [`Expected::admits`] the state the write
+///   itself finds, in the same atomic step (one locked section, one
+///   statement, one transaction);
+/// - report a write that finds another state as [`WriteError::Conflict`],
+///   built with [`Conflict::from_current`] from the state it found, so the
+///   412 carries the now-current entity-tag (or says "gone");
+/// - derive entity-tags only from what is stored (a version that is never
+///   reused, or the content), so every instance agrees on them.
+pub trait ConditionalStore<K: ?Sized>: Send + Sync {
+    /// What is stored under a key.
+    type Value: Send;
+    /// A failure of the store itself.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The current state under `key`, if any.
+    fn load(
+        &self,
+        key: &K,
+    ) -> impl Future<Output = Result<Option<Stored<Self::Value>>, Self::Error>> + Send;
+
+    /// Stores `value` under `key` if the current state is `expected`,
+    /// returning the new state.
+    fn store(
+        &self,
+        key: &K,
+        expected: &Expected,
+        value: Self::Value,
+    ) -> impl Future<Output = Result<Stored<Self::Value>, WriteError<Self::Error>>> + Send;
+
+    /// Removes `key` if the current state is `expected`, returning what was
+    /// removed. Removing an absent key is a conflict that
+    /// [is gone](Conflict::is_gone) (answer 404, or 412 under `If-Match`).
+    fn remove(
+        &self,
+        key: &K,
+        expected: &Expected,
+    ) -> impl Future<Output = Result<Stored<Self::Value>, WriteError<Self::Error>>> + Send;
+}
+
+type EtagFn<V> = fn(&V, u64) -> ETag;
+
+/// An in-memory [`ConditionalStore`]: a map behind a mutex, each write a
+/// compare-and-swap under the lock.
+///
+/// The reference implementation of the contract, used by the examples and
+/// tests. Entity-tags come from a store-wide version counter that only
+/// grows (`"v1"`, `"v2"`, … across all keys), so a key that is deleted and
+/// created again never gets back an old tag; use
+/// [`with_etags`](Self::with_etags) for content-derived tags.
+///
+/// ```
+/// use ifmatch::{Expected, MemoryStore};
+///
+/// let store: MemoryStore<String, String> = MemoryStore::new();
+/// let created = store.put("a".to_owned(), &Expected::Absent, "one".to_owned())?;
+/// let current = store.get("a").unwrap();
+/// assert_eq!(current.etag(), created.etag());
+///
+/// // Creating again fails: it exists now.
+/// assert!(store.put("a".to_owned(), &Expected::Absent, "two".to_owned()).is_err());
+/// # Ok::<(), ifmatch::Conflict>(())
+/// ```
+pub struct MemoryStore<K, V> {
+    inner: Mutex<Inner<K, V>>,
+    etag: EtagFn<V>,
+}
+
+struct Inner<K, V> {
+    map: HashMap<K, Stored<V>>,
+    last_version: u64,
+}
+
+impl<K, V> std::fmt::Debug for MemoryStore<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq, V> Default for MemoryStore<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Hash + Eq, V> MemoryStore<K, V> {
+    /// An empty store with version-derived tags.
+    pub fn new() -> Self {
+        Self::with_etags(|_, version| ETag::from_version(version))
+    }
+
+    /// An empty store that derives each entity-tag with `etag(value,
+    /// version)`, e.g. `|v, _| ETag::from_serialize(v).unwrap_or_else(...)`
+    /// for content tags.
+    pub fn with_etags(etag: fn(&V, u64) -> ETag) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                last_version: 0,
+            }),
+            etag,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<K, V>> {
+        // Nothing panics while the lock is held between a check and its
+        // write, so a poisoned map is still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current state under `key`.
+    pub fn get<Q>(&self, key: &Q) -> Option<Stored<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.lock().map.get(key).cloned()
+    }
+
+    /// Stores `value` under `key` if the current state is `expected`
+    /// (compare-and-swap), returning the new state.
+    ///
+    /// # Errors
+    ///
+    /// A [`Conflict`] with the current state when `expected` does not admit
+    /// it; nothing is written then.
+    pub fn put(&self, key: K, expected: &Expected, value: V) -> Result<Stored<V>, Conflict>
+    where
+        V: Clone,
+    {
+        self.update(key, expected, move |_| value)
+    }
+
+    /// Replaces the value under `key` with `change(current)` if the current
+    /// state is `expected`, all under one lock: a read-modify-write that no
+    /// other writer can interleave with.
+    ///
+    /// # Errors
+    ///
+    /// A [`Conflict`] with the current state when `expected` does not admit
+    /// it; `change` is not called then.
+    pub fn update(
+        &self,
+        key: K,
+        expected: &Expected,
+        change: impl FnOnce(Option<&V>) -> V,
+    ) -> Result<Stored<V>, Conflict>
+    where
+        V: Clone,
+    {
+        let mut inner = self.lock();
+        let current = inner.map.get(&key);
+        if !expected.admits(current) {
+            return Err(Conflict::from_current(current));
+        }
+        let value = change(current.map(Stored::value));
+        inner.last_version += 1;
+        let stored = Stored {
+            etag: (self.etag)(&value, inner.last_version),
+            value,
+            last_modified: Some(SystemTime::now()),
+        };
+        inner.map.insert(key, stored.clone());
+        Ok(stored)
+    }
+
+    /// Removes `key` if the current state is `expected`, returning what was
+    /// removed.
+    ///
+    /// # Errors
+    ///
+    /// A [`Conflict`] when `expected` does not admit the current state, or
+    /// when there is nothing to remove ([gone](Conflict::is_gone)).
+    pub fn delete<Q>(&self, key: &Q, expected: &Expected) -> Result<Stored<V>, Conflict>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut inner = self.lock();
+        let current = inner.map.get(key);
+        if current.is_none() || !expected.admits(current) {
+            return Err(Conflict::from_current(current));
+        }
+        inner.map.remove(key).ok_or_else(Conflict::gone)
+    }
+
+    /// The number of stored keys.
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K, V> ConditionalStore<K> for MemoryStore<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync,
+    V: Clone + Send + Sync,
+{
+    type Value = V;
+    type Error = Infallible;
+
+    fn load(&self, key: &K) -> impl Future<Output = Result<Option<Stored<V>>, Infallible>> + Send {
+        std::future::ready(Ok(self.get(key)))
+    }
+
+    fn store(
+        &self,
+        key: &K,
+        expected: &Expected,
+        value: V,
+    ) -> impl Future<Output = Result<Stored<V>, WriteError<Infallible>>> + Send {
+        std::future::ready(
+            self.put(key.clone(), expected, value)
+                .map_err(WriteError::Conflict),
+        )
+    }
+
+    fn remove(
+        &self,
+        key: &K,
+        expected: &Expected,
+    ) -> impl Future<Output = Result<Stored<V>, WriteError<Infallible>>> + Send {
+        std::future::ready(self.delete(key, expected).map_err(WriteError::Conflict))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn put_is_a_compare_and_swap() {
+        let store: MemoryStore<&str, i32> = MemoryStore::new();
+        let v1 = store.put("k", &Expected::Absent, 1).unwrap();
+        assert_eq!(v1.etag(), &ETag::from_version(1));
+        let stale = Expected::ETag(v1.etag().clone());
+        let v2 = store.put("k", &stale, 2).unwrap();
+        let err = store.put("k", &stale, 3).unwrap_err();
+        assert_eq!(err.current_etag(), Some(v2.etag()));
+        assert_eq!(*store.get("k").unwrap().value(), 2);
+        assert!(store.put("k", &Expected::Absent, 4).is_err());
+        assert!(store.put("k", &Expected::Exists, 5).is_ok());
+        assert!(
+            store
+                .put("other", &Expected::Exists, 5)
+                .unwrap_err()
+                .is_gone()
+        );
+    }
+
+    #[test]
+    fn delete_then_create_never_reuses_a_tag() {
+        let store: MemoryStore<&str, i32> = MemoryStore::new();
+        let first = store.put("k", &Expected::Absent, 1).unwrap();
+        store
+            .delete("k", &Expected::ETag(first.etag().clone()))
+            .unwrap();
+        assert!(store.delete("k", &Expected::Any).unwrap_err().is_gone());
+        let again = store.put("k", &Expected::Absent, 1).unwrap();
+        assert_ne!(again.etag(), first.etag());
+        assert!(
+            store
+                .put("k", &Expected::ETag(first.etag().clone()), 2)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn update_applies_the_change_under_the_lock() {
+        let store: MemoryStore<&str, i32> = MemoryStore::new();
+        store
+            .update("n", &Expected::Absent, |v| v.copied().unwrap_or(0) + 1)
+            .unwrap();
+        let s = store
+            .update("n", &Expected::Exists, |v| v.copied().unwrap_or(0) + 1)
+            .unwrap();
+        assert_eq!(*s.value(), 2);
+        let mut called = false;
+        let err = store.update("n", &Expected::Absent, |_| {
+            called = true;
+            0
+        });
+        assert!(err.is_err());
+        assert!(!called);
+    }
+
+    #[test]
+    fn content_tags_when_asked() {
+        let store: MemoryStore<&str, String> =
+            MemoryStore::with_etags(|v, _| ETag::from_content(v));
+        let s = store.put("k", &Expected::Any, "x".to_owned()).unwrap();
+        assert_eq!(s.etag(), &ETag::from_content("x"));
+    }
+
+    #[test]
+    fn many_threads_doing_read_modify_write_lose_no_update() {
+        const THREADS: usize = 8;
+        const INCREMENTS: usize = 200;
+        let store: Arc<MemoryStore<&str, u64>> = Arc::new(MemoryStore::new());
+        store.put("counter", &Expected::Absent, 0).unwrap();
+        let start = std::sync::Barrier::new(THREADS);
+        let conflicts: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let store = Arc::clone(&store);
+                    let start = &start;
+                    s.spawn(move || {
+                        start.wait();
+                        let mut conflicts = 0;
+                        for _ in 0..INCREMENTS {
+                            loop {
+                                // Read, modify outside the lock, write back
+                                // conditionally: the racy pattern HTTP
+                                // clients follow.
+                                let read = store.get("counter").unwrap();
+                                let next = read.value() + 1;
+                                std::thread::yield_now();
+                                match store.put(
+                                    "counter",
+                                    &Expected::ETag(read.etag().clone()),
+                                    next,
+                                ) {
+                                    Ok(_) => break,
+                                    Err(_) => conflicts += 1,
+                                }
+                            }
+                        }
+                        conflicts
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(
+            *store.get("counter").unwrap().value(),
+            (THREADS * INCREMENTS) as u64
+        );
+        // The race really happened (yield_now between read and write makes
+        // it certain on any scheduler): otherwise this test proves nothing.
+        assert!(conflicts > 0, "no conflicting write was ever attempted");
+    }
+}

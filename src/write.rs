@@ -1,0 +1,176 @@
+//! The conditional-write contract: how the check and the write become one
+//! atomic step.
+//!
+//! Evaluating preconditions alone cannot prevent a lost update: between the
+//! check and the write another writer can slip in. So the
+//! [evaluator](crate::Policy::evaluate) hands back an [`Expected`] — the
+//! state the request was checked against — and the store performs the write
+//! only if that is still the state, in one atomic step (a compare-and-swap
+//! under a lock, `UPDATE … WHERE version = $n`, a Redis `WATCH`/`MULTI`, a
+//! DynamoDB `ConditionExpression`). When the state has moved, the store
+//! reports a [`Conflict`] carrying the now-current validators, and the
+//! service answers exactly the 412 a failed precondition gets
+//! ([`ProblemTexts::conflict`](crate::ProblemTexts::conflict)).
+//!
+//! ```
+//! use ifmatch::{ETag, Expected, MemoryStore};
+//!
+//! let store = MemoryStore::new();
+//! let v1 = store.put("a", &Expected::Absent, "first".to_owned()).unwrap();
+//! // Two writers both read v1 ...
+//! let expected = Expected::ETag(v1.etag().clone());
+//! store.put("a", &expected, "second".to_owned()).unwrap();
+//! // ... the slower one is refused instead of erasing the first change.
+//! let conflict = store.put("a", &expected, "third".to_owned()).unwrap_err();
+//! assert_ne!(conflict.current_etag(), Some(v1.etag()));
+//! ```
+
+use std::time::SystemTime;
+
+use crate::etag::ETag;
+use crate::versioned::{Validators, Versioned};
+
+/// The state a write must still find for it to go ahead: what the
+/// preconditions were checked against.
+///
+/// Returned by the evaluator in [`Outcome::Proceed`](crate::Outcome::Proceed);
+/// passed to a store's compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Expected {
+    /// No precondition was sent (opt-in mode, or a method that does not
+    /// require one): the write is unconditional.
+    Any,
+    /// The target was absent (`If-None-Match: *` on a PUT that creates):
+    /// write only if it still does not exist.
+    Absent,
+    /// The target existed (`If-Match: *`, or a target without an entity-tag):
+    /// write only if it still exists.
+    Exists,
+    /// The target had this entity-tag: write only if it still has it
+    /// (strong comparison).
+    ETag(ETag),
+}
+
+impl Expected {
+    /// Whether a store whose current state is `current` (`None`: absent) may
+    /// perform the write. Stores call this under the same lock, or in the
+    /// same statement, as the write itself.
+    ///
+    /// ```
+    /// use ifmatch::{ETag, Expected};
+    ///
+    /// let v1 = ETag::from_version(1);
+    /// assert!(Expected::ETag(v1.clone()).admits(Some(&v1)));
+    /// assert!(!Expected::ETag(v1.clone()).admits(Some(&ETag::from_version(2))));
+    /// assert!(!Expected::ETag(v1.clone()).admits(None::<&ETag>));
+    /// assert!(Expected::Absent.admits(None::<&ETag>));
+    /// ```
+    pub fn admits<V: Versioned + ?Sized>(&self, current: Option<&V>) -> bool {
+        match (self, current) {
+            (Self::Any, _) => true,
+            (Self::Absent, current) => current.is_none(),
+            (Self::Exists, current) => current.is_some(),
+            (Self::ETag(expected), Some(current)) => current
+                .etag()
+                .is_some_and(|current| current.strong_eq(expected)),
+            (Self::ETag(_), None) => false,
+        }
+    }
+}
+
+/// A conditional write found the target in another state than expected.
+///
+/// Map it to the same 412 as a failed precondition with
+/// [`ProblemTexts::conflict`](crate::ProblemTexts::conflict): it carries the
+/// now-current validators so the client can reload and retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    current: Option<Validators>,
+}
+
+impl Conflict {
+    /// The target changed: it now has these validators.
+    pub fn moved<V: Versioned + ?Sized>(current: &V) -> Self {
+        Self {
+            current: Some(Validators::of(current)),
+        }
+    }
+
+    /// The target no longer exists (it was deleted after it was read), or
+    /// does not exist yet.
+    pub fn gone() -> Self {
+        Self { current: None }
+    }
+
+    /// Builds the conflict for a store whose current state is `current`.
+    pub fn from_current<V: Versioned + ?Sized>(current: Option<&V>) -> Self {
+        current.map_or_else(Self::gone, Self::moved)
+    }
+
+    /// Whether the target is gone (as opposed to moved on).
+    pub fn is_gone(&self) -> bool {
+        self.current.is_none()
+    }
+
+    /// The validators of the current state, if the target exists.
+    pub fn current(&self) -> Option<&Validators> {
+        self.current.as_ref()
+    }
+
+    /// The current entity-tag, if the target exists and has one.
+    pub fn current_etag(&self) -> Option<&ETag> {
+        self.current.as_ref().and_then(Validators::etag_ref)
+    }
+
+    /// The current modification time, if known.
+    pub fn current_last_modified(&self) -> Option<SystemTime> {
+        self.current.as_ref().and_then(Versioned::last_modified)
+    }
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.current_etag() {
+            Some(tag) => write!(f, "write conflict: the target is now at {tag}"),
+            None if self.is_gone() => f.write_str("write conflict: the target does not exist"),
+            None => f.write_str("write conflict: the target changed"),
+        }
+    }
+}
+
+impl std::error::Error for Conflict {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_admits_exactly_the_state_it_names() {
+        let v1 = ETag::from_version(1);
+        let weak = v1.clone().into_weak();
+        let none: Option<&ETag> = None;
+        assert!(Expected::Any.admits(none));
+        assert!(Expected::Any.admits(Some(&v1)));
+        assert!(Expected::Absent.admits(none));
+        assert!(!Expected::Absent.admits(Some(&v1)));
+        assert!(Expected::Exists.admits(Some(&v1)));
+        assert!(!Expected::Exists.admits(none));
+        assert!(Expected::ETag(v1.clone()).admits(Some(&v1)));
+        assert!(!Expected::ETag(v1.clone()).admits(Some(&weak)));
+        assert!(!Expected::ETag(weak.clone()).admits(Some(&weak)));
+        let no_tag = Validators::modified_at(SystemTime::UNIX_EPOCH);
+        assert!(!Expected::ETag(v1).admits(Some(&no_tag)));
+    }
+
+    #[test]
+    fn conflicts_carry_the_current_validators() {
+        let c = Conflict::moved(&ETag::from_version(3));
+        assert_eq!(c.current_etag(), Some(&ETag::from_version(3)));
+        assert!(!c.is_gone());
+        assert_eq!(c.to_string(), "write conflict: the target is now at \"v3\"");
+        let g = Conflict::from_current(None::<&ETag>);
+        assert!(g.is_gone());
+        assert_eq!(g.current_etag(), None);
+    }
+}
