@@ -238,16 +238,16 @@ impl ProblemTexts {
     ) -> Response<String> {
         let text = self.get(kind);
         let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
-        let mut body = serde_json::json!({
-            "type": text.type_uri,
-            "title": text.title,
-            "status": status.as_u16(),
-            "detail": text.detail.replace("{etag}", &shown),
-        });
-        if let (Some(tag), Some(map)) = (etag, body.as_object_mut()) {
-            map.insert("etag".to_owned(), tag.to_string().into());
-        }
-        let mut res = Response::new(body.to_string());
+        let body = ProblemBody {
+            type_uri: &text.type_uri,
+            title: &text.title,
+            status: status.as_u16(),
+            detail: &text.detail.replace("{etag}", &shown),
+            etag: etag.map(|_| shown.as_str()),
+        };
+        // Serializing a map of strings and a number cannot fail.
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        let mut res = Response::new(body);
         *res.status_mut() = status;
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -255,6 +255,30 @@ impl ProblemTexts {
             res.headers_mut().insert(ETAG, tag.to_header_value());
         }
         res
+    }
+}
+
+/// An RFC 9457 problem object, members in the order the RFC lists them.
+struct ProblemBody<'a> {
+    type_uri: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    etag: Option<&'a str>,
+}
+
+impl serde::Serialize for ProblemBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", self.type_uri)?;
+        map.serialize_entry("title", self.title)?;
+        map.serialize_entry("status", &self.status)?;
+        map.serialize_entry("detail", self.detail)?;
+        if let Some(etag) = self.etag {
+            map.serialize_entry("etag", etag)?;
+        }
+        map.end()
     }
 }
 
