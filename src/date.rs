@@ -31,8 +31,13 @@ pub(crate) fn unix_secs(t: SystemTime) -> i64 {
 
 /// Parses one HTTP-date field value, in any of the three forms.
 pub(crate) fn parse(value: &[u8]) -> Option<i64> {
+    parse_time(value).map(unix_secs)
+}
+
+/// Parses one HTTP-date field value into a time.
+pub(crate) fn parse_time(value: &[u8]) -> Option<SystemTime> {
     let s = std::str::from_utf8(trim_ows(value)).ok()?;
-    httpdate::parse_http_date(s).ok().map(unix_secs)
+    httpdate::parse_http_date(s).ok()
 }
 
 /// The date of a field that must hold exactly one HTTP-date: `None` when the

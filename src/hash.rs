@@ -36,6 +36,11 @@ const ENCODED_LEN: usize = DIGEST_LEN / 3 * 4;
 /// into a staging window of this size first.
 const STAGE: usize = 64 * 1024;
 
+/// A piece size that [`ETagHasher::update`] hands to blake3 without copying
+/// (for callers that already hold the content in one buffer).
+#[cfg_attr(not(feature = "middleware"), allow(dead_code))]
+pub(crate) const HASH_PIECE: usize = STAGE;
+
 fn etag_from_hash(hash: &blake3::Hash) -> ETag {
     let mut encoded = [0u8; ENCODED_LEN];
     match URL_SAFE_NO_PAD.encode_slice(&hash.as_bytes()[..DIGEST_LEN], &mut encoded) {
@@ -121,9 +126,15 @@ impl ETag {
 /// ```
 ///
 /// It is also an [`io::Write`], so `io::copy` can feed it from a reader.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ETagHasher {
     sink: Sink,
+}
+
+impl Default for ETagHasher {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ETagHasher {
@@ -160,7 +171,7 @@ impl io::Write for ETagHasher {
 
 /// A blake3 hasher with an optional staging window that coalesces small
 /// writes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Sink {
     hasher: blake3::Hasher,
     // Capacity 0: write straight to the hasher (map entries, which are

@@ -33,12 +33,20 @@ pub enum ProblemKind {
     Exists,
     /// 428: the write carried no precondition.
     Required,
+    /// 400: a conditional header field does not follow its grammar (see
+    /// [`Evaluation::malformed`](crate::Evaluation::malformed)), for services
+    /// that reject such requests instead of applying the RFC's safe outcome.
+    Malformed,
+    /// 503: the current state could not be read or written (the store is
+    /// unreachable). Never a 412: nothing is known about the version.
+    Unavailable,
 }
 
 /// The texts of one kind of problem response.
 ///
 /// In `detail`, `{etag}` is replaced by the current entity-tag (e.g.
-/// `"v7"`), or by `(none)` when the target has none.
+/// `"v7"`), or by `(none)` when the target has none, and `{field}` by the
+/// name of the malformed header field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProblemText {
     /// The `type` member: a URI that identifies the problem type.
@@ -79,6 +87,8 @@ pub struct ProblemTexts {
     gone: ProblemText,
     exists: ProblemText,
     required: ProblemText,
+    malformed: ProblemText,
+    unavailable: ProblemText,
 }
 
 impl Default for ProblemTexts {
@@ -122,6 +132,23 @@ impl Default for ProblemTexts {
                      If-None-Match: * instead.",
                 ),
             },
+            malformed: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.400"),
+                title: Cow::Borrowed("Malformed conditional header"),
+                detail: Cow::Borrowed(
+                    "The {field} header is not a valid list of entity-tags. Send the ETag exactly \
+                     as the server gave it, including the double quotes (for example \
+                     {field}: \"v42\"), separate several tags with commas, or send * alone.",
+                ),
+            },
+            unavailable: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.503"),
+                title: Cow::Borrowed("Storage unavailable"),
+                detail: Cow::Borrowed(
+                    "The current version of this item could not be read or written, so nothing \
+                     was changed. Try again in a moment.",
+                ),
+            },
         }
     }
 }
@@ -153,6 +180,8 @@ impl ProblemTexts {
             ProblemKind::Gone => &self.gone,
             ProblemKind::Exists => &self.exists,
             ProblemKind::Required => &self.required,
+            ProblemKind::Malformed => &self.malformed,
+            ProblemKind::Unavailable => &self.unavailable,
         }
     }
 
@@ -162,6 +191,8 @@ impl ProblemTexts {
             ProblemKind::Gone => &mut self.gone,
             ProblemKind::Exists => &mut self.exists,
             ProblemKind::Required => &mut self.required,
+            ProblemKind::Malformed => &mut self.malformed,
+            ProblemKind::Unavailable => &mut self.unavailable,
         }
     }
 
@@ -229,6 +260,31 @@ impl ProblemTexts {
         )
     }
 
+    /// 400 Bad Request, for a malformed conditional field (see
+    /// [`Evaluation::malformed`](crate::Evaluation::malformed)).
+    ///
+    /// ```
+    /// use http::header::IF_MATCH;
+    /// use ifmatch::ProblemTexts;
+    ///
+    /// let res = ProblemTexts::default().malformed(&IF_MATCH);
+    /// assert_eq!(res.status(), 400);
+    /// assert!(res.body().contains("The If-Match header is not a valid list"));
+    /// ```
+    pub fn malformed(&self, field: &http::HeaderName) -> Response<String> {
+        let name = match *field {
+            http::header::IF_MATCH => "If-Match",
+            http::header::IF_NONE_MATCH => "If-None-Match",
+            _ => field.as_str(),
+        };
+        self.render(ProblemKind::Malformed, StatusCode::BAD_REQUEST, None, name)
+    }
+
+    /// 503 Service Unavailable, for a store that could not be reached.
+    pub fn unavailable(&self) -> Response<String> {
+        self.problem(ProblemKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE, None)
+    }
+
     /// A problem response of any kind and status, with the current tag.
     pub fn problem(
         &self,
@@ -236,13 +292,26 @@ impl ProblemTexts {
         status: StatusCode,
         etag: Option<&ETag>,
     ) -> Response<String> {
+        self.render(kind, status, etag, "")
+    }
+
+    fn render(
+        &self,
+        kind: ProblemKind,
+        status: StatusCode,
+        etag: Option<&ETag>,
+        field: &str,
+    ) -> Response<String> {
         let text = self.get(kind);
         let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
         let body = ProblemBody {
             type_uri: &text.type_uri,
             title: &text.title,
             status: status.as_u16(),
-            detail: &text.detail.replace("{etag}", &shown),
+            detail: &text
+                .detail
+                .replace("{etag}", &shown)
+                .replace("{field}", field),
             etag: etag.map(|_| shown.as_str()),
         };
         // Serializing a map of strings and a number cannot fail.
