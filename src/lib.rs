@@ -49,6 +49,11 @@
 //! # Ok::<(), ifmatch::Conflict>(())
 //! ```
 //!
+//! # Feature flags
+//!
+//! - `middleware` (off by default): tower layers, see [`middleware`]
+//!   (requires `tower-layer`, `tower-service`, `pin-project-lite`).
+//!
 //! # Reading headers from any framework
 //!
 //! The evaluator reads `http` 1.x types ([`http::HeaderMap`],
@@ -65,6 +70,9 @@ mod etag;
 mod hash;
 mod headers;
 mod list;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub mod middleware;
 mod precondition;
 mod response;
 mod retry;

@@ -1,0 +1,170 @@
+//! The response body of the middleware.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// The body of a response that passed through the middleware: the inner
+    /// service's body, streamed as it comes, or bytes the middleware holds
+    /// (a problem body it built, or a body it buffered to hash it), possibly
+    /// followed by the rest of the inner body.
+    ///
+    /// An error of the inner body is passed on where it happened in the
+    /// stream, never swallowed.
+    pub struct ResponseBody<B>
+    where
+        B: Body,
+    {
+        #[pin]
+        kind: Kind<B, B::Error>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B, E> {
+        Inner {
+            #[pin]
+            body: B,
+        },
+        Held {
+            // Bytes already read, sent first, in order.
+            head: Option<Bytes>,
+            next: Option<Bytes>,
+            // An error met while reading them, sent after them.
+            error: Option<E>,
+            // Trailers met while reading them.
+            trailers: Option<HeaderMap>,
+            // What is left of the inner body, if anything (boxed: it was
+            // being read before this body was made).
+            rest: Option<Pin<Box<B>>>,
+        },
+    }
+}
+
+impl<B: Body> ResponseBody<B> {
+    pub(crate) fn inner(body: B) -> Self {
+        Self {
+            kind: Kind::Inner { body },
+        }
+    }
+
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        Self::held(Some(bytes), None, None, None, None)
+    }
+
+    pub(crate) fn empty() -> Self {
+        Self::held(None, None, None, None, None)
+    }
+
+    pub(crate) fn held(
+        head: Option<Bytes>,
+        next: Option<Bytes>,
+        error: Option<B::Error>,
+        trailers: Option<HeaderMap>,
+        rest: Option<Pin<Box<B>>>,
+    ) -> Self {
+        Self {
+            kind: Kind::Held {
+                head: head.filter(|b| !b.is_empty()),
+                next: next.filter(|b| !b.is_empty()),
+                error,
+                trailers,
+                rest,
+            },
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Held {
+                head,
+                next,
+                error,
+                trailers,
+                rest,
+            } => {
+                if let Some(bytes) = head.take().or_else(|| next.take()) {
+                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                }
+                if let Some(err) = error.take() {
+                    *rest = None;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                if let Some(body) = rest {
+                    match body.as_mut().poll_frame(cx) {
+                        Poll::Ready(None) => *rest = None,
+                        other => return other,
+                    }
+                }
+                Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Held {
+                head,
+                next,
+                error,
+                trailers,
+                rest,
+            } => {
+                head.is_none()
+                    && next.is_none()
+                    && error.is_none()
+                    && trailers.is_none()
+                    && rest.as_ref().is_none_or(|b| b.is_end_stream())
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Held {
+                head, next, rest, ..
+            } => {
+                let held = head.as_ref().map_or(0, Bytes::len) + next.as_ref().map_or(0, Bytes::len);
+                let held = held as u64;
+                match rest {
+                    None => SizeHint::with_exact(held),
+                    Some(rest) => {
+                        let r = rest.size_hint();
+                        let mut hint = SizeHint::new();
+                        hint.set_lower(r.lower().saturating_add(held));
+                        if let Some(upper) = r.upper() {
+                            hint.set_upper(upper.saturating_add(held));
+                        }
+                        hint
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<B: Body> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,472 @@
+//! The response futures of the services.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{ETAG, LAST_MODIFIED};
+use http::{HeaderMap, Method, Request, Response, StatusCode, request, response};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::body::ResponseBody;
+use super::layer::{ETagConfig, PreconditionConfig};
+use super::{Precondition, Resolve, ResolveError};
+use crate::date;
+use crate::etag::ETag;
+use crate::hash::{ETagHasher, HASH_PIECE};
+use crate::precondition::Outcome;
+use crate::response::{ProblemKind, not_modified};
+use crate::versioned::Validators;
+use crate::write::Conflict;
+
+fn full<B: Body>(res: Response<String>) -> Response<ResponseBody<B>> {
+    res.map(|s| ResponseBody::full(Bytes::from(s)))
+}
+
+struct Pending<S, B> {
+    parts: request::Parts,
+    body: B,
+    inner: S,
+}
+
+pin_project! {
+    /// Response future of [`PreconditionService`](super::PreconditionService).
+    pub struct PreconditionFuture<S, R, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+        R: Resolve,
+    {
+        #[pin]
+        state: PreconditionState<R::Future, S::Future, Pending<S, ReqBody>>,
+        config: Arc<PreconditionConfig>,
+    }
+}
+
+pin_project! {
+    #[project = PreconditionProj]
+    enum PreconditionState<RF, SF, P> {
+        Resolving {
+            #[pin]
+            resolve: RF,
+            pending: Option<P>,
+        },
+        Calling {
+            #[pin]
+            call: SF,
+        },
+        Done,
+    }
+}
+
+impl<S, R, ReqBody> PreconditionFuture<S, R, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+    R: Resolve,
+{
+    pub(crate) fn new(
+        resolve: R::Future,
+        parts: request::Parts,
+        body: ReqBody,
+        inner: S,
+        config: Arc<PreconditionConfig>,
+    ) -> Self {
+        Self {
+            state: PreconditionState::Resolving {
+                resolve,
+                pending: Some(Pending { parts, body, inner }),
+            },
+            config,
+        }
+    }
+}
+
+impl<S, R, ReqBody> std::fmt::Debug for PreconditionFuture<S, R, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+    R: Resolve,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreconditionFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Future for PreconditionFuture<S, R, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: Resolve,
+    ResBody: Body<Data = Bytes>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                PreconditionProj::Resolving { resolve, pending } => {
+                    let resolved = ready!(resolve.poll(cx));
+                    let Some(Pending {
+                        mut parts,
+                        body,
+                        mut inner,
+                    }) = pending.take()
+                    else {
+                        panic!("PreconditionFuture polled after completion");
+                    };
+                    let config = &**this.config;
+                    let current = match resolved {
+                        Ok(current) => current,
+                        Err(err) => {
+                            this.state.set(PreconditionState::Done);
+                            let mut res = config.texts.unavailable();
+                            res.extensions_mut().insert(ResolveError::new(err.into()));
+                            return Poll::Ready(Ok(full(res)));
+                        }
+                    };
+                    let eval = config.policy.evaluate(
+                        &parts.method,
+                        &parts.headers,
+                        current.as_ref(),
+                        SystemTime::now(),
+                    );
+                    if let (true, Some(field)) = (config.reject_malformed, eval.malformed()) {
+                        this.state.set(PreconditionState::Done);
+                        return Poll::Ready(Ok(full(config.texts.malformed(&field))));
+                    }
+                    match eval.into_outcome() {
+                        Outcome::Proceed {
+                            expected,
+                            ignore_range,
+                        } => {
+                            parts.extensions.insert(Precondition {
+                                expected,
+                                ignore_range,
+                            });
+                            let call = inner.call(Request::from_parts(parts, body));
+                            this.state.set(PreconditionState::Calling { call });
+                        }
+                        stop => {
+                            this.state.set(PreconditionState::Done);
+                            let res = config
+                                .texts
+                                .respond(&stop, current.as_ref(), &config.not_modified_headers)
+                                .unwrap_or_else(|| {
+                                    config.texts.problem(
+                                        ProblemKind::Unavailable,
+                                        StatusCode::INTERNAL_SERVER_ERROR,
+                                        None,
+                                    )
+                                });
+                            return Poll::Ready(Ok(full(res)));
+                        }
+                    }
+                }
+                PreconditionProj::Calling { call } => {
+                    let result = ready!(call.poll(cx));
+                    this.state.set(PreconditionState::Done);
+                    let mut res = result?;
+                    // The handler's conditional write found the target moved
+                    // on: answer the same 412 a failed precondition gets.
+                    if let Some(conflict) = res.extensions_mut().remove::<Conflict>() {
+                        return Poll::Ready(Ok(full(this.config.texts.conflict(&conflict))));
+                    }
+                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                }
+                PreconditionProj::Done => panic!("PreconditionFuture polled after completion"),
+            }
+        }
+    }
+}
+
+/// A body being read and hashed.
+struct Buffering<B> {
+    body: Option<Pin<Box<B>>>,
+    parts: Option<response::Parts>,
+    buf: BytesMut,
+    hasher: ETagHasher,
+    hashed: usize,
+    trailers: Option<HeaderMap>,
+}
+
+pin_project! {
+    /// Response future of [`ETagService`](super::ETagService).
+    pub struct ETagFuture<F, B> {
+        #[pin]
+        state: ETagState<F, B>,
+        // `None` for requests the layer leaves alone (not GET or HEAD).
+        request: Option<ETagRequest>,
+    }
+}
+
+struct ETagRequest {
+    method: Method,
+    conditions: HeaderMap,
+    config: Arc<ETagConfig>,
+}
+
+pin_project! {
+    #[project = ETagProj]
+    enum ETagState<F, B> {
+        Calling {
+            #[pin]
+            call: F,
+        },
+        Buffering {
+            buffering: Buffering<B>,
+        },
+        Done,
+    }
+}
+
+impl<F, B> ETagFuture<F, B> {
+    pub(crate) fn passthrough(call: F) -> Self {
+        Self {
+            state: ETagState::Calling { call },
+            request: None,
+        }
+    }
+
+    pub(crate) fn new(
+        call: F,
+        method: Method,
+        conditions: HeaderMap,
+        config: Arc<ETagConfig>,
+    ) -> Self {
+        Self {
+            state: ETagState::Calling { call },
+            request: Some(ETagRequest {
+                method,
+                conditions,
+                config,
+            }),
+        }
+    }
+}
+
+impl<F, B> std::fmt::Debug for ETagFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ETagFuture").finish_non_exhaustive()
+    }
+}
+
+impl ETagRequest {
+    /// The body to send: none for HEAD (answered from the GET
+    /// representation), `body` otherwise.
+    fn body<B: Body>(&self, body: ResponseBody<B>) -> ResponseBody<B> {
+        if self.method == Method::HEAD {
+            ResponseBody::empty()
+        } else {
+            body
+        }
+    }
+
+    /// Evaluates the request's conditions against the response's validators
+    /// and turns the response into a 304 or 412 when they say so.
+    fn conclude<B: Body>(
+        &self,
+        mut parts: response::Parts,
+        etag: ETag,
+        body: ResponseBody<B>,
+    ) -> Response<ResponseBody<B>> {
+        if self.conditions.is_empty() {
+            return Response::from_parts(parts, self.body(body));
+        }
+        let mut current = Validators::new(etag);
+        if let Some(time) = parts
+            .headers
+            .get(LAST_MODIFIED)
+            .and_then(|v| date::parse_time(v.as_bytes()))
+        {
+            current = current.with_last_modified(time);
+        }
+        let eval =
+            self.config
+                .policy
+                .evaluate(&self.method, &self.conditions, Some(&current), SystemTime::now());
+        match eval.outcome() {
+            Outcome::NotModified => {
+                let (not_modified, _) = not_modified(&current, &parts.headers).into_parts();
+                parts.status = not_modified.status;
+                parts.headers = not_modified.headers;
+                Response::from_parts(parts, ResponseBody::empty())
+            }
+            Outcome::PreconditionFailed(failed) => {
+                full(self.config.texts.precondition_failed(Some(&current), *failed))
+            }
+            _ => Response::from_parts(parts, self.body(body)),
+        }
+    }
+}
+
+impl<F, B, E> Future for ETagFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body<Data = Bytes>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                ETagProj::Calling { call } => {
+                    let result = ready!(call.poll(cx));
+                    let res = match result {
+                        Ok(res) => res,
+                        Err(err) => {
+                            this.state.set(ETagState::Done);
+                            return Poll::Ready(Err(err));
+                        }
+                    };
+                    let Some(request) = this.request.as_ref() else {
+                        this.state.set(ETagState::Done);
+                        return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                    };
+                    let (parts, body) = res.into_parts();
+                    // Only a complete 200 representation gets a content tag
+                    // (a 206 body is a part, other statuses describe no
+                    // representation of the target).
+                    if parts.status != StatusCode::OK {
+                        this.state.set(ETagState::Done);
+                        let body = request.body(ResponseBody::inner(body));
+                        return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                    }
+                    // A tag set by the handler is kept, not re-hashed; the
+                    // conditions are still evaluated against it.
+                    if let Some(value) = parts.headers.get(ETAG) {
+                        this.state.set(ETagState::Done);
+                        let res = match ETag::try_from(value) {
+                            Ok(tag) => request.conclude(parts, tag, ResponseBody::inner(body)),
+                            Err(_) => Response::from_parts(
+                                parts,
+                                request.body(ResponseBody::inner(body)),
+                            ),
+                        };
+                        return Poll::Ready(Ok(res));
+                    }
+                    let limit = request.config.limit;
+                    let hint = body.size_hint();
+                    if hint.lower() > limit as u64 {
+                        // Known to be too large: stream it untouched.
+                        this.state.set(ETagState::Done);
+                        let body = request.body(ResponseBody::inner(body));
+                        return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                    }
+                    let capacity = hint.upper().unwrap_or(hint.lower()).min(limit as u64);
+                    this.state.set(ETagState::Buffering {
+                        buffering: Buffering {
+                            body: Some(Box::pin(body)),
+                            parts: Some(parts),
+                            buf: BytesMut::with_capacity(capacity as usize),
+                            hasher: ETagHasher::new(),
+                            hashed: 0,
+                            trailers: None,
+                        },
+                    });
+                }
+                ETagProj::Buffering { buffering } => {
+                    let Some(request) = this.request.as_ref() else {
+                        panic!("ETagFuture buffering without a request");
+                    };
+                    let res = ready!(buffering.poll_buffer(cx, request));
+                    this.state.set(ETagState::Done);
+                    return Poll::Ready(Ok(res));
+                }
+                ETagProj::Done => panic!("ETagFuture polled after completion"),
+            }
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes>> Buffering<B> {
+    /// Reads the body into the buffer, hashing it in large pieces as they
+    /// fill, until it ends, fails, or outgrows the limit.
+    fn poll_buffer(
+        &mut self,
+        cx: &mut Context<'_>,
+        request: &ETagRequest,
+    ) -> Poll<Response<ResponseBody<B>>> {
+        let limit = request.config.limit;
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                panic!("ETagFuture polled after completion");
+            };
+            match ready!(body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        if self.buf.len() + data.len() > limit {
+                            // Too large to hash: send what was read, then
+                            // the rest, untouched and without a tag.
+                            let held = ResponseBody::held(
+                                Some(self.buf.split().freeze()),
+                                Some(data),
+                                None,
+                                self.trailers.take(),
+                                self.body.take(),
+                            );
+                            return Poll::Ready(self.respond(request.body(held)));
+                        }
+                        self.buf.extend_from_slice(&data);
+                        // Hash while the body streams in, in pieces large
+                        // enough for blake3's parallel path.
+                        while self.buf.len() - self.hashed >= HASH_PIECE {
+                            self.hasher
+                                .update(&self.buf[self.hashed..self.hashed + HASH_PIECE]);
+                            self.hashed += HASH_PIECE;
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            match &mut self.trailers {
+                                Some(held) => held.extend(trailers),
+                                None => self.trailers = Some(trailers),
+                            }
+                        }
+                    }
+                },
+                Some(Err(err)) => {
+                    // Pass the error on where it happened: after the bytes
+                    // read before it. No tag: the content is incomplete.
+                    let held = ResponseBody::held(
+                        Some(self.buf.split().freeze()),
+                        None,
+                        Some(err),
+                        self.trailers.take(),
+                        None,
+                    );
+                    self.body = None;
+                    return Poll::Ready(self.respond(held));
+                }
+                None => {
+                    self.body = None;
+                    self.hasher.update(&self.buf[self.hashed..]);
+                    let hasher = std::mem::take(&mut self.hasher);
+                    let etag = hasher.finish();
+                    let Some(mut parts) = self.parts.take() else {
+                        panic!("ETagFuture polled after completion");
+                    };
+                    parts.headers.insert(ETAG, etag.to_header_value());
+                    let body = ResponseBody::held(
+                        Some(self.buf.split().freeze()),
+                        None,
+                        None,
+                        self.trailers.take(),
+                        None,
+                    );
+                    return Poll::Ready(request.conclude(parts, etag, body));
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, body: ResponseBody<B>) -> Response<ResponseBody<B>> {
+        match self.parts.take() {
+            Some(parts) => Response::from_parts(parts, body),
+            None => panic!("ETagFuture polled after completion"),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The layers and their configuration.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use tower_layer::Layer;
+
+use super::service::{ETagService, PreconditionService};
+use crate::precondition::Policy;
+use crate::response::ProblemTexts;
+
+#[derive(Debug, Clone)]
+pub(crate) struct PreconditionConfig {
+    pub(crate) policy: Policy,
+    pub(crate) texts: ProblemTexts,
+    pub(crate) reject_malformed: bool,
+    pub(crate) not_modified_headers: HeaderMap,
+}
+
+/// Evaluates preconditions before the inner service runs; see
+/// [the module docs](crate::middleware).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::sync::Arc;
+/// use http::request::Parts;
+/// use ifmatch::middleware::PreconditionLayer;
+/// use ifmatch::{MemoryStore, Policy, Stored};
+///
+/// let store: Arc<MemoryStore<String, String>> = Arc::new(MemoryStore::new());
+/// let layer = PreconditionLayer::new(move |parts: &Parts| {
+///     let current = store.get(parts.uri.path());
+///     async move { Ok::<_, Infallible>(current) }
+/// })
+/// .policy(Policy::strict())
+/// .reject_malformed(true);
+/// ```
+#[derive(Debug, Clone)]
+pub struct PreconditionLayer<R> {
+    resolver: R,
+    config: Arc<PreconditionConfig>,
+}
+
+impl<R> PreconditionLayer<R> {
+    /// A layer that asks `resolver` for the target's current state (see
+    /// [`Resolve`](super::Resolve)), with the default [`Policy`] (strict)
+    /// and [`ProblemTexts`].
+    pub fn new(resolver: R) -> Self {
+        Self {
+            resolver,
+            config: Arc::new(PreconditionConfig {
+                policy: Policy::default(),
+                texts: ProblemTexts::default(),
+                reject_malformed: false,
+                not_modified_headers: HeaderMap::new(),
+            }),
+        }
+    }
+
+    /// Sets the policy: strict or opt-in, which methods need a precondition.
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> Self {
+        Arc::make_mut(&mut self.config).policy = policy;
+        self
+    }
+
+    /// Sets the texts of the 412, 428, 400 and 503 problem responses.
+    #[must_use]
+    pub fn texts(mut self, texts: ProblemTexts) -> Self {
+        Arc::make_mut(&mut self.config).texts = texts;
+        self
+    }
+
+    /// Answer 400 Bad Request when `If-Match` or `If-None-Match` is
+    /// malformed, instead of RFC 9110's safe outcome (a malformed `If-Match`
+    /// never matches: 412; a malformed `If-None-Match` is ignored). Off by
+    /// default.
+    #[must_use]
+    pub fn reject_malformed(mut self, reject: bool) -> Self {
+        Arc::make_mut(&mut self.config).reject_malformed = reject;
+        self
+    }
+
+    /// Header fields the 200 would carry that a 304 must repeat (RFC 9110
+    /// §15.4.5: Cache-Control, Content-Location, Expires, Vary — Date is
+    /// the server's job). The layer answers 304 without calling the
+    /// handler, so it cannot take them from the handler's response; only
+    /// those five fields of `headers` are used.
+    #[must_use]
+    pub fn not_modified_headers(mut self, headers: HeaderMap) -> Self {
+        Arc::make_mut(&mut self.config).not_modified_headers = headers;
+        self
+    }
+}
+
+impl<S, R: Clone> Layer<S> for PreconditionLayer<R> {
+    type Service = PreconditionService<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PreconditionService::new(inner, self.resolver.clone(), Arc::clone(&self.config))
+    }
+}
+
+/// The default largest body [`ETagLayer`] buffers to hash: 1 MiB.
+pub const DEFAULT_ETAG_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub(crate) struct ETagConfig {
+    pub(crate) limit: usize,
+    pub(crate) policy: Policy,
+    pub(crate) texts: ProblemTexts,
+}
+
+/// Adds a strong content `ETag` to GET and HEAD responses and answers
+/// conditional GETs with 304; see [the module docs](crate::middleware).
+///
+/// ```
+/// use ifmatch::middleware::ETagLayer;
+///
+/// let layer = ETagLayer::new().limit(256 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ETagLayer {
+    config: Arc<ETagConfig>,
+}
+
+impl Default for ETagLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ETagLayer {
+    /// A layer that buffers at most [`DEFAULT_ETAG_LIMIT`] bytes per
+    /// response.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(ETagConfig {
+                limit: DEFAULT_ETAG_LIMIT,
+                policy: Policy::default(),
+                texts: ProblemTexts::default(),
+            }),
+        }
+    }
+
+    /// The largest body to buffer and hash. Larger bodies stream through
+    /// untouched, without an `ETag`; memory per response never exceeds
+    /// this.
+    #[must_use]
+    pub fn limit(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).limit = bytes;
+        self
+    }
+
+    /// Sets the texts of the 412 answered to a GET whose `If-Match` or
+    /// `If-Unmodified-Since` fails.
+    #[must_use]
+    pub fn texts(mut self, texts: ProblemTexts) -> Self {
+        Arc::make_mut(&mut self.config).texts = texts;
+        self
+    }
+}
+
+impl<S> Layer<S> for ETagLayer {
+    type Service = ETagService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ETagService::new(inner, Arc::clone(&self.config))
+    }
+}

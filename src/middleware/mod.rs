@@ -1,0 +1,226 @@
+//! tower middleware: preconditions enforced before the handler runs, and
+//! automatic content ETags. Needs the `middleware` feature.
+//!
+//! Two layers, usable apart or together, with any `http` 1.x stack built on
+//! `tower` (axum, hyper, tonic):
+//!
+//! - [`PreconditionLayer`], for reads and writes of a resource whose
+//!   current version the service can look up: before calling the handler it
+//!   asks a [`Resolve`]r for the target's current state, evaluates the
+//!   request's preconditions with [`Policy::evaluate`](crate::Policy::evaluate)
+//!   and answers 304, 412 or 428 itself — the handler is **not called**, so
+//!   nothing is written. When the request may proceed, the handler finds a
+//!   [`Precondition`] in the request extensions: the [`Expected`] state its
+//!   write must be conditioned on (a compare-and-swap, see
+//!   [`ConditionalStore`](crate::ConditionalStore)). If that write reports a
+//!   [`Conflict`], return [`conflict_response`] and the layer answers the
+//!   same 412 a failed precondition gets, with the now-current ETag.
+//! - [`ETagLayer`], the "shallow ETag" pattern for GET and HEAD: it hashes a
+//!   200 response's body with blake3 while buffering it (up to a limit,
+//!   1 MiB by default), sets a strong `ETag`, and turns the response into a
+//!   304 when the request's `If-None-Match` matches. Nothing is saved on
+//!   the server (the handler still runs), but the body is not sent again.
+//!
+//! Neither layer has precondition logic of its own: both call the core
+//! evaluator and the core response builders.
+//!
+//! # Example (axum)
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::sync::Arc;
+//!
+//! use axum::extract::{Path, State};
+//! use axum::http::{request::Parts, header, StatusCode};
+//! use axum::response::{IntoResponse, Response};
+//! use axum::routing::get;
+//! use axum::{Extension, Router};
+//! use ifmatch::middleware::{conflict_response, ETagLayer, Precondition, PreconditionLayer};
+//! use ifmatch::{MemoryStore, Stored};
+//!
+//! type Store = Arc<MemoryStore<String, String>>;
+//!
+//! async fn read(State(store): State<Store>, Path(id): Path<String>) -> Response {
+//!     match store.get(&id) {
+//!         Some(doc) => ([(header::ETAG, doc.etag().to_header_value())], doc.into_value())
+//!             .into_response(),
+//!         None => StatusCode::NOT_FOUND.into_response(),
+//!     }
+//! }
+//!
+//! async fn write(
+//!     State(store): State<Store>,
+//!     Path(id): Path<String>,
+//!     Extension(pre): Extension<Precondition>,
+//!     body: String,
+//! ) -> Response {
+//!     // The write is conditioned on what the layer checked.
+//!     match store.put(id, pre.expected(), body) {
+//!         Ok(doc) => ([(header::ETAG, doc.etag().to_header_value())], doc.into_value())
+//!             .into_response(),
+//!         Err(conflict) => conflict_response(conflict),
+//!     }
+//! }
+//!
+//! let store: Store = Arc::new(MemoryStore::new());
+//! let resolver = {
+//!     let store = store.clone();
+//!     move |parts: &Parts| {
+//!         let id = parts.uri.path().trim_start_matches("/docs/").to_owned();
+//!         let current: Option<Stored<String>> = store.get(&id);
+//!         async move { Ok::<_, Infallible>(current) }
+//!     }
+//! };
+//! let app: Router = Router::new()
+//!     .route("/docs/{id}", get(read).put(write))
+//!     .route_layer(PreconditionLayer::new(resolver))
+//!     .layer(ETagLayer::new())
+//!     .with_state(store);
+//! ```
+//!
+//! # Deployment caveat: compression
+//!
+//! A strong ETag promises byte-for-byte identical content, so it must
+//! describe the bytes actually sent. Put [`ETagLayer`] **outside** (added
+//! after, i.e. wrapping) tower-http's `CompressionLayer`: it then hashes
+//! the compressed bytes, and a gzip response and an identity response get
+//! different strong tags, as RFC 9110 §8.8.3 requires for different
+//! content codings. (Weakening the tag instead would let `If-None-Match`
+//! match across codings, but would make the tag useless for `If-Match` and
+//! `If-Range`, which compare strongly.) Compressed bodies must then be
+//! deterministic for the same input, which gzip and brotli at a fixed
+//! level are. If `ETagLayer` sat *inside* compression, the compression
+//! layer would change the bytes under a strong tag that no longer
+//! describes them.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use ifmatch::middleware::ETagLayer;
+//! use tower_http::compression::CompressionLayer;
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(CompressionLayer::new()) // inner: compresses
+//!     .layer(ETagLayer::new()); // outer: hashes what is sent
+//! ```
+//!
+//! The same holds for any layer that rewrites bodies.
+//!
+//! [`Expected`]: crate::Expected
+//! [`Conflict`]: crate::Conflict
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::{Response, StatusCode, request::Parts};
+
+use crate::versioned::Versioned;
+use crate::write::{Conflict, Expected};
+
+mod body;
+mod future;
+mod layer;
+mod service;
+
+pub use self::body::ResponseBody;
+pub use self::future::{ETagFuture, PreconditionFuture};
+pub use self::layer::{DEFAULT_ETAG_LIMIT, ETagLayer, PreconditionLayer};
+pub use self::service::{ETagService, PreconditionService};
+
+/// Looks up the current state of a request's target, for
+/// [`PreconditionLayer`].
+///
+/// Implemented for every `FnMut(&Parts) -> impl Future<Output =
+/// Result<Option<V>, E>>` with `V:` [`Versioned`]: return `Ok(None)` when the
+/// target does not exist, and an error when the store cannot be reached
+/// (the layer answers 503 Service Unavailable, never 412). The future must
+/// not borrow the request: copy what it needs (the id from the path) first.
+///
+/// Routing stays the framework's job: the resolver usually reads the id
+/// from `parts.uri.path()`, or from `parts.extensions` where the framework
+/// put its route parameters.
+pub trait Resolve {
+    /// The current state of a target.
+    type Current: Versioned;
+    /// Why the state could not be read.
+    type Error: Into<Box<dyn std::error::Error + Send + Sync>>;
+    /// The lookup.
+    type Future: Future<Output = Result<Option<Self::Current>, Self::Error>>;
+
+    /// Starts looking up the target of `request`.
+    fn resolve(&mut self, request: &Parts) -> Self::Future;
+}
+
+impl<F, Fut, V, E> Resolve for F
+where
+    F: FnMut(&Parts) -> Fut,
+    Fut: Future<Output = Result<Option<V>, E>>,
+    V: Versioned,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Current = V;
+    type Error = E;
+    type Future = Fut;
+
+    fn resolve(&mut self, request: &Parts) -> Fut {
+        self(request)
+    }
+}
+
+/// What [`PreconditionLayer`] hands the handler when a request may proceed,
+/// in the request extensions (in axum: `Extension<Precondition>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precondition {
+    expected: Expected,
+    ignore_range: bool,
+}
+
+impl Precondition {
+    /// The state the handler's write must still find: pass it to the
+    /// store's compare-and-swap.
+    pub fn expected(&self) -> &Expected {
+        &self.expected
+    }
+
+    /// The expected state, by value.
+    pub fn into_expected(self) -> Expected {
+        self.expected
+    }
+
+    /// Whether `If-Range` failed: ignore `Range` and send the whole
+    /// representation with 200.
+    pub fn ignore_range(&self) -> bool {
+        self.ignore_range
+    }
+}
+
+/// The error of a [`Resolve`]r, in the extensions of the 503 response the
+/// layer answered with, for logging.
+#[derive(Debug, Clone)]
+pub struct ResolveError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl ResolveError {
+    fn new(err: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Self(Arc::from(err))
+    }
+
+    /// The resolver's error.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+/// A response for a handler whose conditional write reported a
+/// [`Conflict`]: [`PreconditionLayer`] replaces it with the same 412
+/// problem response a failed precondition gets, using its configured texts,
+/// with the now-current ETag.
+///
+/// Without the layer, it is a bare 412 with the conflict in its
+/// extensions; use [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
+/// directly in that case.
+pub fn conflict_response<B: Default>(conflict: Conflict) -> Response<B> {
+    let mut res = Response::new(B::default());
+    *res.status_mut() = StatusCode::PRECONDITION_FAILED;
+    res.extensions_mut().insert(conflict);
+    res
+}

@@ -1,0 +1,122 @@
+//! The services the layers produce.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
+use http::{HeaderMap, Method, Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::Resolve;
+use super::body::ResponseBody;
+use super::future::{ETagFuture, PreconditionFuture};
+use super::layer::{ETagConfig, PreconditionConfig};
+
+/// Evaluates preconditions before calling the inner service; made by
+/// [`PreconditionLayer`](super::PreconditionLayer).
+#[derive(Debug, Clone)]
+pub struct PreconditionService<S, R> {
+    inner: S,
+    resolver: R,
+    config: Arc<PreconditionConfig>,
+}
+
+impl<S, R> PreconditionService<S, R> {
+    pub(crate) fn new(inner: S, resolver: R, config: Arc<PreconditionConfig>) -> Self {
+        Self {
+            inner,
+            resolver,
+            config,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, R, ReqBody, ResBody> Service<Request<ReqBody>> for PreconditionService<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    R: Resolve,
+    ResBody: Body<Data = Bytes>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = PreconditionFuture<S, R, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let resolve = self.resolver.resolve(&parts);
+        // Take the service that was driven to readiness, leave a clone.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        PreconditionFuture::new(resolve, parts, body, inner, Arc::clone(&self.config))
+    }
+}
+
+/// Adds content ETags and answers conditional GETs; made by
+/// [`ETagLayer`](super::ETagLayer).
+#[derive(Debug, Clone)]
+pub struct ETagService<S> {
+    inner: S,
+    config: Arc<ETagConfig>,
+}
+
+impl<S> ETagService<S> {
+    pub(crate) fn new(inner: S, config: Arc<ETagConfig>) -> Self {
+        Self { inner, config }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ETagService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body<Data = Bytes>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ETagFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let method = req.method().clone();
+        if method != Method::GET && method != Method::HEAD {
+            return ETagFuture::passthrough(self.inner.call(req));
+        }
+        // Keep the conditions to evaluate once the tag is known. A map
+        // without entries does not allocate.
+        let mut conditions = HeaderMap::new();
+        for name in [IF_MATCH, IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_UNMODIFIED_SINCE] {
+            for value in req.headers().get_all(&name) {
+                conditions.append(name.clone(), value.clone());
+            }
+        }
+        // A HEAD is answered from the GET representation, so that both get
+        // the same tag even when the stack below strips HEAD bodies.
+        if method == Method::HEAD {
+            *req.method_mut() = Method::GET;
+        }
+        ETagFuture::new(
+            self.inner.call(req),
+            method,
+            conditions,
+            Arc::clone(&self.config),
+        )
+    }
+}
