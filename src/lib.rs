@@ -61,12 +61,14 @@
 //! ([`RawHeaders`]) for frameworks on `http` 0.2 such as actix-web 4.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod date;
 mod error;
 mod etag;
+mod gate;
 mod hash;
 mod headers;
 mod list;
@@ -82,6 +84,7 @@ mod write;
 
 pub use crate::error::{HashError, InvalidETag};
 pub use crate::etag::ETag;
+pub use crate::gate::{Gate, Precondition};
 pub use crate::hash::ETagHasher;
 pub use crate::headers::{RawHeaders, RequestHeaders};
 pub use crate::list::ETagList;

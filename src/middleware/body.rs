@@ -144,7 +144,8 @@ where
             Kind::Held {
                 head, next, rest, ..
             } => {
-                let held = head.as_ref().map_or(0, Bytes::len) + next.as_ref().map_or(0, Bytes::len);
+                let held =
+                    head.as_ref().map_or(0, Bytes::len) + next.as_ref().map_or(0, Bytes::len);
                 let held = held as u64;
                 match rest {
                     None => SizeHint::with_exact(held),

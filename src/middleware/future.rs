@@ -14,13 +14,14 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::ResponseBody;
-use super::layer::{ETagConfig, PreconditionConfig};
-use super::{Precondition, Resolve, ResolveError};
+use super::layer::ETagConfig;
+use super::{Resolve, ResolveError};
 use crate::date;
 use crate::etag::ETag;
+use crate::gate::Gate;
 use crate::hash::{ETagHasher, HASH_PIECE};
 use crate::precondition::Outcome;
-use crate::response::{ProblemKind, not_modified};
+use crate::response::not_modified;
 use crate::versioned::Validators;
 use crate::write::Conflict;
 
@@ -43,7 +44,7 @@ pin_project! {
     {
         #[pin]
         state: PreconditionState<R::Future, S::Future, Pending<S, ReqBody>>,
-        config: Arc<PreconditionConfig>,
+        gate: Arc<Gate>,
     }
 }
 
@@ -73,14 +74,14 @@ where
         parts: request::Parts,
         body: ReqBody,
         inner: S,
-        config: Arc<PreconditionConfig>,
+        gate: Arc<Gate>,
     ) -> Self {
         Self {
             state: PreconditionState::Resolving {
                 resolve,
                 pending: Some(Pending { parts, body, inner }),
             },
-            config,
+            gate,
         }
     }
 }
@@ -117,50 +118,30 @@ where
                     else {
                         panic!("PreconditionFuture polled after completion");
                     };
-                    let config = &**this.config;
+                    let gate = &**this.gate;
                     let current = match resolved {
                         Ok(current) => current,
                         Err(err) => {
                             this.state.set(PreconditionState::Done);
-                            let mut res = config.texts.unavailable();
+                            let mut res = gate.unavailable();
                             res.extensions_mut().insert(ResolveError::new(err.into()));
                             return Poll::Ready(Ok(full(res)));
                         }
                     };
-                    let eval = config.policy.evaluate(
+                    let checked = gate.check(
                         &parts.method,
                         &parts.headers,
                         current.as_ref(),
                         SystemTime::now(),
                     );
-                    if let (true, Some(field)) = (config.reject_malformed, eval.malformed()) {
-                        this.state.set(PreconditionState::Done);
-                        return Poll::Ready(Ok(full(config.texts.malformed(&field))));
-                    }
-                    match eval.into_outcome() {
-                        Outcome::Proceed {
-                            expected,
-                            ignore_range,
-                        } => {
-                            parts.extensions.insert(Precondition {
-                                expected,
-                                ignore_range,
-                            });
+                    match checked {
+                        Ok(precondition) => {
+                            parts.extensions.insert(precondition);
                             let call = inner.call(Request::from_parts(parts, body));
                             this.state.set(PreconditionState::Calling { call });
                         }
-                        stop => {
+                        Err(res) => {
                             this.state.set(PreconditionState::Done);
-                            let res = config
-                                .texts
-                                .respond(&stop, current.as_ref(), &config.not_modified_headers)
-                                .unwrap_or_else(|| {
-                                    config.texts.problem(
-                                        ProblemKind::Unavailable,
-                                        StatusCode::INTERNAL_SERVER_ERROR,
-                                        None,
-                                    )
-                                });
                             return Poll::Ready(Ok(full(res)));
                         }
                     }
@@ -172,7 +153,7 @@ where
                     // The handler's conditional write found the target moved
                     // on: answer the same 412 a failed precondition gets.
                     if let Some(conflict) = res.extensions_mut().remove::<Conflict>() {
-                        return Poll::Ready(Ok(full(this.config.texts.conflict(&conflict))));
+                        return Poll::Ready(Ok(full(this.gate.conflict(&conflict))));
                     }
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
@@ -283,10 +264,12 @@ impl ETagRequest {
         {
             current = current.with_last_modified(time);
         }
-        let eval =
-            self.config
-                .policy
-                .evaluate(&self.method, &self.conditions, Some(&current), SystemTime::now());
+        let eval = self.config.policy.evaluate(
+            &self.method,
+            &self.conditions,
+            Some(&current),
+            SystemTime::now(),
+        );
         match eval.outcome() {
             Outcome::NotModified => {
                 let (not_modified, _) = not_modified(&current, &parts.headers).into_parts();
@@ -294,9 +277,11 @@ impl ETagRequest {
                 parts.headers = not_modified.headers;
                 Response::from_parts(parts, ResponseBody::empty())
             }
-            Outcome::PreconditionFailed(failed) => {
-                full(self.config.texts.precondition_failed(Some(&current), *failed))
-            }
+            Outcome::PreconditionFailed(failed) => full(
+                self.config
+                    .texts
+                    .precondition_failed(Some(&current), *failed),
+            ),
             _ => Response::from_parts(parts, self.body(body)),
         }
     }
@@ -341,10 +326,9 @@ where
                         this.state.set(ETagState::Done);
                         let res = match ETag::try_from(value) {
                             Ok(tag) => request.conclude(parts, tag, ResponseBody::inner(body)),
-                            Err(_) => Response::from_parts(
-                                parts,
-                                request.body(ResponseBody::inner(body)),
-                            ),
+                            Err(_) => {
+                                Response::from_parts(parts, request.body(ResponseBody::inner(body)))
+                            }
                         };
                         return Poll::Ready(Ok(res));
                     }

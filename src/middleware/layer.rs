@@ -6,16 +6,9 @@ use http::HeaderMap;
 use tower_layer::Layer;
 
 use super::service::{ETagService, PreconditionService};
+use crate::gate::Gate;
 use crate::precondition::Policy;
 use crate::response::ProblemTexts;
-
-#[derive(Debug, Clone)]
-pub(crate) struct PreconditionConfig {
-    pub(crate) policy: Policy,
-    pub(crate) texts: ProblemTexts,
-    pub(crate) reject_malformed: bool,
-    pub(crate) not_modified_headers: HeaderMap,
-}
 
 /// Evaluates preconditions before the inner service runs; see
 /// [the module docs](crate::middleware).
@@ -38,7 +31,7 @@ pub(crate) struct PreconditionConfig {
 #[derive(Debug, Clone)]
 pub struct PreconditionLayer<R> {
     resolver: R,
-    config: Arc<PreconditionConfig>,
+    gate: Arc<Gate>,
 }
 
 impl<R> PreconditionLayer<R> {
@@ -46,29 +39,34 @@ impl<R> PreconditionLayer<R> {
     /// [`Resolve`](super::Resolve)), with the default [`Policy`] (strict)
     /// and [`ProblemTexts`].
     pub fn new(resolver: R) -> Self {
+        Self::with_gate(resolver, Gate::default())
+    }
+
+    /// A layer that enforces `gate` (policy, texts, and the handling of
+    /// malformed fields and retried PUTs).
+    pub fn with_gate(resolver: R, gate: Gate) -> Self {
         Self {
             resolver,
-            config: Arc::new(PreconditionConfig {
-                policy: Policy::default(),
-                texts: ProblemTexts::default(),
-                reject_malformed: false,
-                not_modified_headers: HeaderMap::new(),
-            }),
+            gate: Arc::new(gate),
         }
+    }
+
+    fn map_gate(mut self, f: impl FnOnce(Gate) -> Gate) -> Self {
+        let gate = Arc::unwrap_or_clone(self.gate);
+        self.gate = Arc::new(f(gate));
+        self
     }
 
     /// Sets the policy: strict or opt-in, which methods need a precondition.
     #[must_use]
-    pub fn policy(mut self, policy: Policy) -> Self {
-        Arc::make_mut(&mut self.config).policy = policy;
-        self
+    pub fn policy(self, policy: Policy) -> Self {
+        self.map_gate(|g| g.policy(policy))
     }
 
     /// Sets the texts of the 412, 428, 400 and 503 problem responses.
     #[must_use]
-    pub fn texts(mut self, texts: ProblemTexts) -> Self {
-        Arc::make_mut(&mut self.config).texts = texts;
-        self
+    pub fn texts(self, texts: ProblemTexts) -> Self {
+        self.map_gate(|g| g.texts(texts))
     }
 
     /// Answer 400 Bad Request when `If-Match` or `If-None-Match` is
@@ -76,9 +74,8 @@ impl<R> PreconditionLayer<R> {
     /// never matches: 412; a malformed `If-None-Match` is ignored). Off by
     /// default.
     #[must_use]
-    pub fn reject_malformed(mut self, reject: bool) -> Self {
-        Arc::make_mut(&mut self.config).reject_malformed = reject;
-        self
+    pub fn reject_malformed(self, reject: bool) -> Self {
+        self.map_gate(|g| g.reject_malformed(reject))
     }
 
     /// Header fields the 200 would carry that a 304 must repeat (RFC 9110
@@ -87,9 +84,15 @@ impl<R> PreconditionLayer<R> {
     /// handler, so it cannot take them from the handler's response; only
     /// those five fields of `headers` are used.
     #[must_use]
-    pub fn not_modified_headers(mut self, headers: HeaderMap) -> Self {
-        Arc::make_mut(&mut self.config).not_modified_headers = headers;
-        self
+    pub fn not_modified_headers(self, headers: HeaderMap) -> Self {
+        self.map_gate(|g| g.not_modified_headers(headers))
+    }
+
+    /// Let handlers confirm PUTs that may be retries of a request that
+    /// already succeeded; see [`Gate::confirm_retried_puts`].
+    #[must_use]
+    pub fn confirm_retried_puts(self, confirm: bool) -> Self {
+        self.map_gate(|g| g.confirm_retried_puts(confirm))
     }
 }
 
@@ -97,7 +100,7 @@ impl<S, R: Clone> Layer<S> for PreconditionLayer<R> {
     type Service = PreconditionService<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        PreconditionService::new(inner, self.resolver.clone(), Arc::clone(&self.config))
+        PreconditionService::new(inner, self.resolver.clone(), Arc::clone(&self.gate))
     }
 }
 

@@ -107,6 +107,7 @@
 //! The same holds for any layer that rewrites bodies.
 //!
 //! [`Expected`]: crate::Expected
+//! [`Precondition`]: crate::Precondition
 //! [`Conflict`]: crate::Conflict
 
 use std::future::Future;
@@ -115,7 +116,7 @@ use std::sync::Arc;
 use http::{Response, StatusCode, request::Parts};
 
 use crate::versioned::Versioned;
-use crate::write::{Conflict, Expected};
+use crate::write::Conflict;
 
 mod body;
 mod future;
@@ -126,6 +127,7 @@ pub use self::body::ResponseBody;
 pub use self::future::{ETagFuture, PreconditionFuture};
 pub use self::layer::{DEFAULT_ETAG_LIMIT, ETagLayer, PreconditionLayer};
 pub use self::service::{ETagService, PreconditionService};
+pub use crate::gate::Precondition;
 
 /// Looks up the current state of a request's target, for
 /// [`PreconditionLayer`].
@@ -164,33 +166,6 @@ where
 
     fn resolve(&mut self, request: &Parts) -> Fut {
         self(request)
-    }
-}
-
-/// What [`PreconditionLayer`] hands the handler when a request may proceed,
-/// in the request extensions (in axum: `Extension<Precondition>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Precondition {
-    expected: Expected,
-    ignore_range: bool,
-}
-
-impl Precondition {
-    /// The state the handler's write must still find: pass it to the
-    /// store's compare-and-swap.
-    pub fn expected(&self) -> &Expected {
-        &self.expected
-    }
-
-    /// The expected state, by value.
-    pub fn into_expected(self) -> Expected {
-        self.expected
-    }
-
-    /// Whether `If-Range` failed: ignore `Range` and send the whole
-    /// representation with 200.
-    pub fn ignore_range(&self) -> bool {
-        self.ignore_range
     }
 }
 

@@ -12,7 +12,8 @@ use tower_service::Service;
 use super::Resolve;
 use super::body::ResponseBody;
 use super::future::{ETagFuture, PreconditionFuture};
-use super::layer::{ETagConfig, PreconditionConfig};
+use super::layer::ETagConfig;
+use crate::gate::Gate;
 
 /// Evaluates preconditions before calling the inner service; made by
 /// [`PreconditionLayer`](super::PreconditionLayer).
@@ -20,15 +21,15 @@ use super::layer::{ETagConfig, PreconditionConfig};
 pub struct PreconditionService<S, R> {
     inner: S,
     resolver: R,
-    config: Arc<PreconditionConfig>,
+    gate: Arc<Gate>,
 }
 
 impl<S, R> PreconditionService<S, R> {
-    pub(crate) fn new(inner: S, resolver: R, config: Arc<PreconditionConfig>) -> Self {
+    pub(crate) fn new(inner: S, resolver: R, gate: Arc<Gate>) -> Self {
         Self {
             inner,
             resolver,
-            config,
+            gate,
         }
     }
 
@@ -58,7 +59,7 @@ where
         // Take the service that was driven to readiness, leave a clone.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        PreconditionFuture::new(resolve, parts, body, inner, Arc::clone(&self.config))
+        PreconditionFuture::new(resolve, parts, body, inner, Arc::clone(&self.gate))
     }
 }
 
@@ -102,7 +103,12 @@ where
         // Keep the conditions to evaluate once the tag is known. A map
         // without entries does not allocate.
         let mut conditions = HeaderMap::new();
-        for name in [IF_MATCH, IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_UNMODIFIED_SINCE] {
+        for name in [
+            IF_MATCH,
+            IF_NONE_MATCH,
+            IF_MODIFIED_SINCE,
+            IF_UNMODIFIED_SINCE,
+        ] {
             for value in req.headers().get_all(&name) {
                 conditions.append(name.clone(), value.clone());
             }

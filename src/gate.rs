@@ -1,0 +1,304 @@
+//! One call that decides a request's preconditions and builds the response
+//! for those that stop it: the glue every framework integration shares.
+
+use std::time::SystemTime;
+
+use http::{HeaderMap, Method, Response, StatusCode};
+
+use crate::headers::{Field, RequestHeaders};
+use crate::list::ETagList;
+use crate::precondition::{Failed, Outcome, Policy};
+use crate::response::{ProblemKind, ProblemTexts};
+use crate::versioned::Versioned;
+use crate::write::{Conflict, Expected};
+
+/// What a request that passed its preconditions carries to the handler.
+///
+/// The tower [`PreconditionLayer`](crate::middleware::PreconditionLayer)
+/// puts it in the request extensions (in axum: `Extension<Precondition>`);
+/// other integrations get it from [`Gate::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precondition {
+    expected: Expected,
+    ignore_range: bool,
+}
+
+impl Precondition {
+    /// The state the handler's write must still find: pass it to the
+    /// store's compare-and-swap.
+    pub fn expected(&self) -> &Expected {
+        &self.expected
+    }
+
+    /// The expected state, by value.
+    pub fn into_expected(self) -> Expected {
+        self.expected
+    }
+
+    /// Whether `If-Range` failed: ignore `Range` and send the whole
+    /// representation with 200.
+    pub fn ignore_range(&self) -> bool {
+        self.ignore_range
+    }
+}
+
+/// Everything a service needs to enforce preconditions, in one value: the
+/// [`Policy`], the [`ProblemTexts`], and what to do with malformed fields and
+/// retried PUTs. [`check`](Self::check) evaluates a request and either lets
+/// it through with a [`Precondition`] or returns the response to send.
+///
+/// The tower [`PreconditionLayer`](crate::middleware::PreconditionLayer)
+/// is this gate in front of a service; call it directly from any other
+/// framework (e.g. an actix-web middleware, through [`RawHeaders`](crate::RawHeaders)).
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{header, HeaderMap, Method};
+/// use ifmatch::{ETag, Gate};
+///
+/// let gate = Gate::default();
+/// let current = ETag::from_version(2);
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::IF_MATCH, "\"v1\"".parse()?);
+/// match gate.check(&Method::PUT, &headers, Some(&current), SystemTime::now()) {
+///     Ok(pre) => { /* write under pre.expected() */ }
+///     Err(response) => assert_eq!(response.status(), 412),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    policy: Policy,
+    texts: ProblemTexts,
+    reject_malformed: bool,
+    not_modified_headers: HeaderMap,
+    confirm_retried_puts: bool,
+}
+
+impl Gate {
+    /// The default gate: strict policy, default texts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the policy: strict or opt-in, which methods need a precondition.
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the texts of the problem responses.
+    #[must_use]
+    pub fn texts(mut self, texts: ProblemTexts) -> Self {
+        self.texts = texts;
+        self
+    }
+
+    /// Answer 400 Bad Request when `If-Match` or `If-None-Match` is
+    /// malformed, instead of RFC 9110's safe outcome (a malformed `If-Match`
+    /// never matches: 412; a malformed `If-None-Match` is ignored). Off by
+    /// default.
+    #[must_use]
+    pub fn reject_malformed(mut self, reject: bool) -> Self {
+        self.reject_malformed = reject;
+        self
+    }
+
+    /// Header fields the 200 would carry that a 304 must repeat
+    /// ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5):
+    /// Cache-Control, Content-Location, Date, Expires, Vary; other fields of
+    /// `headers` are not used). The gate answers 304 before any handler
+    /// runs, so it cannot take them from the handler's response.
+    #[must_use]
+    pub fn not_modified_headers(mut self, headers: HeaderMap) -> Self {
+        self.not_modified_headers = headers;
+        self
+    }
+
+    /// Let the handler confirm a PUT that may be a retry of a request that
+    /// already succeeded (its response was lost, so the client resends it
+    /// with the old tag). RFC 9110 §13.1.1 lets the server answer 2xx
+    /// instead of 412 "if it can determine that the state change has
+    /// already succeeded", which only the handler, holding the body, can.
+    ///
+    /// With this on, a PUT whose `If-Match` names exactly one strong tag
+    /// that is not current is let through with
+    /// [`Expected::ETag`]`(that stale tag)`: the handler's compare-and-swap
+    /// is then bound to fail, so nothing can be overwritten; on that
+    /// conflict the handler answers 200 if the stored state already equals
+    /// the request, and the usual 412 otherwise. Off by default.
+    #[must_use]
+    pub fn confirm_retried_puts(mut self, confirm: bool) -> Self {
+        self.confirm_retried_puts = confirm;
+        self
+    }
+
+    /// The policy.
+    pub fn get_policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The problem texts.
+    pub fn get_texts(&self) -> &ProblemTexts {
+        &self.texts
+    }
+
+    /// Evaluates the request's preconditions against `current` (`None`:
+    /// the target does not exist) with [`Policy::evaluate`], and returns
+    /// either the [`Precondition`] to proceed with, or the response to send
+    /// instead: 304, 412 or 428 (and 400 for malformed fields if
+    /// [`reject_malformed`](Self::reject_malformed)).
+    ///
+    /// # Errors
+    ///
+    /// The response that answers the request, when it must not proceed.
+    pub fn check<H, V>(
+        &self,
+        method: &Method,
+        headers: &H,
+        current: Option<&V>,
+        now: SystemTime,
+    ) -> Result<Precondition, Response<String>>
+    where
+        H: RequestHeaders + ?Sized,
+        V: Versioned + ?Sized,
+    {
+        let eval = self.policy.evaluate(method, headers, current, now);
+        if let (true, Some(field)) = (self.reject_malformed, eval.malformed()) {
+            return Err(self.texts.malformed(&field));
+        }
+        match eval.into_outcome() {
+            Outcome::Proceed {
+                expected,
+                ignore_range,
+            } => Ok(Precondition {
+                expected,
+                ignore_range,
+            }),
+            Outcome::PreconditionFailed(Failed::IfMatch)
+                if self.confirm_retried_puts && *method == Method::PUT && current.is_some() =>
+            {
+                match ETagList::from_lines(headers.field_lines(Field::IfMatch)) {
+                    Ok(ETagList::Tags(mut tags)) if tags.len() == 1 && tags[0].is_strong() => {
+                        Ok(Precondition {
+                            expected: Expected::ETag(tags.remove(0)),
+                            ignore_range: false,
+                        })
+                    }
+                    _ => Err(self.texts.precondition_failed(current, Failed::IfMatch)),
+                }
+            }
+            stop => Err(self
+                .texts
+                .respond(&stop, current, &self.not_modified_headers)
+                .unwrap_or_else(|| {
+                    self.texts.problem(
+                        ProblemKind::Unavailable,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        None,
+                    )
+                })),
+        }
+    }
+
+    /// The 412 for a conditional write that found the target moved on or
+    /// gone: the same response a failed precondition gets.
+    pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
+        self.texts.conflict(conflict)
+    }
+
+    /// The 503 for a store that could not be reached.
+    pub fn unavailable(&self) -> Response<String> {
+        self.texts.unavailable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::header::{IF_MATCH, IF_NONE_MATCH};
+
+    use super::*;
+    use crate::etag::ETag;
+
+    fn headers(pairs: &[(http::HeaderName, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name.clone(), http::HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn proceeds_with_the_expected_state_or_answers() {
+        let gate = Gate::new();
+        let cur = ETag::from_version(2);
+        let now = SystemTime::now();
+        let ok = gate.check(
+            &Method::PUT,
+            &headers(&[(IF_MATCH, "\"v2\"")]),
+            Some(&cur),
+            now,
+        );
+        assert_eq!(ok.unwrap().expected(), &Expected::ETag(cur.clone()));
+        let stale = gate.check(
+            &Method::PUT,
+            &headers(&[(IF_MATCH, "\"v1\"")]),
+            Some(&cur),
+            now,
+        );
+        assert_eq!(stale.unwrap_err().status(), 412);
+        let none = gate.check(&Method::PUT, &HeaderMap::new(), Some(&cur), now);
+        assert_eq!(none.unwrap_err().status(), 428);
+        let nm = gate.check(
+            &Method::GET,
+            &headers(&[(IF_NONE_MATCH, "\"v2\"")]),
+            Some(&cur),
+            now,
+        );
+        assert_eq!(nm.unwrap_err().status(), 304);
+    }
+
+    #[test]
+    fn malformed_fields_get_400_only_when_asked() {
+        let cur = ETag::from_version(2);
+        let now = SystemTime::now();
+        let h = headers(&[(IF_MATCH, "v2")]);
+        let default = Gate::new().check(&Method::PUT, &h, Some(&cur), now);
+        assert_eq!(default.unwrap_err().status(), 412);
+        let strict = Gate::new()
+            .reject_malformed(true)
+            .check(&Method::PUT, &h, Some(&cur), now);
+        assert_eq!(strict.unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn a_possibly_retried_put_is_let_through_bound_to_its_stale_tag() {
+        let cur = ETag::from_version(2);
+        let now = SystemTime::now();
+        let gate = Gate::new().confirm_retried_puts(true);
+        let pre = gate
+            .check(
+                &Method::PUT,
+                &headers(&[(IF_MATCH, "\"v1\"")]),
+                Some(&cur),
+                now,
+            )
+            .unwrap();
+        assert_eq!(pre.expected(), &Expected::ETag(ETag::from_version(1)));
+        // The write it allows cannot succeed against the current state.
+        assert!(!pre.expected().admits(Some(&cur)));
+        // Not for lists, weak tags, other methods or absent targets.
+        for (method, value, current) in [
+            (Method::PUT, "\"v1\", \"v0\"", Some(&cur)),
+            (Method::PUT, "W/\"v1\"", Some(&cur)),
+            (Method::PUT, "*", None),
+            (Method::PUT, "\"v1\"", None),
+            (Method::PATCH, "\"v1\"", Some(&cur)),
+            (Method::DELETE, "\"v1\"", Some(&cur)),
+        ] {
+            let res = gate.check(&method, &headers(&[(IF_MATCH, value)]), current, now);
+            assert_eq!(res.unwrap_err().status(), 412, "{method} {value}");
+        }
+    }
+}
