@@ -90,7 +90,8 @@ pub use crate::headers::{RawHeaders, RequestHeaders};
 pub use crate::list::ETagList;
 pub use crate::precondition::{Evaluation, Failed, Mode, Outcome, Policy};
 pub use crate::response::{
-    NOT_MODIFIED_HEADERS, PROBLEM_JSON, ProblemKind, ProblemText, ProblemTexts, not_modified,
+    NOT_MODIFIED_HEADERS, PROBLEM_JSON, ProblemKind, ProblemText, ProblemTexts, insert_validators,
+    not_modified, problem_response,
 };
 pub use crate::retry::{IsConflict, Retry};
 pub use crate::store::{ConditionalStore, MemoryStore, Stored, WriteError};

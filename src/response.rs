@@ -282,7 +282,11 @@ impl ProblemTexts {
 
     /// 503 Service Unavailable, for a store that could not be reached.
     pub fn unavailable(&self) -> Response<String> {
-        self.problem(ProblemKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE, None)
+        self.problem(
+            ProblemKind::Unavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+        )
     }
 
     /// A problem response of any kind and status, with the current tag.
@@ -304,27 +308,60 @@ impl ProblemTexts {
     ) -> Response<String> {
         let text = self.get(kind);
         let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
+        let detail = text
+            .detail
+            .replace("{etag}", &shown)
+            .replace("{field}", field);
         let body = ProblemBody {
             type_uri: &text.type_uri,
             title: &text.title,
             status: status.as_u16(),
-            detail: &text
-                .detail
-                .replace("{etag}", &shown)
-                .replace("{field}", field),
+            detail: &detail,
             etag: etag.map(|_| shown.as_str()),
         };
-        // Serializing a map of strings and a number cannot fail.
-        let body = serde_json::to_string(&body).unwrap_or_default();
-        let mut res = Response::new(body);
-        *res.status_mut() = status;
-        res.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let mut res = body.into_response(status);
         if let Some(tag) = etag {
             res.headers_mut().insert(ETAG, tag.to_header_value());
         }
         res
     }
+}
+
+/// An `application/problem+json` response
+/// ([RFC 9457](https://www.rfc-editor.org/rfc/rfc9457)) with `type`, `title`,
+/// `status` and `detail`, for the other errors of a service (404, 415,
+/// 422, ...), so that all its problems look alike.
+///
+/// ```
+/// use http::StatusCode;
+/// use ifmatch::problem_response;
+///
+/// let res = problem_response(
+///     StatusCode::NOT_FOUND,
+///     "about:blank",
+///     "Not Found",
+///     "There is no item with id 42.",
+/// );
+/// assert_eq!(res.status(), 404);
+/// assert_eq!(res.headers()["content-type"], "application/problem+json");
+/// let body: serde_json::Value = serde_json::from_str(res.body())?;
+/// assert_eq!(body["detail"], "There is no item with id 42.");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn problem_response(
+    status: StatusCode,
+    type_uri: &str,
+    title: &str,
+    detail: &str,
+) -> Response<String> {
+    ProblemBody {
+        type_uri,
+        title,
+        status: status.as_u16(),
+        detail,
+        etag: None,
+    }
+    .into_response(status)
 }
 
 /// An RFC 9457 problem object, members in the order the RFC lists them.
@@ -334,6 +371,18 @@ struct ProblemBody<'a> {
     status: u16,
     detail: &'a str,
     etag: Option<&'a str>,
+}
+
+impl ProblemBody<'_> {
+    fn into_response(self, status: StatusCode) -> Response<String> {
+        // Serializing a map of strings and a number cannot fail.
+        let body = serde_json::to_string(&self).unwrap_or_default();
+        let mut res = Response::new(body);
+        *res.status_mut() = status;
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        res
+    }
 }
 
 impl serde::Serialize for ProblemBody<'_> {
@@ -389,13 +438,34 @@ pub fn not_modified<V: Versioned + ?Sized>(current: &V, headers: &HeaderMap) -> 
             out.append(name.clone(), value.clone());
         }
     }
+    insert_validators(out, current);
+    res
+}
+
+/// Sets `ETag` and `Last-Modified` from `current`'s validators, as every
+/// 2xx and 304 response for the target should carry them. A
+/// `Last-Modified` that an HTTP-date cannot express (before 1970, after
+/// 9999) is left out; it is written as an IMF-fixdate, in whole seconds.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use http::HeaderMap;
+/// use ifmatch::{insert_validators, ETag, Validators};
+///
+/// let mut headers = HeaderMap::new();
+/// let current = Validators::new(ETag::from_version(4))
+///     .with_last_modified(UNIX_EPOCH + Duration::from_secs(784_111_777));
+/// insert_validators(&mut headers, &current);
+/// assert_eq!(headers["etag"], "\"v4\"");
+/// assert_eq!(headers["last-modified"], "Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+pub fn insert_validators<V: Versioned + ?Sized>(headers: &mut HeaderMap, current: &V) {
     if let Some(tag) = current.etag() {
-        out.insert(ETAG, tag.to_header_value());
+        headers.insert(ETAG, tag.to_header_value());
     }
     if let Some(value) = current.last_modified().and_then(date::to_header_value) {
-        out.insert(LAST_MODIFIED, value);
+        headers.insert(LAST_MODIFIED, value);
     }
-    res
 }
 
 #[cfg(test)]
