@@ -7,6 +7,7 @@ use http::HeaderValue;
 
 use crate::error::{ETagErrorKind, InvalidETag};
 use crate::etag::{ETag, is_etagc};
+use crate::headers::trim_ows;
 
 /// The field value of `If-Match` or `If-None-Match`: `*` or a list of
 /// entity-tags ([RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1),
@@ -65,14 +66,22 @@ impl ETagList {
     {
         let mut tags = Vec::new();
         let mut star = false;
+        let mut count = 0;
         for line in lines {
+            count += 1;
+            if is_star(line) {
+                star = true;
+                continue;
+            }
             for item in Items::new(line) {
                 match item? {
-                    Item::Star if !star && tags.is_empty() => star = true,
-                    Item::Tag { wire, .. } if !star => tags.push(ETag::from_valid_wire(wire)),
-                    _ => return Err(InvalidETag::new(ETagErrorKind::StarInList)),
+                    Item::Tag { wire, .. } => tags.push(ETag::from_valid_wire(wire)),
+                    Item::Star => return Err(InvalidETag::new(ETagErrorKind::StarInList)),
                 }
             }
+        }
+        if star && count > 1 {
+            return Err(InvalidETag::new(ETagErrorKind::StarInList));
         }
         Ok(if star { Self::Any } else { Self::Tags(tags) })
     }
@@ -254,38 +263,39 @@ where
     I: Iterator<Item = &'a [u8]>,
     F: FnMut(bool, &[u8]) -> bool,
 {
-    let mut present = false;
+    let mut count = 0;
     let mut star = false;
-    let mut tags = false;
     let mut matched = false;
     for line in lines {
-        present = true;
+        count += 1;
+        if is_star(line) {
+            star = true;
+            continue;
+        }
         for item in Items::new(line) {
             match item {
-                Err(_) => return Scan::Malformed,
-                Ok(Item::Star) => {
-                    if star || tags {
-                        return Scan::Malformed;
-                    }
-                    star = true;
-                }
                 Ok(Item::Tag { weak, opaque, .. }) => {
-                    if star {
-                        return Scan::Malformed;
-                    }
-                    tags = true;
                     if !matched && matches(weak, opaque) {
                         matched = true;
                     }
                 }
+                Err(_) | Ok(Item::Star) => return Scan::Malformed,
             }
         }
     }
-    match (present, star) {
-        (false, _) => Scan::Absent,
-        (true, true) => Scan::Any,
-        (true, false) => Scan::Tags { matched },
+    match (count, star) {
+        (0, _) => Scan::Absent,
+        (1, true) => Scan::Any,
+        (_, true) => Scan::Malformed,
+        (_, false) => Scan::Tags { matched },
     }
+}
+
+/// `"*"` is an alternative to the whole list, not a member of it: it is
+/// only `*` if the field is one line holding nothing else (no empty
+/// elements either: `*,` is malformed).
+fn is_star(line: &[u8]) -> bool {
+    trim_ows(line) == b"*"
 }
 
 #[cfg(test)]
@@ -339,6 +349,10 @@ mod tests {
         assert_eq!(scan_str(&["*", "\"a\""], "\"a\""), Scan::Malformed);
         assert_eq!(scan_str(&["*", "*"], "\"a\""), Scan::Malformed);
         assert_eq!(scan_str(&["**"], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["*,"], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&[", *"], "\"a\""), Scan::Malformed);
+        assert_eq!(scan_str(&["*", ""], "\"a\""), Scan::Malformed);
+        assert!("*,".parse::<ETagList>().is_err());
     }
 
     #[test]

@@ -328,15 +328,25 @@ impl Policy {
                     .is_some_and(|e| e.is_strong() && e.tag() == opaque)
         });
 
+        // Stops with `outcome` before If-None-Match was evaluated, still
+        // reporting it if malformed (a service answering 400 wants to know).
+        let stop = |mut eval: Evaluation, outcome: Outcome| {
+            eval.outcome = outcome;
+            eval.malformed_if_none_match |=
+                scan(headers.field_lines(Field::IfNoneMatch), |_, _| false) == Scan::Malformed;
+            eval
+        };
+
         // In strict mode, refuse a write that carries no precondition.
         if if_match == Scan::Absent && self.requires_precondition(method) {
-            let creates =
-                is_put && scan(headers.field_lines(Field::IfNoneMatch), |_, _| false) == Scan::Any;
+            let shape = scan(headers.field_lines(Field::IfNoneMatch), |_, _| false);
+            let creates = is_put && shape == Scan::Any;
             let dated = self.accept_if_unmodified_since
                 && last_modified.is_some()
                 && date::single(headers.field_lines(Field::IfUnmodifiedSince)).is_some();
             if !creates && !dated {
                 eval.outcome = Outcome::PreconditionRequired;
+                eval.malformed_if_none_match = shape == Scan::Malformed;
                 return eval;
             }
         }
@@ -360,8 +370,7 @@ impl Policy {
                     // date is earlier than or equal to the date provided in
                     // the field value, the condition is true."
                     if modified > since {
-                        eval.outcome = Outcome::PreconditionFailed(Failed::IfUnmodifiedSince);
-                        return eval;
+                        return stop(eval, Outcome::PreconditionFailed(Failed::IfUnmodifiedSince));
                     }
                     guarded = true;
                 }
@@ -377,12 +386,10 @@ impl Policy {
             Scan::Malformed => {
                 // Fail closed: a list we cannot read never matches.
                 eval.malformed_if_match = true;
-                eval.outcome = Outcome::PreconditionFailed(Failed::IfMatch);
-                return eval;
+                return stop(eval, Outcome::PreconditionFailed(Failed::IfMatch));
             }
             Scan::Any | Scan::Tags { matched: false } => {
-                eval.outcome = Outcome::PreconditionFailed(Failed::IfMatch);
-                return eval;
+                return stop(eval, Outcome::PreconditionFailed(Failed::IfMatch));
             }
         }
 
@@ -455,8 +462,10 @@ impl Policy {
             (false, _, _, _) => Expected::Any,
             (true, true, _, _) => Expected::Exists,
             (true, false, false, _) => Expected::Absent,
-            (true, false, true, Some(tag)) => Expected::ETag(tag),
-            (true, false, true, None) => Expected::Exists,
+            // A weak current tag can never satisfy the strong comparison a
+            // compare-and-swap makes; existence is all that can be held.
+            (true, false, true, Some(tag)) if tag.is_strong() => Expected::ETag(tag),
+            (true, false, true, _) => Expected::Exists,
         };
         eval.outcome = proceed(expected, ignore_range);
         eval
