@@ -153,15 +153,20 @@ fn main() {
         let tag = stale.take().unwrap_or_else(|| etag_of(&read));
         let changed = format!("{}, stock: 3", read.body());
         let res = service.handle(&request(Method::PUT, &[(header::IF_MATCH, &tag)], &changed));
-        show("alice", &format!("retry attempt {attempt}: PUT If-Match"), &res);
+        show(
+            "alice",
+            &format!("retry attempt {attempt}: PUT If-Match"),
+            &res,
+        );
+        // A 412 is a conflict (retried); any other failure is returned.
         if res.status().is_success() {
             Ok(res)
         } else {
-            Err(res)
+            Err(res.status())
         }
     });
     match result {
         Ok(res) => println!("final document: {:?}", res.body()),
-        Err(res) => println!("gave up with {}", res.status()),
+        Err(status) => println!("gave up with {status}"),
     }
 }

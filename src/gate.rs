@@ -42,6 +42,17 @@ impl Precondition {
     }
 }
 
+/// What [`Gate::check`] decided.
+#[derive(Debug)]
+pub enum Decision {
+    /// Run the handler, conditioning its write on
+    /// [`Precondition::expected`].
+    Proceed(Precondition),
+    /// Send this response instead (304, 400, 412 or 428); nothing may be
+    /// changed.
+    Respond(Response<String>),
+}
+
 /// Everything a service needs to enforce preconditions, in one value: the
 /// [`Policy`], the [`ProblemTexts`], and what to do with malformed fields and
 /// retried PUTs. [`check`](Self::check) evaluates a request and either lets
@@ -54,15 +65,15 @@ impl Precondition {
 /// ```
 /// use std::time::SystemTime;
 /// use http::{header, HeaderMap, Method};
-/// use ifmatch::{ETag, Gate};
+/// use ifmatch::{Decision, ETag, Gate};
 ///
 /// let gate = Gate::default();
 /// let current = ETag::from_version(2);
 /// let mut headers = HeaderMap::new();
 /// headers.insert(header::IF_MATCH, "\"v1\"".parse()?);
 /// match gate.check(&Method::PUT, &headers, Some(&current), SystemTime::now()) {
-///     Ok(pre) => { /* write under pre.expected() */ }
-///     Err(response) => assert_eq!(response.status(), 412),
+///     Decision::Proceed(pre) => { /* write under pre.expected() */ }
+///     Decision::Respond(response) => assert_eq!(response.status(), 412),
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -149,30 +160,26 @@ impl Gate {
     /// either the [`Precondition`] to proceed with, or the response to send
     /// instead: 304, 412 or 428 (and 400 for malformed fields if
     /// [`reject_malformed`](Self::reject_malformed)).
-    ///
-    /// # Errors
-    ///
-    /// The response that answers the request, when it must not proceed.
     pub fn check<H, V>(
         &self,
         method: &Method,
         headers: &H,
         current: Option<&V>,
         now: SystemTime,
-    ) -> Result<Precondition, Response<String>>
+    ) -> Decision
     where
         H: RequestHeaders + ?Sized,
         V: Versioned + ?Sized,
     {
         let eval = self.policy.evaluate(method, headers, current, now);
         if let (true, Some(field)) = (self.reject_malformed, eval.malformed()) {
-            return Err(self.texts.malformed(&field));
+            return Decision::Respond(self.texts.malformed(&field));
         }
         match eval.into_outcome() {
             Outcome::Proceed {
                 expected,
                 ignore_range,
-            } => Ok(Precondition {
+            } => Decision::Proceed(Precondition {
                 expected,
                 ignore_range,
             }),
@@ -181,24 +188,27 @@ impl Gate {
             {
                 match ETagList::from_lines(headers.field_lines(Field::IfMatch)) {
                     Ok(ETagList::Tags(mut tags)) if tags.len() == 1 && tags[0].is_strong() => {
-                        Ok(Precondition {
+                        Decision::Proceed(Precondition {
                             expected: Expected::ETag(tags.remove(0)),
                             ignore_range: false,
                         })
                     }
-                    _ => Err(self.texts.precondition_failed(current, Failed::IfMatch)),
+                    _ => {
+                        Decision::Respond(self.texts.precondition_failed(current, Failed::IfMatch))
+                    }
                 }
             }
-            stop => Err(self
-                .texts
-                .respond(&stop, current, &self.not_modified_headers)
-                .unwrap_or_else(|| {
-                    self.texts.problem(
-                        ProblemKind::Unavailable,
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        None,
-                    )
-                })),
+            stop => Decision::Respond(
+                self.texts
+                    .respond(&stop, current, &self.not_modified_headers)
+                    .unwrap_or_else(|| {
+                        self.texts.problem(
+                            ProblemKind::Unavailable,
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            None,
+                        )
+                    }),
+            ),
         }
     }
 
@@ -220,6 +230,22 @@ mod tests {
 
     use super::*;
     use crate::etag::ETag;
+
+    impl Decision {
+        fn unwrap(self) -> Precondition {
+            match self {
+                Decision::Proceed(p) => p,
+                Decision::Respond(r) => panic!("expected to proceed, got {}", r.status()),
+            }
+        }
+
+        fn unwrap_err(self) -> Response<String> {
+            match self {
+                Decision::Proceed(p) => panic!("expected a response, got {p:?}"),
+                Decision::Respond(r) => r,
+            }
+        }
+    }
 
     fn headers(pairs: &[(http::HeaderName, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

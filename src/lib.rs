@@ -84,7 +84,7 @@ mod write;
 
 pub use crate::error::{HashError, InvalidETag};
 pub use crate::etag::ETag;
-pub use crate::gate::{Gate, Precondition};
+pub use crate::gate::{Decision, Gate, Precondition};
 pub use crate::hash::ETagHasher;
 pub use crate::headers::{RawHeaders, RequestHeaders};
 pub use crate::list::ETagList;

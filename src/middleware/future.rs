@@ -18,7 +18,7 @@ use super::layer::ETagConfig;
 use super::{Resolve, ResolveError};
 use crate::date;
 use crate::etag::ETag;
-use crate::gate::Gate;
+use crate::gate::{Decision, Gate};
 use crate::hash::{ETagHasher, HASH_PIECE};
 use crate::precondition::Outcome;
 use crate::response::not_modified;
@@ -135,12 +135,12 @@ where
                         SystemTime::now(),
                     );
                     match checked {
-                        Ok(precondition) => {
+                        Decision::Proceed(precondition) => {
                             parts.extensions.insert(precondition);
                             let call = inner.call(Request::from_parts(parts, body));
                             this.state.set(PreconditionState::Calling { call });
                         }
-                        Err(res) => {
+                        Decision::Respond(res) => {
                             this.state.set(PreconditionState::Done);
                             return Poll::Ready(Ok(full(res)));
                         }
