@@ -1,0 +1,65 @@
+//! The items service on actix-web 4, with `ifmatch`'s `Gate` in a
+//! middleware (actix-web 4 uses `http` 0.2, so it goes through the
+//! raw-bytes entry point).
+//!
+//! ```text
+//! cargo run --release --example actix_items -- --listen 127.0.0.1:3001
+//! ```
+//!
+//! See README.md for the API and a curl walk-through.
+
+#[path = "../shared/actix_app.rs"]
+mod actix_app;
+#[path = "../shared/cli.rs"]
+mod cli;
+#[path = "../shared/items.rs"]
+mod items;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use actix_web::{App, HttpServer};
+
+use crate::items::{Items, Store};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("actix_items: {msg}");
+            }
+            eprintln!("usage: actix_items [options]\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let configure = actix_app::configure(Items::new(Store::memory()), items::gate(args.opt_in));
+    let listener = match std::net::TcpListener::bind(args.listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("actix_items: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().map_or(args.listen, |a| a);
+    let server = match HttpServer::new(move || App::new().configure(configure.clone()))
+        .workers(2)
+        .listen(listener)
+    {
+        Ok(server) => server.run(),
+        Err(e) => {
+            eprintln!("actix_items: cannot serve on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    match server.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("actix_items: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

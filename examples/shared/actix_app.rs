@@ -1,0 +1,153 @@
+//! The items service on actix-web 4: routes and a middleware that calls
+//! `ifmatch`'s `Gate`. actix-web 4 uses `http` 0.2, so the gate reads the
+//! request through `RawHeaders` (name/value bytes) and its responses are
+//! copied over. No precondition logic here: the gate checks, the handlers
+//! write under the `Expected` state it hands over (see `items.rs`).
+#![allow(dead_code)]
+
+use std::time::SystemTime;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::web::{self, Bytes, Data, ReqData};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use ifmatch::{Decision, Gate, Precondition, RawHeaders};
+
+use crate::items::{Items, Reply};
+
+/// Copies an `http` 1.x response into an actix-web one.
+pub fn to_actix(res: http::Response<String>) -> HttpResponse {
+    let status =
+        StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in res.headers() {
+        builder.append_header((name.as_str(), value.as_bytes()));
+    }
+    builder.body(res.into_body())
+}
+
+fn content_type(req: &HttpRequest) -> Option<&[u8]> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .map(|v| v.as_bytes())
+}
+
+fn id(req: &HttpRequest) -> String {
+    req.match_info().get("id").unwrap_or_default().to_owned()
+}
+
+fn reply(gate: &Gate, reply: Reply) -> HttpResponse {
+    match reply {
+        Reply::Done(res) => to_actix(res),
+        Reply::Conflict(conflict) => to_actix(gate.conflict(&conflict)),
+    }
+}
+
+/// The middleware: resolve the item, let the gate decide, and either answer
+/// (304/400/412/428/503) or hand the handler its `Precondition`.
+async fn preconditions(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let (Some(items), Some(gate)) = (
+        req.app_data::<Data<Items>>().cloned(),
+        req.app_data::<Data<Gate>>().cloned(),
+    ) else {
+        let res = HttpResponse::InternalServerError().finish();
+        return Ok(req.into_response(res));
+    };
+    let id = req.match_info().get("id").unwrap_or_default().to_owned();
+    let current = match items.current(&id).await {
+        Ok(current) => current,
+        Err(_) => return Ok(req.into_response(to_actix(gate.unavailable()))),
+    };
+    let Ok(method) = http::Method::from_bytes(req.method().as_str().as_bytes()) else {
+        return Ok(req.into_response(HttpResponse::BadRequest().finish()));
+    };
+    // actix-web's header iterator cannot be cloned, so borrow the pairs
+    // into a list the gate can walk once per field.
+    let pairs: Vec<(&[u8], &[u8])> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+        .collect();
+    let decision = gate.check(
+        &method,
+        &RawHeaders::new(pairs.iter().copied()),
+        current.as_ref(),
+        SystemTime::now(),
+    );
+    drop(pairs);
+    match decision {
+        Decision::Proceed(pre) => {
+            req.extensions_mut().insert(pre);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Decision::Respond(res) => Ok(req.into_response(to_actix(res))),
+    }
+}
+
+async fn create(items: Data<Items>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    to_actix(items.create(content_type(&req), &body).await)
+}
+
+async fn read(items: Data<Items>, req: HttpRequest) -> HttpResponse {
+    to_actix(items.read(&id(&req)).await)
+}
+
+async fn replace(
+    items: Data<Items>,
+    gate: Data<Gate>,
+    pre: ReqData<Precondition>,
+    req: HttpRequest,
+    body: Bytes,
+) -> HttpResponse {
+    let result = items
+        .replace(&id(&req), &pre, content_type(&req), &body)
+        .await;
+    reply(&gate, result)
+}
+
+async fn patch(
+    items: Data<Items>,
+    gate: Data<Gate>,
+    pre: ReqData<Precondition>,
+    req: HttpRequest,
+    body: Bytes,
+) -> HttpResponse {
+    let result = items
+        .patch(&id(&req), &pre, content_type(&req), &body)
+        .await;
+    reply(&gate, result)
+}
+
+async fn delete(
+    items: Data<Items>,
+    gate: Data<Gate>,
+    pre: ReqData<Precondition>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let result = items.delete(&id(&req), &pre).await;
+    reply(&gate, result)
+}
+
+/// Registers the routes; `items` and `gate` become app data.
+pub fn configure(items: Items, gate: Gate) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(Data::new(items))
+            .app_data(Data::new(gate))
+            .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
+            .route("/items", web::post().to(create))
+            .service(
+                web::resource("/items/{id}")
+                    .wrap(from_fn(preconditions))
+                    .route(web::get().to(read))
+                    .route(web::head().to(read))
+                    .route(web::put().to(replace))
+                    .route(web::patch().to(patch))
+                    .route(web::delete().to(delete)),
+            );
+    }
+}

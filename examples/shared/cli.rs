@@ -1,0 +1,49 @@
+//! Command-line options of the example services.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+pub const USAGE: &str = "options:
+  --listen ADDR        address to listen on (default 127.0.0.1:3000)
+  --opt-in             check only the preconditions a request carries
+                       (default: strict, writes without If-Match get 428)";
+
+/// The parsed options.
+#[derive(Debug)]
+pub struct Args {
+    pub listen: SocketAddr,
+    pub opt_in: bool,
+}
+
+/// Parses `--listen ADDR` (or `--listen=ADDR`) and `--opt-in`.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        opt_in: false,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--listen" => {
+                let v = value("--listen")?;
+                parsed.listen = v.parse().map_err(|e| {
+                    format!("--listen {v:?} is not an address like 127.0.0.1:3000: {e}")
+                })?;
+            }
+            "--opt-in" => parsed.opt_in = true,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(parsed)
+}
