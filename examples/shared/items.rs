@@ -206,19 +206,23 @@ fn is_json(content_type: Option<&[u8]>) -> bool {
     }
 }
 
+/// A request refused before anything was written (boxed: a response is
+/// large next to an `Item`).
+type Rejection = Box<Response<String>>;
+
 /// Parses a JSON object, or explains what is wrong with it.
-fn parse_object(body: &[u8]) -> Result<Item, Response<String>> {
+fn parse_object(body: &[u8]) -> Result<Item, Rejection> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        bad_request(&format!(
+        Box::new(bad_request(&format!(
             "The body is not valid JSON ({e}). Send a JSON object such as {{\"name\": \"x\"}}."
-        ))
+        )))
     })?;
     match value {
         Value::Object(map) => Ok(map),
-        other => Err(unprocessable(&format!(
+        other => Err(Box::new(unprocessable(&format!(
             "An item must be a JSON object, not {}.",
             kind(&other)
-        ))),
+        )))),
     }
 }
 
@@ -234,15 +238,15 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// Sets the server-owned id, refusing a body that names another one.
-fn own_id(mut item: Item, id: &str) -> Result<Item, Response<String>> {
+fn own_id(mut item: Item, id: &str) -> Result<Item, Rejection> {
     match item.get("id") {
         None => {}
         Some(Value::String(s)) if s == id => {}
         Some(other) => {
-            return Err(unprocessable(&format!(
+            return Err(Box::new(unprocessable(&format!(
                 "The id is set by the server and is {id:?} for this item; the body says {other}. \
                  Remove \"id\" from the body or send the right one."
-            )));
+            ))));
         }
     }
     item.insert("id".to_owned(), Value::String(id.to_owned()));
@@ -307,14 +311,10 @@ impl Items {
         if !is_json(content_type) {
             return unsupported("application/json");
         }
-        let item = match parse_object(body) {
-            Ok(item) => item,
-            Err(res) => return res,
-        };
         let id = new_id();
-        let item = match own_id(item, &id) {
+        let item = match parse_object(body).and_then(|item| own_id(item, &id)) {
             Ok(item) => item,
-            Err(res) => return res,
+            Err(res) => return *res,
         };
         match self.store.store(&id, &Expected::Absent, item).await {
             Ok(stored) => created(&stored, &id),
@@ -338,7 +338,7 @@ impl Items {
         }
         let item = match parse_object(body).and_then(|item| own_id(item, id)) {
             Ok(item) => item,
-            Err(res) => return res.into(),
+            Err(res) => return (*res).into(),
         };
         match self.store.store(id, pre.expected(), item.clone()).await {
             Ok(stored) if *pre.expected() == Expected::Absent => created(&stored, id).into(),
@@ -403,7 +403,7 @@ impl Items {
         };
         let item = match own_id(item, id) {
             Ok(item) => item,
-            Err(res) => return res.into(),
+            Err(res) => return (*res).into(),
         };
         let expected = match pre.expected() {
             // Opt-in mode without a precondition: still never apply the
