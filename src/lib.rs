@@ -65,6 +65,11 @@
 #![deny(unreachable_pub)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(all(doctest, feature = "middleware"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod date;
 mod error;
 mod etag;
