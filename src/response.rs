@@ -2,6 +2,7 @@
 //! RFC 9457 problem-details body.
 
 use std::borrow::Cow;
+use std::time::SystemTime;
 
 use http::header::{
     CACHE_CONTROL, CONTENT_LOCATION, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderMap, HeaderValue,
@@ -444,7 +445,8 @@ pub fn not_modified<V: Versioned + ?Sized>(current: &V, headers: &HeaderMap) -> 
 
 /// Sets `ETag` and `Last-Modified` from `current`'s validators, as every
 /// 2xx and 304 response for the target should carry them. A
-/// `Last-Modified` that an HTTP-date cannot express (before 1970, after
+/// `Last-Modified` in the future is replaced by the current time (RFC 9110
+/// §8.8.2.1); one that an HTTP-date cannot express (before 1970, after
 /// 9999) is left out; it is written as an IMF-fixdate, in whole seconds.
 ///
 /// ```
@@ -463,7 +465,16 @@ pub fn insert_validators<V: Versioned + ?Sized>(headers: &mut HeaderMap, current
     if let Some(tag) = current.etag() {
         headers.insert(ETAG, tag.to_header_value());
     }
-    if let Some(value) = current.last_modified().and_then(date::to_header_value) {
+    // RFC 9110 §8.8.2.1: "If the last modification time is derived from
+    // implementation-specific metadata that evaluates to some time in the
+    // future, according to the origin server's clock, then the origin server
+    // MUST replace that value with the message origination date." (A
+    // database clock can run ahead of this server's.)
+    let last_modified = current
+        .last_modified()
+        .map(|t| t.min(SystemTime::now()))
+        .and_then(date::to_header_value);
+    if let Some(value) = last_modified {
         headers.insert(LAST_MODIFIED, value);
     }
 }
