@@ -27,6 +27,8 @@
 mod axum_app;
 #[path = "shared/items.rs"]
 mod items;
+#[path = "shared/postgres.rs"]
+mod postgres;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example actix_items -- --listen 127.0.0.1:3001
+//! cargo run --release --example actix_items -- \
+//!     --listen 127.0.0.1:3001 --database-url postgres://postgres@127.0.0.1/test
 //! ```
 //!
 //! See README.md for the API and a curl walk-through.
@@ -14,6 +16,8 @@ mod actix_app;
 mod cli;
 #[path = "../shared/items.rs"]
 mod items;
+#[path = "../shared/postgres.rs"]
+mod postgres;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -24,7 +28,7 @@ use crate::items::{Items, Store};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let args = match cli::parse(std::env::args().skip(1)) {
+    let args = match cli::parse(std::env::args().skip(1), std::env::var("DATABASE_URL").ok()) {
         Ok(args) => args,
         Err(msg) => {
             if !msg.is_empty() {
@@ -34,7 +38,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let configure = actix_app::configure(Items::new(Store::memory()), items::gate(args.opt_in));
+    let store = match Store::open(args.database_url.as_deref()).await {
+        Ok(store) => store,
+        Err(e) => {
+            let url = args
+                .database_url
+                .as_deref()
+                .map(cli::redact)
+                .unwrap_or_default();
+            eprintln!("actix_items: cannot use the database at {url}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let configure = actix_app::configure(Items::new(store), items::gate(args.opt_in));
     let listener = match std::net::TcpListener::bind(args.listen) {
         Ok(listener) => listener,
         Err(e) => {

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --features middleware --example axum_items -- --listen 127.0.0.1:3000
+//! cargo run --release --features middleware --example axum_items -- \
+//!     --listen 127.0.0.1:3000 --database-url postgres://postgres@127.0.0.1/test
 //! ```
 //!
 //! See README.md for the API and a curl walk-through.
@@ -12,6 +14,8 @@ mod axum_app;
 mod cli;
 #[path = "../shared/items.rs"]
 mod items;
+#[path = "../shared/postgres.rs"]
+mod postgres;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -20,7 +24,7 @@ use crate::items::{Items, Store};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match cli::parse(std::env::args().skip(1)) {
+    let args = match cli::parse(std::env::args().skip(1), std::env::var("DATABASE_URL").ok()) {
         Ok(args) => args,
         Err(msg) => {
             if !msg.is_empty() {
@@ -30,7 +34,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let app = axum_app::router(Items::new(Store::memory()), items::gate(args.opt_in));
+    let store = match Store::open(args.database_url.as_deref()).await {
+        Ok(store) => store,
+        Err(e) => {
+            let url = args
+                .database_url
+                .as_deref()
+                .map(cli::redact)
+                .unwrap_or_default();
+            eprintln!("axum_items: cannot use the database at {url}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = axum_app::router(Items::new(store), items::gate(args.opt_in));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => {

@@ -20,6 +20,8 @@ use ifmatch::{
 };
 use serde_json::{Map, Value};
 
+use crate::postgres::PgStore;
+
 /// An item: any JSON object; the server owns its `"id"`.
 pub type Item = Map<String, Value>;
 
@@ -28,11 +30,21 @@ pub type Item = Map<String, Value>;
 pub enum Store {
     /// One process: a map behind a mutex.
     Memory(Arc<MemoryStore<String, Item>>),
+    /// Any number of processes: one PostgreSQL table.
+    Postgres(PgStore),
 }
 
 impl Store {
     pub fn memory() -> Self {
         Self::Memory(Arc::new(MemoryStore::new()))
+    }
+
+    /// PostgreSQL when a database URL is given, memory otherwise.
+    pub async fn open(database_url: Option<&str>) -> Result<Self, StoreError> {
+        match database_url {
+            Some(url) => Ok(Self::Postgres(PgStore::connect(url).await?)),
+            None => Ok(Self::memory()),
+        }
     }
 }
 
@@ -57,6 +69,7 @@ impl ConditionalStore<str> for Store {
     async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
         match self {
             Self::Memory(m) => Ok(m.get(id)),
+            Self::Postgres(pg) => pg.load(id).await,
         }
     }
 
@@ -70,6 +83,7 @@ impl ConditionalStore<str> for Store {
             Self::Memory(m) => m
                 .put(id.to_owned(), expected, item)
                 .map_err(WriteError::Conflict),
+            Self::Postgres(pg) => pg.store(id, expected, item).await,
         }
     }
 
@@ -80,6 +94,7 @@ impl ConditionalStore<str> for Store {
     ) -> Result<Stored<Item>, WriteError<StoreError>> {
         match self {
             Self::Memory(m) => m.delete(id, expected).map_err(WriteError::Conflict),
+            Self::Postgres(pg) => pg.remove(id, expected).await,
         }
     }
 }

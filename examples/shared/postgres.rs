@@ -1,0 +1,261 @@
+//! A PostgreSQL store for the items examples: several instances of the
+//! service, one database, kept coherent by the database itself.
+//!
+//! Every write is ONE statement conditioned on the validator the
+//! precondition check handed over, e.g.
+//!
+//! ```sql
+//! UPDATE ifmatch_items SET body = $2, version = nextval('ifmatch_items_version'), …
+//!  WHERE id = $1 AND version = $3
+//! RETURNING body, version, modified_at
+//! ```
+//!
+//! so two instances can never both write over the same version: the row
+//! lock PostgreSQL takes for the UPDATE serializes them, and the loser's
+//! `WHERE version = $3` no longer matches. A write that matches no row is a
+//! conflict; the store then reads the row once more (a plain read, after the
+//! write has already been refused) to tell "gone" from "moved on" and to
+//! give the 412 the now-current ETag.
+//!
+//! ETags are `"v<version>"` with versions from one database sequence, so
+//! they are a pure function of the stored state: every instance gives the
+//! same tag for the same row, across restarts, and a deleted-then-recreated
+//! item never gets an old tag back. Last-Modified is the row's
+//! `modified_at`, set by the database clock.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use ifmatch::{Conflict, ETag, Expected, Stored, WriteError};
+use serde_json::Value;
+use tokio_postgres::{NoTls, Row};
+
+use crate::items::{Item, StoreError};
+
+/// How long one database operation may take before the request gets a 503.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+    BEGIN;
+    -- Instances may start together: create the schema under one lock.
+    SELECT pg_advisory_xact_lock(7321104559);
+    CREATE SEQUENCE IF NOT EXISTS ifmatch_items_version;
+    CREATE TABLE IF NOT EXISTS ifmatch_items (
+        id          text        PRIMARY KEY,
+        body        jsonb       NOT NULL,
+        version     bigint      NOT NULL,
+        modified_at timestamptz NOT NULL
+    );
+    COMMIT;
+";
+
+const RETURNING: &str = "RETURNING body, version, modified_at";
+
+/// The items table, through a connection pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+/// The error and its causes, e.g. "error connecting to server: Connection
+/// refused (os error 111)".
+fn db_error(e: impl std::error::Error) -> StoreError {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    StoreError(message)
+}
+
+/// Runs a database operation with a deadline, so that a database that went
+/// away gives an error (503), never a hang.
+async fn timed<T>(op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(OPERATION_TIMEOUT, op).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError(format!(
+            "the database did not answer within {OPERATION_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// The version a tag of this store names (`"v42"` → 42), if any.
+fn version_of(tag: &ETag) -> Option<i64> {
+    let digits = tag.tag().strip_prefix(b"v")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+fn stored(row: &Row) -> Result<Stored<Item>, StoreError> {
+    let body: Value = row.try_get("body").map_err(db_error)?;
+    let version: i64 = row.try_get("version").map_err(db_error)?;
+    let modified: SystemTime = row.try_get("modified_at").map_err(db_error)?;
+    let Value::Object(item) = body else {
+        return Err(StoreError("a stored item is not a JSON object".to_owned()));
+    };
+    let version = u64::try_from(version).map_err(db_error)?;
+    Ok(Stored::new(item, ETag::from_version(version)).with_last_modified(modified))
+}
+
+impl PgStore {
+    /// Connects, and creates the table if it is missing. Fails with a
+    /// readable error when the URL is invalid or the database cannot be
+    /// reached.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError(format!("invalid database URL: {e}")))?;
+        config.connect_timeout(Duration::from_secs(3));
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(OPERATION_TIMEOUT))
+            .create_timeout(Some(Duration::from_secs(3)))
+            .recycle_timeout(Some(Duration::from_secs(3)))
+            .build()
+            .map_err(db_error)?;
+        let store = Self { pool };
+        timed(async {
+            let client = store.pool.get().await.map_err(db_error)?;
+            client.batch_execute(SCHEMA).await.map_err(db_error)
+        })
+        .await?;
+        Ok(store)
+    }
+
+    /// One row, by id.
+    pub async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
+        timed(async {
+            let client = self.pool.get().await.map_err(db_error)?;
+            let row = client
+                .query_opt(
+                    "SELECT body, version, modified_at FROM ifmatch_items WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .map_err(db_error)?;
+            row.as_ref().map(stored).transpose()
+        })
+        .await
+    }
+
+    /// The conflict for a write that matched no row: what is there now.
+    async fn conflict<T>(&self, id: &str) -> Result<T, WriteError<StoreError>> {
+        match self.load(id).await {
+            Ok(current) => Err(WriteError::Conflict(Conflict::from_current(
+                current.as_ref(),
+            ))),
+            Err(e) => Err(WriteError::Store(e)),
+        }
+    }
+
+    /// Writes `item` under `id` if the row is in the `expected` state, in
+    /// one statement.
+    pub async fn store(
+        &self,
+        id: &str,
+        expected: &Expected,
+        item: Item,
+    ) -> Result<Stored<Item>, WriteError<StoreError>> {
+        let body = Value::Object(item);
+        let write = timed(async {
+            let client = self.pool.get().await.map_err(db_error)?;
+            let set = "body = $2, version = nextval('ifmatch_items_version'), \
+                       modified_at = clock_timestamp()";
+            let insert = "INSERT INTO ifmatch_items (id, body, version, modified_at) \
+                          VALUES ($1, $2, nextval('ifmatch_items_version'), clock_timestamp())";
+            let row = match expected {
+                Expected::Absent => {
+                    let sql = format!("{insert} ON CONFLICT (id) DO NOTHING {RETURNING}");
+                    client.query_opt(&sql, &[&id, &body]).await
+                }
+                Expected::ETag(tag) => match version_of(tag) {
+                    Some(version) => {
+                        let sql = format!(
+                            "UPDATE ifmatch_items SET {set} WHERE id = $1 AND version = $3 {RETURNING}"
+                        );
+                        client.query_opt(&sql, &[&id, &body, &version]).await
+                    }
+                    // Not a tag of this store: it cannot be current.
+                    None => Ok(None),
+                },
+                Expected::Exists => {
+                    let sql = format!("UPDATE ifmatch_items SET {set} WHERE id = $1 {RETURNING}");
+                    client.query_opt(&sql, &[&id, &body]).await
+                }
+                Expected::Any => {
+                    let sql = format!(
+                        "{insert} ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, \
+                         version = EXCLUDED.version, modified_at = EXCLUDED.modified_at \
+                         {RETURNING}"
+                    );
+                    client.query_opt(&sql, &[&id, &body]).await
+                }
+                // A state this store does not know how to hold: refuse.
+                _ => Ok(None),
+            };
+            row.map_err(db_error)?.as_ref().map(stored).transpose()
+        })
+        .await;
+        match write {
+            Ok(Some(stored)) => Ok(stored),
+            Ok(None) => self.conflict(id).await,
+            Err(e) => Err(WriteError::Store(e)),
+        }
+    }
+
+    /// Deletes `id` if the row is in the `expected` state, in one
+    /// statement.
+    pub async fn remove(
+        &self,
+        id: &str,
+        expected: &Expected,
+    ) -> Result<Stored<Item>, WriteError<StoreError>> {
+        let delete = timed(async {
+            let client = self.pool.get().await.map_err(db_error)?;
+            let row = match expected {
+                Expected::ETag(tag) => match version_of(tag) {
+                    Some(version) => {
+                        let sql = format!(
+                            "DELETE FROM ifmatch_items WHERE id = $1 AND version = $2 {RETURNING}"
+                        );
+                        client.query_opt(&sql, &[&id, &version]).await
+                    }
+                    None => Ok(None),
+                },
+                Expected::Exists | Expected::Any => {
+                    let sql = format!("DELETE FROM ifmatch_items WHERE id = $1 {RETURNING}");
+                    client.query_opt(&sql, &[&id]).await
+                }
+                // Absent (or unknown): there is nothing it may delete.
+                _ => Ok(None),
+            };
+            row.map_err(db_error)?.as_ref().map(stored).transpose()
+        })
+        .await;
+        match delete {
+            Ok(Some(stored)) => Ok(stored),
+            Ok(None) => self.conflict(id).await,
+            Err(e) => Err(WriteError::Store(e)),
+        }
+    }
+}
