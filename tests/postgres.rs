@@ -27,9 +27,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 fn database_url(test: &str) -> Option<String> {
-    let url = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
+    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
     match &url {
         Some(_) => {
             if let Ok(marker) = std::env::var("IFMATCH_PG_MARKER") {
@@ -122,7 +120,10 @@ async fn create(http: &reqwest::Client, base: &str, body: &Value) -> String {
         .await
         .expect("POST");
     assert_eq!(res.status(), StatusCode::CREATED);
-    res.headers()[LOCATION].to_str().expect("Location").to_owned()
+    res.headers()[LOCATION]
+        .to_str()
+        .expect("Location")
+        .to_owned()
 }
 
 /// GET: status, ETag, Last-Modified, body.
@@ -225,6 +226,27 @@ async fn counts_of(http: &reqwest::Client, url: &str) -> (Value, String, String)
 const CLIENTS: u64 = 6;
 const INCREMENTS: u64 = 25;
 
+/// Starts the `CLIENTS` concurrent clients.
+fn spawn_clients(
+    bases: &Arc<Vec<String>>,
+    path: &str,
+    tally: &Arc<Tally>,
+    killed: &Arc<AtomicBool>,
+) -> Vec<JoinHandle<()>> {
+    (0..CLIENTS)
+        .map(|c| {
+            tokio::spawn(run_client(
+                format!("client{c}"),
+                INCREMENTS,
+                bases.clone(),
+                path.to_owned(),
+                tally.clone(),
+                killed.clone(),
+            ))
+        })
+        .collect()
+}
+
 fn new_tally() -> Arc<Tally> {
     Arc::new(Tally {
         acknowledged: AtomicU64::new(0),
@@ -251,18 +273,7 @@ async fn two_axum_and_one_actix_instance_on_one_database_lose_no_update() {
 
     let tally = new_tally();
     let killed = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            tokio::spawn(run_client(
-                format!("client{c}"),
-                INCREMENTS,
-                bases.clone(),
-                path.clone(),
-                tally.clone(),
-                killed.clone(),
-            ))
-        })
-        .collect();
+    let clients = spawn_clients(&bases, &path, &tally, &killed);
     for c in clients {
         c.await.expect("client");
     }
@@ -315,18 +326,7 @@ async fn killing_an_instance_mid_run_keeps_the_others_serving_and_applies_every_
 
     let tally = new_tally();
     let killed = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            tokio::spawn(run_client(
-                format!("client{c}"),
-                INCREMENTS,
-                bases.clone(),
-                path.clone(),
-                tally.clone(),
-                killed.clone(),
-            ))
-        })
-        .collect();
+    let clients = spawn_clients(&bases, &path, &tally, &killed);
     // Kill one instance once the run is well under way.
     let mut waited = 0;
     while tally.acknowledged.load(Ordering::Relaxed) < CLIENTS * INCREMENTS / 3 && waited < 6_000 {
@@ -473,7 +473,11 @@ async fn a_database_that_goes_away_mid_run_gives_503_problems_not_a_hang() {
             .send()
             .await
             .expect("an answer, not a hang");
-        assert_eq!(created.status(), StatusCode::SERVICE_UNAVAILABLE, "POST {base}");
+        assert_eq!(
+            created.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "POST {base}"
+        );
     }
 }
 

@@ -19,38 +19,17 @@ mod items;
 #[path = "../shared/postgres.rs"]
 mod postgres;
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use actix_web::{App, HttpServer};
 
-use crate::items::{Items, Store};
-
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let args = match cli::parse(std::env::args().skip(1), std::env::var("DATABASE_URL").ok()) {
-        Ok(args) => args,
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("actix_items: {msg}");
-            }
-            eprintln!("usage: actix_items [options]\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
+    let (args, items, gate) = match cli::start("actix_items").await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let store = match Store::open(args.database_url.as_deref()).await {
-        Ok(store) => store,
-        Err(e) => {
-            let url = args
-                .database_url
-                .as_deref()
-                .map(cli::redact)
-                .unwrap_or_default();
-            eprintln!("actix_items: cannot use the database at {url}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let configure = actix_app::configure(Items::new(store), items::gate(args.opt_in));
+    let configure = actix_app::configure(items, gate);
     let listener = match std::net::TcpListener::bind(args.listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -69,8 +48,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("listening on http://{addr}");
-    let _ = std::io::stdout().flush();
+    cli::announce(addr);
     match server.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

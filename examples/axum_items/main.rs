@@ -17,36 +17,15 @@ mod items;
 #[path = "../shared/postgres.rs"]
 mod postgres;
 
-use std::io::Write as _;
 use std::process::ExitCode;
-
-use crate::items::{Items, Store};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match cli::parse(std::env::args().skip(1), std::env::var("DATABASE_URL").ok()) {
-        Ok(args) => args,
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("axum_items: {msg}");
-            }
-            eprintln!("usage: axum_items [options]\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
+    let (args, items, gate) = match cli::start("axum_items").await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let store = match Store::open(args.database_url.as_deref()).await {
-        Ok(store) => store,
-        Err(e) => {
-            let url = args
-                .database_url
-                .as_deref()
-                .map(cli::redact)
-                .unwrap_or_default();
-            eprintln!("axum_items: cannot use the database at {url}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let app = axum_app::router(Items::new(store), items::gate(args.opt_in));
+    let app = axum_app::router(items, gate);
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -54,9 +33,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = listener.local_addr().map_or(args.listen, |a| a);
-    println!("listening on http://{addr}");
-    let _ = std::io::stdout().flush();
+    cli::announce(listener.local_addr().map_or(args.listen, |a| a));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,7 +1,11 @@
 //! Command-line options of the example services.
 #![allow(dead_code)]
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use crate::items::{Items, Store};
 
 pub const USAGE: &str = "options:
   --listen ADDR        address to listen on (default 127.0.0.1:3000)
@@ -70,4 +74,38 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// What both services do before serving: read the options (and
+/// `DATABASE_URL`), open the store, and build the items service and its
+/// precondition gate. Errors are printed as `program: message`; the
+/// `ExitCode` is what `main` should return.
+pub async fn start(program: &str) -> Result<(Args, Items, ifmatch::Gate), ExitCode> {
+    let args = match parse(std::env::args().skip(1), std::env::var("DATABASE_URL").ok()) {
+        Ok(args) => args,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("{program}: {msg}");
+            }
+            eprintln!("usage: {program} [options]\n{USAGE}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let store = match Store::open(args.database_url.as_deref()).await {
+        Ok(store) => store,
+        Err(e) => {
+            let url = args.database_url.as_deref().map(redact).unwrap_or_default();
+            eprintln!("{program}: cannot use the database at {url}: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let gate = crate::items::gate(args.opt_in);
+    Ok((args, Items::new(store), gate))
+}
+
+/// Announces the address once the service accepts connections (the line
+/// scripts and tests wait for).
+pub fn announce(addr: SocketAddr) {
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
 }
