@@ -1,0 +1,1662 @@
+#![cfg(feature = "middleware")]
+//! The contract of the example "items" service (issue 4), over real TCP,
+//! against both example services: `axum_items` (tower `PreconditionLayer`)
+//! and `actix_items` (`Gate` in an actix-web middleware).
+//!
+//! Each contract test is written once, as an async function taking the
+//! running service, and [`both_servers!`] runs it against each framework
+//! (`on_axum::NAME` and `on_actix::NAME`), so the two implementations are
+//! shown to behave identically. Every test starts its own services on
+//! `127.0.0.1:0`: axum on the test's tokio runtime, actix-web on a thread of
+//! its own running an actix `System` (left running; the test process ends
+//! it).
+
+#[path = "../examples/shared/actix_app.rs"]
+mod actix_app;
+#[path = "../examples/shared/axum_app.rs"]
+mod axum_app;
+#[path = "../examples/shared/items.rs"]
+mod items;
+// items.rs names the PostgreSQL store; these tests use the memory store.
+#[path = "../examples/shared/postgres.rs"]
+mod postgres;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ifmatch::{PROBLEM_JSON, Retry};
+use reqwest::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MATCH,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED, LOCATION,
+    RANGE,
+};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use crate::items::{Items, Store};
+
+// ---------------------------------------------------------------------------
+// Running the services
+// ---------------------------------------------------------------------------
+
+/// Which example service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    Axum,
+    Actix,
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Server::Axum => "axum_items",
+            Server::Actix => "actix_items",
+        })
+    }
+}
+
+/// The precondition policy the service runs with (`items::gate(opt_in)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The default: writes without `If-Match` get 428.
+    Strict,
+    /// "Last write wins" for writes that carry no precondition.
+    OptIn,
+}
+
+/// A running service and a client for it.
+struct Api {
+    server: Server,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn start(server: Server, mode: Mode) -> Self {
+        let opt_in = mode == Mode::OptIn;
+        let base = match server {
+            Server::Axum => start_axum(opt_in).await,
+            Server::Actix => start_actix(opt_in),
+        };
+        let http = reqwest::Client::builder()
+            // A proxy from the environment must not stand between the test
+            // and 127.0.0.1.
+            .no_proxy()
+            // Only so that a hung server fails the test instead of CI.
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("reqwest client");
+        Self { server, base, http }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    fn head(&self, path: &str) -> RequestBuilder {
+        self.request(Method::HEAD, path)
+    }
+
+    fn put(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PUT, path)
+    }
+
+    fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    fn delete(&self, path: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path)
+    }
+
+    /// Sends the request and reads the whole response.
+    async fn send(&self, request: RequestBuilder) -> Reply {
+        let request = request.build().expect("a valid request");
+        let mut what = format!(
+            "{}: {} {}",
+            self.server,
+            request.method(),
+            request.url().path()
+        );
+        for name in [
+            IF_MATCH,
+            IF_NONE_MATCH,
+            IF_MODIFIED_SINCE,
+            IF_UNMODIFIED_SINCE,
+            IF_RANGE,
+        ] {
+            for value in request.headers().get_all(&name) {
+                let shown = String::from_utf8_lossy(value.as_bytes());
+                let shown: String = shown.chars().take(60).collect();
+                what.push_str(&format!(" [{name}: {shown}]"));
+            }
+        }
+        let res = self
+            .http
+            .execute(request)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: no response: {e}"));
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: unreadable body: {e}"))
+            .to_vec();
+        Reply {
+            what,
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `POST /items`, which must succeed.
+    async fn create(&self, item: Value) -> Created {
+        let r = self
+            .send(self.request(Method::POST, "/items").json(&item))
+            .await;
+        r.expect(StatusCode::CREATED);
+        let path = r.header(LOCATION).expect("Location").to_owned();
+        Created {
+            etag: r.etag(),
+            item: r.json(),
+            path,
+        }
+    }
+
+    /// The item's current `(ETag, body)`, by a GET that must succeed.
+    async fn snapshot(&self, path: &str) -> (String, Value) {
+        let r = self.send(self.get(path)).await;
+        r.expect(StatusCode::OK);
+        (r.etag(), r.json())
+    }
+
+    /// Asserts that the item is exactly as `before`, after a request that
+    /// was refused.
+    async fn assert_unchanged(&self, path: &str, before: &(String, Value), after: &str) {
+        let now = self.snapshot(path).await;
+        assert_eq!(
+            &now, before,
+            "{}: {path} changed after {after}",
+            self.server
+        );
+    }
+
+    /// Asserts that there is no item at `path`.
+    async fn assert_absent(&self, path: &str) {
+        self.send(self.get(path))
+            .await
+            .problem(StatusCode::NOT_FOUND);
+    }
+}
+
+async fn start_axum(opt_in: bool) -> String {
+    let app = axum_app::router(Items::new(Store::memory()), items::gate(opt_in));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+fn start_actix(opt_in: bool) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let configure = actix_app::configure(Items::new(Store::memory()), items::gate(opt_in));
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new().configure(configure.clone())
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)?
+            .run();
+            let _ = tx.send(addr);
+            server.await
+        })
+    });
+    let addr = rx.recv().expect("the actix-web server did not start");
+    format!("http://{addr}")
+}
+
+/// What `POST /items` answered.
+struct Created {
+    path: String,
+    etag: String,
+    item: Value,
+}
+
+/// A whole response, and the request it answers (for messages).
+struct Reply {
+    what: String,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn expect(&self, status: StatusCode) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "{}: expected {status}, got {}: {}",
+            self.what,
+            self.status,
+            self.text()
+        );
+        self
+    }
+
+    fn header(&self, name: HeaderName) -> Option<&str> {
+        self.headers.get(&name).map(|v| {
+            v.to_str()
+                .unwrap_or_else(|_| panic!("{}: {name} is not visible ASCII", self.what))
+        })
+    }
+
+    /// The `ETag` header, which must be a strong entity-tag.
+    fn etag(&self) -> String {
+        let value = self
+            .header(ETAG)
+            .unwrap_or_else(|| panic!("{}: no ETag ({})", self.what, self.status));
+        let tag: ifmatch::ETag = value
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: ETag {value:?}: {e}", self.what));
+        assert!(tag.is_strong(), "{}: weak ETag {value}", self.what);
+        value.to_owned()
+    }
+
+    /// The `Last-Modified` header, which must be an IMF-fixdate.
+    fn last_modified(&self) -> SystemTime {
+        let value = self
+            .header(LAST_MODIFIED)
+            .unwrap_or_else(|| panic!("{}: no Last-Modified", self.what));
+        let time = httpdate::parse_http_date(value)
+            .unwrap_or_else(|e| panic!("{}: Last-Modified {value:?}: {e}", self.what));
+        assert_eq!(
+            httpdate::fmt_http_date(time),
+            value,
+            "{}: Last-Modified is not an IMF-fixdate",
+            self.what
+        );
+        time
+    }
+
+    fn content_type(&self) -> &str {
+        self.header(CONTENT_TYPE).unwrap_or_default()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{}: body is not JSON ({e}): {}", self.what, self.text()))
+    }
+
+    /// An `application/json` 200/201 body.
+    fn item(&self) -> Value {
+        assert!(
+            self.content_type().starts_with("application/json"),
+            "{}: Content-Type {:?}",
+            self.what,
+            self.content_type()
+        );
+        self.json()
+    }
+
+    fn assert_no_body(&self) {
+        assert!(
+            self.body.is_empty(),
+            "{}: a {} must have no body, got {:?}",
+            self.what,
+            self.status,
+            self.text()
+        );
+    }
+
+    /// An RFC 9457 problem response with `status`: `application/problem+json`
+    /// with a matching `status` member, a `title` and a `detail`.
+    fn problem(&self, status: StatusCode) -> Value {
+        self.expect(status);
+        assert!(
+            self.content_type().starts_with(PROBLEM_JSON),
+            "{}: {status} with Content-Type {:?}, not {PROBLEM_JSON}",
+            self.what,
+            self.content_type()
+        );
+        let body = self.json();
+        assert_eq!(
+            body["status"],
+            status.as_u16(),
+            "{}: status member",
+            self.what
+        );
+        for member in ["title", "detail"] {
+            assert!(
+                body[member].as_str().is_some_and(|s| !s.is_empty()),
+                "{}: no {member} in {body}",
+                self.what
+            );
+        }
+        body
+    }
+
+    /// A 412 problem for an item that exists: the current tag in the `ETag`
+    /// header and in the `etag` member.
+    fn precondition_failed(&self, current: &str) -> Value {
+        let body = self.problem(StatusCode::PRECONDITION_FAILED);
+        assert_eq!(self.etag(), current, "{}: ETag of the 412", self.what);
+        assert_eq!(
+            body["etag"], current,
+            "{}: etag member of the 412",
+            self.what
+        );
+        body
+    }
+
+    /// A 304: the validators of the item and no body.
+    fn not_modified(&self, etag: &str, last_modified: SystemTime) {
+        self.expect(StatusCode::NOT_MODIFIED);
+        assert_eq!(self.etag(), etag, "{}: ETag of the 304", self.what);
+        assert_eq!(
+            self.last_modified(),
+            last_modified,
+            "{}: Last-Modified of the 304",
+            self.what
+        );
+        self.assert_no_body();
+    }
+}
+
+/// `W/"…"`: the weak form of a strong tag.
+fn weak(etag: &str) -> String {
+    format!("W/{etag}")
+}
+
+/// An entity-tag that no item of a fresh service has.
+const UNKNOWN_TAG: &str = "\"no-such-version\"";
+
+/// The three forms of an HTTP-date ([RFC 9110 §5.6.7](https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7)).
+fn date_forms(time: SystemTime) -> [(&'static str, String); 3] {
+    let imf = httpdate::fmt_http_date(time);
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let parts: Vec<&str> = imf.split(' ').collect();
+    let [wkday, day, month, year, clock, _gmt] = parts[..] else {
+        panic!("unexpected IMF-fixdate {imf:?}");
+    };
+    let wkday = wkday.trim_end_matches(',');
+    let weekday = match wkday {
+        "Mon" => "Monday",
+        "Tue" => "Tuesday",
+        "Wed" => "Wednesday",
+        "Thu" => "Thursday",
+        "Fri" => "Friday",
+        "Sat" => "Saturday",
+        "Sun" => "Sunday",
+        other => panic!("unexpected day {other:?}"),
+    };
+    let rfc850 = format!("{weekday}, {day}-{month}-{} {clock} GMT", &year[2..]);
+    let day: u32 = day.parse().expect("day of month");
+    let asctime = format!("{wkday} {month} {day:>2} {clock} {year}");
+    [
+        ("IMF-fixdate", imf),
+        ("RFC 850", rfc850),
+        ("asctime", asctime),
+    ]
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[test]
+fn date_forms_writes_the_rfc_9110_examples() {
+    let forms = date_forms(UNIX_EPOCH + Duration::from_secs(784_111_777));
+    assert_eq!(
+        forms.map(|(_, s)| s),
+        [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ]
+    );
+}
+
+/// Runs each contract test against both services: `on_axum::NAME` and
+/// `on_actix::NAME`, each on a fresh service in the given mode.
+macro_rules! both_servers {
+    ($($mode:ident $name:ident,)*) => {
+        mod on_axum {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let api = super::Api::start(super::Server::Axum, super::Mode::$mode).await;
+                    super::$name(&api).await;
+                }
+            )*
+        }
+        mod on_actix {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let api = super::Api::start(super::Server::Actix, super::Mode::$mode).await;
+                    super::$name(&api).await;
+                }
+            )*
+        }
+    };
+}
+
+both_servers! {
+    Strict post_creates_an_item_with_location_a_strong_etag_and_its_id,
+    Strict post_refuses_non_objects_malformed_json_and_other_media_types,
+    Strict get_and_head_send_json_a_strong_etag_and_an_imf_fixdate,
+    Strict if_none_match_on_get_and_head_answers_304_with_validators_and_no_body,
+    Strict if_modified_since_in_all_three_date_forms_answers_304_unless_modified_after,
+    Strict if_match_and_if_unmodified_since_on_get_fail_with_412,
+    Strict if_range_with_range_still_sends_the_whole_item,
+    Strict put_without_if_match_gets_428_explaining_how_to_get_and_send_the_etag,
+    Strict put_with_the_current_etag_replaces_the_item_under_a_new_etag,
+    Strict put_with_a_stale_etag_gets_412_with_the_current_etag_and_changes_nothing,
+    Strict put_with_if_none_match_star_creates_only_an_absent_item,
+    Strict if_match_on_put_compares_strongly_reads_lists_and_star,
+    Strict malformed_if_match_on_put_gets_400_or_412_and_changes_nothing,
+    Strict a_put_retried_after_a_lost_response_gets_200_but_another_body_gets_412,
+    Strict patch_merges_under_if_match,
+    Strict put_and_patch_refuse_bodies_that_are_not_items,
+    Strict delete_requires_the_current_etag_and_then_the_item_is_gone,
+    Strict unknown_ids_get_404_problem_json,
+    Strict malformed_conditional_headers_never_cause_a_5xx_nor_a_change,
+    Strict concurrent_increments_with_if_match_and_retry_lose_no_update,
+    OptIn concurrent_increments_without_if_match_complete_in_opt_in_mode,
+}
+
+// ---------------------------------------------------------------------------
+// POST, GET, HEAD
+// ---------------------------------------------------------------------------
+
+async fn post_creates_an_item_with_location_a_strong_etag_and_its_id(s: &Api) {
+    let r = s
+        .send(
+            s.request(Method::POST, "/items")
+                .json(&json!({ "name": "lamp", "tags": ["a", "b"] })),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let etag = r.etag();
+    let item = r.item();
+    let id = item["id"]
+        .as_str()
+        .expect("a string id in the body")
+        .to_owned();
+    assert!(!id.is_empty(), "{}: empty id", r.what);
+    assert_eq!(
+        r.header(LOCATION),
+        Some(format!("/items/{id}").as_str()),
+        "{}: Location",
+        r.what
+    );
+    assert_eq!(
+        item,
+        json!({ "id": id, "name": "lamp", "tags": ["a", "b"] }),
+        "{}: body",
+        r.what
+    );
+    // The Location serves the stored object under the same tag.
+    let (tag, stored) = s.snapshot(&format!("/items/{id}")).await;
+    assert_eq!((tag, stored), (etag, item));
+    // A second item gets another id.
+    let other = s.create(json!({ "name": "lamp" })).await;
+    assert_ne!(other.item["id"], id, "{}: ids must differ", s.server);
+}
+
+async fn post_refuses_non_objects_malformed_json_and_other_media_types(s: &Api) {
+    for body in ["[1, 2]", "42", "\"text\"", "null", "true"] {
+        s.send(
+            s.request(Method::POST, "/items")
+                .header(CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    for body in ["{", "{\"name\": }", "", "not json", "{\"a\": 1} trailing"] {
+        s.send(
+            s.request(Method::POST, "/items")
+                .header(CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    }
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        s.send(
+            s.request(Method::POST, "/items")
+                .header(CONTENT_TYPE, content_type)
+                .body("{\"name\": \"lamp\"}"),
+        )
+        .await
+        .expect(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+}
+
+async fn get_and_head_send_json_a_strong_etag_and_an_imf_fixdate(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let get = s.send(s.get(&created.path)).await;
+    get.expect(StatusCode::OK);
+    assert_eq!(get.item(), created.item, "{}: GET body", get.what);
+    assert_eq!(get.etag(), created.etag, "{}: GET ETag", get.what);
+    let modified = get.last_modified();
+
+    let head = s.send(s.head(&created.path)).await;
+    head.expect(StatusCode::OK);
+    head.assert_no_body();
+    assert!(
+        head.content_type().starts_with("application/json"),
+        "{}: Content-Type {:?}",
+        head.what,
+        head.content_type()
+    );
+    assert_eq!(head.etag(), created.etag, "{}: HEAD ETag", head.what);
+    assert_eq!(
+        head.last_modified(),
+        modified,
+        "{}: HEAD Last-Modified",
+        head.what
+    );
+    if let Some(length) = head.header(CONTENT_LENGTH) {
+        assert_eq!(
+            length,
+            get.body.len().to_string(),
+            "{}: HEAD Content-Length",
+            head.what
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Conditional GET and HEAD
+// ---------------------------------------------------------------------------
+
+async fn if_none_match_on_get_and_head_answers_304_with_validators_and_no_body(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let modified = s.send(s.get(&created.path)).await.last_modified();
+    let etag = created.etag.as_str();
+    let matching = [
+        ("exact", etag.to_owned()),
+        ("a list", format!("{UNKNOWN_TAG}, {etag}")),
+        ("a list without spaces", format!("{UNKNOWN_TAG},{etag}")),
+        ("the weak form (weak comparison)", weak(etag)),
+        ("*", "*".to_owned()),
+    ];
+    for (what, value) in &matching {
+        for method in [Method::GET, Method::HEAD] {
+            let r = s
+                .send(
+                    s.request(method.clone(), &created.path)
+                        .header(IF_NONE_MATCH, value),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_MODIFIED, "{}: {what}", r.what);
+            r.not_modified(etag, modified);
+        }
+    }
+    // Tags that do not match: the full representation.
+    for value in [UNKNOWN_TAG.to_owned(), weak(UNKNOWN_TAG)] {
+        let r = s
+            .send(s.get(&created.path).header(IF_NONE_MATCH, value))
+            .await;
+        r.expect(StatusCode::OK);
+        assert_eq!(r.item(), created.item, "{}", r.what);
+    }
+}
+
+async fn if_modified_since_in_all_three_date_forms_answers_304_unless_modified_after(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let modified = s.send(s.get(&created.path)).await.last_modified();
+    let etag = created.etag.as_str();
+    for ((form, same), (_, earlier)) in date_forms(modified)
+        .into_iter()
+        .zip(date_forms(modified - Duration::from_secs(1)))
+    {
+        for method in [Method::GET, Method::HEAD] {
+            // Not modified since the date it was last modified.
+            let r = s
+                .send(
+                    s.request(method.clone(), &created.path)
+                        .header(IF_MODIFIED_SINCE, &same),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_MODIFIED, "{}: {form}", r.what);
+            r.not_modified(etag, modified);
+            // Modified after a date one second earlier.
+            let r = s
+                .send(
+                    s.request(method.clone(), &created.path)
+                        .header(IF_MODIFIED_SINCE, &earlier),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}: {form}", r.what);
+            if method == Method::GET {
+                assert_eq!(r.item(), created.item, "{}", r.what);
+            }
+        }
+    }
+    // Modified after a date a day earlier, in every form.
+    for (form, date) in date_forms(modified - DAY) {
+        let r = s
+            .send(s.get(&created.path).header(IF_MODIFIED_SINCE, &date))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {form}", r.what);
+    }
+    // RFC 9110 §13.1.3: ignored when If-None-Match is present...
+    let r = s
+        .send(
+            s.get(&created.path)
+                .header(IF_NONE_MATCH, UNKNOWN_TAG)
+                .header(IF_MODIFIED_SINCE, httpdate::fmt_http_date(modified)),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    // ...and when it is not a valid HTTP-date.
+    for invalid in ["yesterday", "Sun, 32 Nov 1994 08:49:37 GMT", ""] {
+        let r = s
+            .send(s.get(&created.path).header(IF_MODIFIED_SINCE, invalid))
+            .await;
+        r.expect(StatusCode::OK);
+    }
+    // A change makes the old date stale.
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(IF_MATCH, etag)
+                .json(&json!({ "name": "desk" })),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let new_etag = r.etag();
+    let r = s
+        .send(
+            s.get(&created.path)
+                .header(IF_MODIFIED_SINCE, httpdate::fmt_http_date(modified - DAY)),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    assert_eq!(r.etag(), new_etag);
+    assert_eq!(r.item()["name"], "desk", "{}", r.what);
+}
+
+async fn if_match_and_if_unmodified_since_on_get_fail_with_412(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let modified = s.send(s.get(&created.path)).await.last_modified();
+    let etag = created.etag.as_str();
+    for method in [Method::GET, Method::HEAD] {
+        // If-Match that does not match.
+        for value in [UNKNOWN_TAG.to_owned(), weak(etag)] {
+            let r = s
+                .send(
+                    s.request(method.clone(), &created.path)
+                        .header(IF_MATCH, value),
+                )
+                .await;
+            if method == Method::GET {
+                r.precondition_failed(etag);
+            } else {
+                r.expect(StatusCode::PRECONDITION_FAILED);
+                r.assert_no_body();
+            }
+        }
+        // If-Match that does.
+        for value in [
+            etag.to_owned(),
+            format!("{UNKNOWN_TAG}, {etag}"),
+            "*".into(),
+        ] {
+            s.send(
+                s.request(method.clone(), &created.path)
+                    .header(IF_MATCH, value),
+            )
+            .await
+            .expect(StatusCode::OK);
+        }
+        // If-Unmodified-Since before the last change, in every form.
+        for (form, date) in date_forms(modified - DAY) {
+            let r = s
+                .send(
+                    s.request(method.clone(), &created.path)
+                        .header(IF_UNMODIFIED_SINCE, &date),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::PRECONDITION_FAILED,
+                "{}: {form}",
+                r.what
+            );
+            if method == Method::GET {
+                r.precondition_failed(etag);
+            }
+        }
+        // If-Unmodified-Since at the last change holds.
+        for (form, date) in date_forms(modified) {
+            let r = s
+                .send(
+                    s.request(method.clone(), &created.path)
+                        .header(IF_UNMODIFIED_SINCE, &date),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}: {form}", r.what);
+        }
+        // RFC 9110 §13.2.2: If-Unmodified-Since is ignored when If-Match is
+        // present.
+        let r = s
+            .send(
+                s.request(method.clone(), &created.path)
+                    .header(IF_MATCH, etag)
+                    .header(IF_UNMODIFIED_SINCE, httpdate::fmt_http_date(modified - DAY)),
+            )
+            .await;
+        r.expect(StatusCode::OK);
+    }
+}
+
+async fn if_range_with_range_still_sends_the_whole_item(s: &Api) {
+    let created = s
+        .create(json!({ "name": "lamp", "note": "long enough" }))
+        .await;
+    let modified = s.send(s.get(&created.path)).await.last_modified();
+    let etag = created.etag.as_str();
+    let values = [
+        etag.to_owned(),
+        UNKNOWN_TAG.to_owned(),
+        weak(etag),
+        httpdate::fmt_http_date(modified),
+        httpdate::fmt_http_date(modified - DAY),
+        "not a validator".to_owned(),
+    ];
+    for value in values {
+        let r = s
+            .send(
+                s.get(&created.path)
+                    .header(RANGE, "bytes=0-3")
+                    .header(IF_RANGE, value),
+            )
+            .await;
+        // The examples do not serve ranges: whatever If-Range says, the
+        // whole representation.
+        r.expect(StatusCode::OK);
+        assert_eq!(r.item(), created.item, "{}", r.what);
+        assert_eq!(r.etag(), etag, "{}", r.what);
+    }
+    // If-Range without Range is ignored.
+    s.send(s.get(&created.path).header(IF_RANGE, UNKNOWN_TAG))
+        .await
+        .expect(StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------
+// PUT
+// ---------------------------------------------------------------------------
+
+async fn put_without_if_match_gets_428_explaining_how_to_get_and_send_the_etag(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let before = s.snapshot(&created.path).await;
+    let r = s
+        .send(s.put(&created.path).json(&json!({ "name": "desk" })))
+        .await;
+    let body = r.problem(StatusCode::PRECONDITION_REQUIRED);
+    let detail = body["detail"].as_str().unwrap_or_default();
+    for hint in ["GET", "ETag", "If-Match"] {
+        assert!(
+            detail.contains(hint),
+            "{}: the 428 detail should say how to get and send the ETag ({hint}): {detail}",
+            r.what
+        );
+    }
+    s.assert_unchanged(&created.path, &before, &r.what).await;
+    // If-Unmodified-Since alone does not count as a precondition.
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(
+                    IF_UNMODIFIED_SINCE,
+                    httpdate::fmt_http_date(SystemTime::now()),
+                )
+                .json(&json!({ "name": "desk" })),
+        )
+        .await;
+    r.problem(StatusCode::PRECONDITION_REQUIRED);
+    s.assert_unchanged(&created.path, &before, &r.what).await;
+    // Nor does If-None-Match with tags (only `*`, to create).
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(IF_NONE_MATCH, UNKNOWN_TAG)
+                .json(&json!({ "name": "desk" })),
+        )
+        .await;
+    r.problem(StatusCode::PRECONDITION_REQUIRED);
+    s.assert_unchanged(&created.path, &before, &r.what).await;
+}
+
+async fn put_with_the_current_etag_replaces_the_item_under_a_new_etag(s: &Api) {
+    let created = s.create(json!({ "name": "lamp", "color": "red" })).await;
+    let id = created.item["id"].clone();
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(IF_MATCH, &created.etag)
+                .json(&json!({ "name": "desk" })),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let etag = r.etag();
+    assert_ne!(etag, created.etag, "{}: the ETag must change", r.what);
+    // A replacement, not a merge: "color" is gone; the id stays.
+    let replaced = json!({ "id": id, "name": "desk" });
+    assert_eq!(r.item(), replaced, "{}", r.what);
+    r.last_modified();
+    assert_eq!(s.snapshot(&created.path).await, (etag.clone(), replaced));
+    // The body may repeat the right id.
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(IF_MATCH, &etag)
+                .json(&json!({ "id": id, "name": "chair" })),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    assert_eq!(r.item(), json!({ "id": id, "name": "chair" }));
+}
+
+async fn put_with_a_stale_etag_gets_412_with_the_current_etag_and_changes_nothing(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(IF_MATCH, &created.etag)
+                .json(&json!({ "name": "desk" })),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let current = r.etag();
+    let before = s.snapshot(&created.path).await;
+    // Someone who still holds the first version.
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(IF_MATCH, &created.etag)
+                .json(&json!({ "name": "chair" })),
+        )
+        .await;
+    let body = r.precondition_failed(&current);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("If-Match")),
+        "{}: the 412 detail should say how to recover: {body}",
+        r.what
+    );
+    s.assert_unchanged(&created.path, &before, &r.what).await;
+    // A tag the item never had.
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(IF_MATCH, UNKNOWN_TAG)
+                .json(&json!({ "name": "chair" })),
+        )
+        .await;
+    r.precondition_failed(&current);
+    s.assert_unchanged(&created.path, &before, &r.what).await;
+}
+
+async fn put_with_if_none_match_star_creates_only_an_absent_item(s: &Api) {
+    let path = "/items/made-with-put";
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({ "name": "lamp" })),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    assert_eq!(r.header(LOCATION), Some(path), "{}: Location", r.what);
+    let etag = r.etag();
+    let item = json!({ "id": "made-with-put", "name": "lamp" });
+    assert_eq!(r.item(), item, "{}", r.what);
+    let before = s.snapshot(path).await;
+    assert_eq!(before, (etag.clone(), item));
+    // Again: it exists now.
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({ "name": "desk" })),
+        )
+        .await;
+    r.precondition_failed(&etag);
+    s.assert_unchanged(path, &before, &r.what).await;
+    // On an item made by POST too.
+    let created = s.create(json!({ "name": "chair" })).await;
+    let before = s.snapshot(&created.path).await;
+    let r = s
+        .send(
+            s.put(&created.path)
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({ "name": "desk" })),
+        )
+        .await;
+    r.precondition_failed(&created.etag);
+    s.assert_unchanged(&created.path, &before, &r.what).await;
+}
+
+async fn if_match_on_put_compares_strongly_reads_lists_and_star(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let path = created.path.as_str();
+    let mut current = created.etag.clone();
+
+    // A weak tag never matches (strong comparison), even the current one.
+    let before = s.snapshot(path).await;
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, weak(&current))
+                .json(&json!({ "name": "weak" })),
+        )
+        .await;
+    r.precondition_failed(&current);
+    s.assert_unchanged(path, &before, &r.what).await;
+
+    // A list that contains the current tag.
+    for (n, list) in [
+        format!("{UNKNOWN_TAG}, CURRENT"),
+        format!("CURRENT, {UNKNOWN_TAG}"),
+        format!("{UNKNOWN_TAG},CURRENT,\"other\""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let list = list.replace("CURRENT", &current);
+        let r = s
+            .send(
+                s.put(path)
+                    .header(IF_MATCH, &list)
+                    .json(&json!({ "name": format!("list {n}") })),
+            )
+            .await;
+        r.expect(StatusCode::OK);
+        current = r.etag();
+        assert_eq!(r.item()["name"], format!("list {n}"));
+    }
+    // The same list split over two header lines.
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, UNKNOWN_TAG)
+                .header(IF_MATCH, &current)
+                .json(&json!({ "name": "two lines" })),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    current = r.etag();
+
+    // A list without it.
+    let before = s.snapshot(path).await;
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, format!("{UNKNOWN_TAG}, {}", weak(&current)))
+                .json(&json!({ "name": "no" })),
+        )
+        .await;
+    r.precondition_failed(&current);
+    s.assert_unchanged(path, &before, &r.what).await;
+
+    // `*` on an existing item: any version.
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, "*")
+                .json(&json!({ "name": "star" })),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    assert_ne!(r.etag(), current, "{}: the ETag must change", r.what);
+    assert_eq!(r.item()["name"], "star");
+
+    // `*` on an absent item: 412, and it is not created.
+    let absent = "/items/never-created";
+    let r = s
+        .send(
+            s.put(absent)
+                .header(IF_MATCH, "*")
+                .json(&json!({ "name": "star" })),
+        )
+        .await;
+    r.problem(StatusCode::PRECONDITION_FAILED);
+    assert_eq!(r.header(ETAG), None, "{}: no current ETag", r.what);
+    s.assert_absent(absent).await;
+    // Likewise a tag.
+    let r = s
+        .send(
+            s.put(absent)
+                .header(IF_MATCH, &current)
+                .json(&json!({ "name": "tag" })),
+        )
+        .await;
+    r.problem(StatusCode::PRECONDITION_FAILED);
+    s.assert_absent(absent).await;
+}
+
+async fn malformed_if_match_on_put_gets_400_or_412_and_changes_nothing(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let path = created.path.as_str();
+    let etag = created.etag.as_str();
+    let bare = etag.trim_matches('"');
+    let before = s.snapshot(path).await;
+    // Each holds the current tag somewhere, so a lenient parser would match.
+    let values = [
+        bare.to_owned(),
+        format!("{etag} {etag}"),
+        format!("{UNKNOWN_TAG} {etag}"),
+        format!("{etag}, *"),
+        format!("*, {etag}"),
+        format!("{etag}\""),
+        format!("\"{etag}"),
+        format!("w/{etag}"),
+        format!("{etag};q=1"),
+        format!("[{etag}]"),
+    ];
+    for value in &values {
+        let r = s
+            .send(
+                s.put(path)
+                    .header(IF_MATCH, value)
+                    .json(&json!({ "name": "malformed" })),
+            )
+            .await;
+        assert!(
+            r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::PRECONDITION_FAILED,
+            "{}: expected 400 or 412, got {}: {}",
+            r.what,
+            r.status,
+            r.text()
+        );
+        r.problem(r.status);
+        s.assert_unchanged(path, &before, &r.what).await;
+    }
+}
+
+async fn a_put_retried_after_a_lost_response_gets_200_but_another_body_gets_412(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let path = created.path.as_str();
+    let body = json!({ "name": "desk", "legs": 4 });
+    let first = s
+        .send(s.put(path).header(IF_MATCH, &created.etag).json(&body))
+        .await;
+    first.expect(StatusCode::OK);
+    let current = first.etag();
+    let item = first.item();
+    // The response was lost; the client sends the very same request again.
+    let retry = s
+        .send(s.put(path).header(IF_MATCH, &created.etag).json(&body))
+        .await;
+    // RFC 9110 §13.1.1: the change already succeeded, so 2xx.
+    retry.expect(StatusCode::OK);
+    assert_eq!(retry.etag(), current, "{}: the current ETag", retry.what);
+    assert_eq!(retry.item(), item, "{}", retry.what);
+    // Nothing was written twice.
+    let before = s.snapshot(path).await;
+    assert_eq!(before, (current.clone(), item));
+    // The same stale tag with another body is a lost update: 412.
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, &created.etag)
+                .json(&json!({ "name": "desk", "legs": 3 })),
+        )
+        .await;
+    r.precondition_failed(&current);
+    s.assert_unchanged(path, &before, &r.what).await;
+}
+
+// ---------------------------------------------------------------------------
+// PATCH, DELETE, unknown ids
+// ---------------------------------------------------------------------------
+
+async fn patch_merges_under_if_match(s: &Api) {
+    const MERGE_PATCH: &str = "application/merge-patch+json";
+    let created = s
+        .create(json!({ "name": "lamp", "color": "red", "size": { "w": 1, "h": 2 } }))
+        .await;
+    let path = created.path.as_str();
+    let id = created.item["id"].clone();
+    let patch = json!({ "color": null, "size": { "h": 3 }, "tags": ["new"] }).to_string();
+
+    // Without If-Match: 428.
+    let before = s.snapshot(path).await;
+    let r = s
+        .send(
+            s.patch(path)
+                .header(CONTENT_TYPE, MERGE_PATCH)
+                .body(patch.clone()),
+        )
+        .await;
+    r.problem(StatusCode::PRECONDITION_REQUIRED);
+    s.assert_unchanged(path, &before, &r.what).await;
+
+    // With the current tag: merged (null removes a member).
+    let r = s
+        .send(
+            s.patch(path)
+                .header(CONTENT_TYPE, MERGE_PATCH)
+                .header(IF_MATCH, &created.etag)
+                .body(patch.clone()),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let merged = json!({ "id": id, "name": "lamp", "size": { "w": 1, "h": 3 }, "tags": ["new"] });
+    assert_eq!(r.item(), merged, "{}", r.what);
+    let etag = r.etag();
+    assert_ne!(etag, created.etag, "{}: the ETag must change", r.what);
+    assert_eq!(s.snapshot(path).await, (etag.clone(), merged));
+
+    // application/json is accepted too.
+    let r = s
+        .send(
+            s.patch(path)
+                .header(CONTENT_TYPE, "application/json")
+                .header(IF_MATCH, &etag)
+                .body(json!({ "name": "desk" }).to_string()),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let current = r.etag();
+    assert_eq!(
+        r.item(),
+        json!({ "id": id, "name": "desk", "size": { "w": 1, "h": 3 }, "tags": ["new"] })
+    );
+
+    // A stale tag: 412 with the current one.
+    let before = s.snapshot(path).await;
+    let r = s
+        .send(
+            s.patch(path)
+                .header(CONTENT_TYPE, MERGE_PATCH)
+                .header(IF_MATCH, &etag)
+                .body(json!({ "name": "chair" }).to_string()),
+        )
+        .await;
+    r.precondition_failed(&current);
+    s.assert_unchanged(path, &before, &r.what).await;
+
+    // Not a JSON body: 415.
+    let r = s
+        .send(
+            s.patch(path)
+                .header(CONTENT_TYPE, "text/plain")
+                .header(IF_MATCH, &current)
+                .body(json!({ "name": "chair" }).to_string()),
+        )
+        .await;
+    r.expect(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    s.assert_unchanged(path, &before, &r.what).await;
+
+    // Unknown id: 404, with or without If-Match.
+    for if_match in [Some(current.as_str()), Some("*"), None] {
+        let mut request = s
+            .patch("/items/no-such-item")
+            .header(CONTENT_TYPE, MERGE_PATCH)
+            .body(json!({ "name": "chair" }).to_string());
+        if let Some(value) = if_match {
+            request = request.header(IF_MATCH, value);
+        }
+        s.send(request).await.problem(StatusCode::NOT_FOUND);
+    }
+    s.assert_absent("/items/no-such-item").await;
+}
+
+async fn put_and_patch_refuse_bodies_that_are_not_items(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let path = created.path.as_str();
+    let before = s.snapshot(path).await;
+    let etag = created.etag.as_str();
+    let cases = [
+        // (method, content type, body, status)
+        (
+            Method::PUT,
+            "application/json",
+            "[1, 2]",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::PUT,
+            "application/json",
+            "null",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::PUT,
+            "application/json",
+            "{\"name\": ",
+            StatusCode::BAD_REQUEST,
+        ),
+        (Method::PUT, "application/json", "", StatusCode::BAD_REQUEST),
+        (
+            Method::PUT,
+            "application/json",
+            "{\"id\": \"another\"}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::PUT,
+            "text/plain",
+            "{}",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Method::PATCH,
+            "application/merge-patch+json",
+            "[1]",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::PATCH,
+            "application/merge-patch+json",
+            "{\"name\": ",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            "application/merge-patch+json",
+            "{\"id\": \"another\"}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (method, content_type, body, status) in cases {
+        let r = s
+            .send(
+                s.request(method, path)
+                    .header(IF_MATCH, etag)
+                    .header(CONTENT_TYPE, content_type)
+                    .body(body),
+            )
+            .await;
+        r.problem(status);
+        s.assert_unchanged(path, &before, &r.what).await;
+    }
+}
+
+async fn delete_requires_the_current_etag_and_then_the_item_is_gone(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let path = created.path.as_str();
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, &created.etag)
+                .json(&json!({ "name": "desk" })),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let current = r.etag();
+    let before = s.snapshot(path).await;
+
+    let r = s.send(s.delete(path)).await;
+    r.problem(StatusCode::PRECONDITION_REQUIRED);
+    s.assert_unchanged(path, &before, &r.what).await;
+
+    let r = s.send(s.delete(path).header(IF_MATCH, &created.etag)).await;
+    r.precondition_failed(&current);
+    s.assert_unchanged(path, &before, &r.what).await;
+
+    let r = s
+        .send(s.delete(path).header(IF_MATCH, weak(&current)))
+        .await;
+    r.precondition_failed(&current);
+    s.assert_unchanged(path, &before, &r.what).await;
+
+    let r = s.send(s.delete(path).header(IF_MATCH, &current)).await;
+    r.expect(StatusCode::NO_CONTENT);
+    r.assert_no_body();
+    s.assert_absent(path).await;
+    s.send(s.head(path))
+        .await
+        .expect(StatusCode::NOT_FOUND)
+        .assert_no_body();
+
+    // Deleting again, or an id that never existed: 404.
+    for target in [path, "/items/no-such-item"] {
+        for if_match in [Some(current.as_str()), Some("*"), None] {
+            let mut request = s.delete(target);
+            if let Some(value) = if_match {
+                request = request.header(IF_MATCH, value);
+            }
+            s.send(request).await.problem(StatusCode::NOT_FOUND);
+        }
+    }
+}
+
+async fn unknown_ids_get_404_problem_json(s: &Api) {
+    for path in [
+        "/items/no-such-item",
+        "/items/0123456789abcdef0123456789abcdef",
+    ] {
+        let r = s.send(s.get(path)).await;
+        let body = r.problem(StatusCode::NOT_FOUND);
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(path.trim_start_matches("/items/"))),
+            "{}: the detail should name the id: {body}",
+            r.what
+        );
+        // RFC 9110 §13.2.1: the 404 comes before any precondition.
+        for (name, value) in [
+            (IF_MATCH, "*"),
+            (IF_MATCH, UNKNOWN_TAG),
+            (IF_NONE_MATCH, "*"),
+            (IF_NONE_MATCH, UNKNOWN_TAG),
+            (IF_UNMODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (IF_MODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ] {
+            s.send(s.get(path).header(name, value))
+                .await
+                .problem(StatusCode::NOT_FOUND);
+        }
+        s.send(s.head(path))
+            .await
+            .expect(StatusCode::NOT_FOUND)
+            .assert_no_body();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Malformed conditional headers
+// ---------------------------------------------------------------------------
+
+/// Values no conditional field should hold, each with a label.
+fn weird_values() -> Vec<(&'static str, HeaderValue)> {
+    let text = |s: &str| HeaderValue::from_str(s).expect("a valid header value");
+    let many_tags: Vec<String> = (0..10_000).map(|i| format!("\"t{i}\"")).collect();
+    vec![
+        ("empty", text("")),
+        ("a comma", text(",")),
+        ("star and comma", text("*,")),
+        ("comma and star", text(", *")),
+        ("two stars", text("*, *")),
+        ("double star", text("**")),
+        ("W/ alone", text("W/")),
+        ("W/ and a quote", text("W/\"")),
+        ("lowercase w/", text("w/\"x\"")),
+        ("unterminated", text("\"unterminated")),
+        ("adjacent tags", text("\"a\"\"b\"")),
+        ("tags without a comma", text("\"a\" \"b\"")),
+        ("a tag and star", text("\"a\", *")),
+        ("unquoted", text("v1")),
+        ("a tab inside", text("\"a\tb\"")),
+        ("2000 commas", text(&",".repeat(2000))),
+        ("10,000 tags", text(&many_tags.join(", "))),
+        (
+            "a 20,000-byte tag",
+            text(&format!("\"{}\"", "x".repeat(20_000))),
+        ),
+        (
+            "non-UTF-8 in a tag",
+            HeaderValue::from_bytes(b"\"\xff\xfe\"").expect("obs-text"),
+        ),
+        (
+            "non-UTF-8 bytes",
+            HeaderValue::from_bytes(b"\xc3\x28\xa0\xa1").expect("obs-text"),
+        ),
+        ("a date with day 32", text("Sun, 32 Nov 1994 08:49:37 GMT")),
+        (
+            "a date with 25:61:61",
+            text("Sun, 06 Nov 1994 25:61:61 GMT"),
+        ),
+        (
+            "a date with the wrong weekday",
+            text("Mon, 06 Nov 1994 08:49:37 GMT"),
+        ),
+        ("a date without a zone", text("Sun, 06 Nov 1994 08:49:37")),
+        ("a UTC date", text("Sunday, 06-Nov-94 08:49:37 UTC")),
+        ("the epoch", text("Thu, 01 Jan 1970 00:00:00 GMT")),
+        ("before the epoch", text("Wed, 31 Dec 1969 23:59:59 GMT")),
+        ("the year 9999", text("Fri, 31 Dec 9999 23:59:59 GMT")),
+        ("the year 10000", text("Sat, 01 Jan 10000 00:00:00 GMT")),
+        ("a number", text("0")),
+        ("a huge number", text("99999999999999999999999999")),
+        (
+            "two dates",
+            text("Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT"),
+        ),
+    ]
+}
+
+async fn malformed_conditional_headers_never_cause_a_5xx_nor_a_change(s: &Api) {
+    let fields = [
+        IF_MATCH,
+        IF_NONE_MATCH,
+        IF_MODIFIED_SINCE,
+        IF_UNMODIFIED_SINCE,
+        IF_RANGE,
+    ];
+    // HEAD is checked like GET by both services; leaving it out keeps the
+    // test quick.
+    let methods = [Method::GET, Method::PUT, Method::PATCH, Method::DELETE];
+    let mut path = s.create(json!({ "name": "fuzz target" })).await.path;
+    let mut before = s.snapshot(&path).await;
+    let mut writes = 0u32;
+    for (label, value) in weird_values() {
+        for field in &fields {
+            // Alone, and next to a valid If-Match (which lets writes through
+            // unless the weird field stops them).
+            for with_valid_if_match in [false, true] {
+                if with_valid_if_match && *field == IF_MATCH {
+                    continue;
+                }
+                for method in &methods {
+                    let is_write = *method != Method::GET;
+                    if with_valid_if_match && !is_write {
+                        continue;
+                    }
+                    writes += 1;
+                    let mut request = s
+                        .request(method.clone(), &path)
+                        .header(field.clone(), value.clone());
+                    if with_valid_if_match {
+                        request = request.header(IF_MATCH, &before.0);
+                    }
+                    let change =
+                        json!({ "name": format!("write {writes}"), "field": field.as_str() });
+                    request = match *method {
+                        Method::GET => request.header(RANGE, "bytes=0-3"),
+                        Method::PUT => request.json(&change),
+                        Method::PATCH => request
+                            .header(CONTENT_TYPE, "application/merge-patch+json")
+                            .body(change.to_string()),
+                        _ => request,
+                    };
+                    let r = s.send(request).await;
+                    assert!(
+                        r.status.as_u16() < 500,
+                        "{}: {label} in {field}: {}: {}",
+                        r.what,
+                        r.status,
+                        r.text()
+                    );
+                    if !is_write {
+                        continue;
+                    }
+                    if !r.status.is_success() {
+                        let after = format!("{} ({label} in {field})", r.what);
+                        s.assert_unchanged(&path, &before, &after).await;
+                        continue;
+                    }
+                    assert!(
+                        with_valid_if_match,
+                        "{}: a write went through without a valid If-Match ({label} in {field}): {}",
+                        r.what, r.status
+                    );
+                    if *method == Method::DELETE {
+                        s.assert_absent(&path).await;
+                        path = s.create(json!({ "name": "fuzz target" })).await.path;
+                    } else {
+                        assert_eq!(r.item()["name"], change["name"], "{}", r.what);
+                    }
+                    before = s.snapshot(&path).await;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency
+// ---------------------------------------------------------------------------
+
+const CLIENTS: u64 = 8;
+const INCREMENTS: u64 = 50;
+
+/// The counter and ETag of the item at `url`.
+async fn read_counter(http: &reqwest::Client, url: &str, server: Server) -> (u64, String) {
+    let res = http
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{server}: GET {url}: {e}"));
+    assert_eq!(res.status(), StatusCode::OK, "{server}: GET {url}");
+    let etag = res
+        .headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("{server}: GET {url}: no ETag"))
+        .to_owned();
+    let item: Value = res
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{server}: GET {url}: {e}"));
+    let counter = item["counter"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{server}: no counter in {item}"));
+    (counter, etag)
+}
+
+/// One read-modify-write increment; `if_match` sends the ETag read. Each
+/// write names its change, so two clients never send the same body (the
+/// service answers 200 to a PUT whose body already is the stored state).
+async fn increment(
+    http: &reqwest::Client,
+    url: &str,
+    server: Server,
+    change: &str,
+    if_match: bool,
+) -> Result<(), StatusCode> {
+    let (n, etag) = read_counter(http, url, server).await;
+    let mut request = http
+        .put(url)
+        .json(&json!({ "name": "counter", "counter": n + 1, "last_change": change }));
+    if if_match {
+        request = request.header(IF_MATCH, etag);
+    }
+    let res = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{server}: PUT {url}: {e}"));
+    match res.status() {
+        s if s.is_success() => Ok(()),
+        s => Err(s),
+    }
+}
+
+async fn concurrent_increments_with_if_match_and_retry_lose_no_update(s: &Api) {
+    let created = s.create(json!({ "name": "counter", "counter": 0 })).await;
+    let url = s.url(&created.path);
+    let conflicts = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let (http, url, server, conflicts) =
+            (s.http.clone(), url.clone(), s.server, conflicts.clone());
+        clients.push(tokio::spawn(async move {
+            let retry = Retry::new()
+                .attempts(200)
+                .backoff(Duration::from_millis(1), Duration::from_millis(10));
+            for n in 0..INCREMENTS {
+                let change = format!("client {client}, increment {n}");
+                let result = retry
+                    .run(
+                        |_attempt| {
+                            let (http, url, change, conflicts) = (&http, &url, &change, &conflicts);
+                            async move {
+                                let result = increment(http, url, server, change, true).await;
+                                if result == Err(StatusCode::PRECONDITION_FAILED) {
+                                    conflicts.fetch_add(1, Ordering::Relaxed);
+                                }
+                                result
+                            }
+                        },
+                        tokio::time::sleep,
+                    )
+                    .await;
+                assert_eq!(result, Ok(()), "{server}: {change}");
+            }
+        }));
+    }
+    for client in clients {
+        client.await.expect("a client panicked");
+    }
+    let (counter, _) = read_counter(&s.http, &url, s.server).await;
+    assert_eq!(
+        counter,
+        CLIENTS * INCREMENTS,
+        "{}: lost updates with If-Match",
+        s.server
+    );
+    assert!(
+        conflicts.load(Ordering::Relaxed) > 0,
+        "{}: {CLIENTS} concurrent clients never got a 412",
+        s.server
+    );
+}
+
+async fn concurrent_increments_without_if_match_complete_in_opt_in_mode(s: &Api) {
+    let created = s.create(json!({ "name": "counter", "counter": 0 })).await;
+    let url = s.url(&created.path);
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let (http, url, server) = (s.http.clone(), url.clone(), s.server);
+        clients.push(tokio::spawn(async move {
+            for n in 0..INCREMENTS {
+                let change = format!("client {client}, increment {n}");
+                // Last write wins: every write is accepted, some erase
+                // others (not counted: that is what this mode allows).
+                let result = increment(&http, &url, server, &change, false).await;
+                assert_eq!(result, Ok(()), "{server}: {change}");
+            }
+        }));
+    }
+    for client in clients {
+        client.await.expect("a client panicked");
+    }
+    let (counter, _) = read_counter(&s.http, &url, s.server).await;
+    assert!(
+        (1..=CLIENTS * INCREMENTS).contains(&counter),
+        "{}: counter {counter}",
+        s.server
+    );
+}
