@@ -36,11 +36,6 @@ const ENCODED_LEN: usize = DIGEST_LEN / 3 * 4;
 /// into a staging window of this size first.
 const STAGE: usize = 64 * 1024;
 
-/// A piece size that [`ETagHasher::update`] hands to blake3 without copying
-/// (for callers that already hold the content in one buffer).
-#[cfg_attr(not(feature = "middleware"), allow(dead_code))]
-pub(crate) const HASH_PIECE: usize = STAGE;
-
 fn etag_from_hash(hash: &blake3::Hash) -> ETag {
     let mut encoded = [0u8; ENCODED_LEN];
     match URL_SAFE_NO_PAD.encode_slice(&hash.as_bytes()[..DIGEST_LEN], &mut encoded) {

@@ -1,5 +1,6 @@
 //! The response body of the middleware.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -33,9 +34,8 @@ pin_project! {
             body: B,
         },
         Held {
-            // Bytes already read, sent first, in order.
-            head: Option<Bytes>,
-            next: Option<Bytes>,
+            // Frames already read, sent first, in order.
+            frames: VecDeque<Bytes>,
             // An error met while reading them, sent after them.
             error: Option<E>,
             // Trailers met while reading them.
@@ -55,24 +55,23 @@ impl<B: Body> ResponseBody<B> {
     }
 
     pub(crate) fn full(bytes: Bytes) -> Self {
-        Self::held(Some(bytes), None, None, None, None)
+        Self::held(VecDeque::from([bytes]), None, None, None)
     }
 
     pub(crate) fn empty() -> Self {
-        Self::held(None, None, None, None, None)
+        Self::held(VecDeque::new(), None, None, None)
     }
 
     pub(crate) fn held(
-        head: Option<Bytes>,
-        next: Option<Bytes>,
+        mut frames: VecDeque<Bytes>,
         error: Option<B::Error>,
         trailers: Option<HeaderMap>,
         rest: Option<Pin<Box<B>>>,
     ) -> Self {
+        frames.retain(|b| !b.is_empty());
         Self {
             kind: Kind::Held {
-                head: head.filter(|b| !b.is_empty()),
-                next: next.filter(|b| !b.is_empty()),
+                frames,
                 error,
                 trailers,
                 rest,
@@ -95,13 +94,12 @@ where
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
             KindProj::Held {
-                head,
-                next,
+                frames,
                 error,
                 trailers,
                 rest,
             } => {
-                if let Some(bytes) = head.take().or_else(|| next.take()) {
+                if let Some(bytes) = frames.pop_front() {
                     return Poll::Ready(Some(Ok(Frame::data(bytes))));
                 }
                 if let Some(err) = error.take() {
@@ -123,14 +121,12 @@ where
         match &self.kind {
             Kind::Inner { body } => body.is_end_stream(),
             Kind::Held {
-                head,
-                next,
+                frames,
                 error,
                 trailers,
                 rest,
             } => {
-                head.is_none()
-                    && next.is_none()
+                frames.is_empty()
                     && error.is_none()
                     && trailers.is_none()
                     && rest.as_ref().is_none_or(|b| b.is_end_stream())
@@ -141,12 +137,8 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
-            Kind::Held {
-                head, next, rest, ..
-            } => {
-                let held =
-                    head.as_ref().map_or(0, Bytes::len) + next.as_ref().map_or(0, Bytes::len);
-                let held = held as u64;
+            Kind::Held { frames, rest, .. } => {
+                let held = frames.iter().map(|b| b.len() as u64).sum::<u64>();
                 match rest {
                     None => SizeHint::with_exact(held),
                     Some(rest) => {

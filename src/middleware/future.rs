@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
-use http::header::{ETAG, LAST_MODIFIED};
-use http::{HeaderMap, Method, Request, Response, StatusCode, request, response};
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, ETAG, LAST_MODIFIED};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, request, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -19,7 +21,7 @@ use super::{Resolve, ResolveError};
 use crate::date;
 use crate::etag::ETag;
 use crate::gate::{Decision, Gate};
-use crate::hash::{ETagHasher, HASH_PIECE};
+use crate::hash::ETagHasher;
 use crate::precondition::Outcome;
 use crate::response::not_modified;
 use crate::versioned::Validators;
@@ -167,8 +169,14 @@ where
 struct Buffering<B> {
     body: Option<Pin<Box<B>>>,
     parts: Option<response::Parts>,
-    buf: BytesMut,
+    // The frames as they came: kept, not copied, and sent on afterwards.
+    frames: VecDeque<Bytes>,
+    len: usize,
+    // Small frames are coalesced in the hasher's window; large ones go to
+    // blake3 directly.
     hasher: ETagHasher,
+    // How many of `frames` the hasher has seen. A body of one frame is
+    // hashed in one go at the end instead, without any copy.
     hashed: usize,
     trailers: Option<HeaderMap>,
 }
@@ -235,26 +243,38 @@ impl<F, B> std::fmt::Debug for ETagFuture<F, B> {
 }
 
 impl ETagRequest {
-    /// The body to send: none for HEAD (answered from the GET
-    /// representation), `body` otherwise.
-    fn body<B: Body>(&self, body: ResponseBody<B>) -> ResponseBody<B> {
+    /// The response to send. A HEAD was answered from the GET
+    /// representation: its body is dropped here when its length is known,
+    /// and that length is stated in Content-Length as the GET's would be
+    /// (RFC 9110 §9.3.2, §8.6); a body of unknown length is left for the
+    /// server to drop, which every HTTP server does for HEAD.
+    fn respond<B: Body<Data = Bytes>>(
+        &self,
+        mut parts: response::Parts,
+        body: ResponseBody<B>,
+    ) -> Response<ResponseBody<B>> {
         if self.method == Method::HEAD {
-            ResponseBody::empty()
-        } else {
-            body
+            if let Some(len) = body.size_hint().exact() {
+                parts
+                    .headers
+                    .entry(CONTENT_LENGTH)
+                    .or_insert_with(|| HeaderValue::from(len));
+                return Response::from_parts(parts, ResponseBody::empty());
+            }
         }
+        Response::from_parts(parts, body)
     }
 
     /// Evaluates the request's conditions against the response's validators
     /// and turns the response into a 304 or 412 when they say so.
-    fn conclude<B: Body>(
+    fn conclude<B: Body<Data = Bytes>>(
         &self,
         mut parts: response::Parts,
         etag: ETag,
         body: ResponseBody<B>,
     ) -> Response<ResponseBody<B>> {
         if self.conditions.is_empty() {
-            return Response::from_parts(parts, self.body(body));
+            return self.respond(parts, body);
         }
         let mut current = Validators::new(etag);
         if let Some(time) = parts
@@ -277,12 +297,15 @@ impl ETagRequest {
                 parts.headers = not_modified.headers;
                 Response::from_parts(parts, ResponseBody::empty())
             }
-            Outcome::PreconditionFailed(failed) => full(
-                self.config
+            Outcome::PreconditionFailed(failed) => {
+                let (parts, problem) = self
+                    .config
                     .texts
-                    .precondition_failed(Some(&current), *failed),
-            ),
-            _ => Response::from_parts(parts, self.body(body)),
+                    .precondition_failed(Some(&current), *failed)
+                    .into_parts();
+                self.respond(parts, ResponseBody::full(Bytes::from(problem)))
+            }
+            _ => self.respond(parts, body),
         }
     }
 }
@@ -317,8 +340,7 @@ where
                     // representation of the target).
                     if parts.status != StatusCode::OK {
                         this.state.set(ETagState::Done);
-                        let body = request.body(ResponseBody::inner(body));
-                        return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                        return Poll::Ready(Ok(request.respond(parts, ResponseBody::inner(body))));
                     }
                     // A tag set by the handler is kept, not re-hashed; the
                     // conditions are still evaluated against it.
@@ -326,9 +348,7 @@ where
                         this.state.set(ETagState::Done);
                         let res = match ETag::try_from(value) {
                             Ok(tag) => request.conclude(parts, tag, ResponseBody::inner(body)),
-                            Err(_) => {
-                                Response::from_parts(parts, request.body(ResponseBody::inner(body)))
-                            }
+                            Err(_) => request.respond(parts, ResponseBody::inner(body)),
                         };
                         return Poll::Ready(Ok(res));
                     }
@@ -337,15 +357,14 @@ where
                     if hint.lower() > limit as u64 {
                         // Known to be too large: stream it untouched.
                         this.state.set(ETagState::Done);
-                        let body = request.body(ResponseBody::inner(body));
-                        return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                        return Poll::Ready(Ok(request.respond(parts, ResponseBody::inner(body))));
                     }
-                    let capacity = hint.upper().unwrap_or(hint.lower()).min(limit as u64);
                     this.state.set(ETagState::Buffering {
                         buffering: Buffering {
                             body: Some(Box::pin(body)),
                             parts: Some(parts),
-                            buf: BytesMut::with_capacity(capacity as usize),
+                            frames: VecDeque::new(),
+                            len: 0,
                             hasher: ETagHasher::new(),
                             hashed: 0,
                             trailers: None,
@@ -367,8 +386,8 @@ where
 }
 
 impl<B: Body<Data = Bytes>> Buffering<B> {
-    /// Reads the body into the buffer, hashing it in large pieces as they
-    /// fill, until it ends, fails, or outgrows the limit.
+    /// Reads the body, hashing it as it arrives, until it ends, fails, or
+    /// outgrows the limit.
     fn poll_buffer(
         &mut self,
         cx: &mut Context<'_>,
@@ -382,25 +401,21 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
             match ready!(body.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
-                        if self.buf.len() + data.len() > limit {
+                        self.len += data.len();
+                        self.frames.push_back(data);
+                        if self.len > limit {
                             // Too large to hash: send what was read, then
                             // the rest, untouched and without a tag.
                             let held = ResponseBody::held(
-                                Some(self.buf.split().freeze()),
-                                Some(data),
+                                std::mem::take(&mut self.frames),
                                 None,
                                 self.trailers.take(),
                                 self.body.take(),
                             );
-                            return Poll::Ready(self.respond(request.body(held)));
+                            return Poll::Ready(self.respond(request, held));
                         }
-                        self.buf.extend_from_slice(&data);
-                        // Hash while the body streams in, in pieces large
-                        // enough for blake3's parallel path.
-                        while self.buf.len() - self.hashed >= HASH_PIECE {
-                            self.hasher
-                                .update(&self.buf[self.hashed..self.hashed + HASH_PIECE]);
-                            self.hashed += HASH_PIECE;
+                        if self.frames.len() > 1 {
+                            self.feed();
                         }
                     }
                     Err(frame) => {
@@ -415,28 +430,31 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                 Some(Err(err)) => {
                     // Pass the error on where it happened: after the bytes
                     // read before it. No tag: the content is incomplete.
+                    self.body = None;
                     let held = ResponseBody::held(
-                        Some(self.buf.split().freeze()),
-                        None,
+                        std::mem::take(&mut self.frames),
                         Some(err),
                         self.trailers.take(),
                         None,
                     );
-                    self.body = None;
-                    return Poll::Ready(self.respond(held));
+                    return Poll::Ready(self.respond(request, held));
                 }
                 None => {
                     self.body = None;
-                    self.hasher.update(&self.buf[self.hashed..]);
-                    let hasher = std::mem::take(&mut self.hasher);
-                    let etag = hasher.finish();
+                    let etag = match (self.frames.len(), self.hashed) {
+                        (0, _) => ETag::from_content(b""),
+                        (1, 0) => ETag::from_content(&self.frames[0]),
+                        _ => {
+                            self.feed();
+                            std::mem::take(&mut self.hasher).finish()
+                        }
+                    };
                     let Some(mut parts) = self.parts.take() else {
                         panic!("ETagFuture polled after completion");
                     };
                     parts.headers.insert(ETAG, etag.to_header_value());
                     let body = ResponseBody::held(
-                        Some(self.buf.split().freeze()),
-                        None,
+                        std::mem::take(&mut self.frames),
                         None,
                         self.trailers.take(),
                         None,
@@ -447,9 +465,21 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         }
     }
 
-    fn respond(&mut self, body: ResponseBody<B>) -> Response<ResponseBody<B>> {
+    /// Hashes the frames the hasher has not seen yet.
+    fn feed(&mut self) {
+        while let Some(frame) = self.frames.get(self.hashed) {
+            self.hasher.update(frame);
+            self.hashed += 1;
+        }
+    }
+
+    fn respond(
+        &mut self,
+        request: &ETagRequest,
+        body: ResponseBody<B>,
+    ) -> Response<ResponseBody<B>> {
         match self.parts.take() {
-            Some(parts) => Response::from_parts(parts, body),
+            Some(parts) => request.respond(parts, body),
             None => panic!("ETagFuture polled after completion"),
         }
     }
