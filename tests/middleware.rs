@@ -1,0 +1,2034 @@
+#![cfg(feature = "middleware")]
+//! Black-box tests of the tower middleware: `PreconditionLayer` and
+//! `ETagLayer` through `tower::ServiceExt::oneshot`, over hand-written inner
+//! services and over a real axum `Router`, alone and with tower-http's
+//! `CompressionLayer`.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Extension, Path, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use bytes::Bytes;
+use http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION,
+    CONTENT_RANGE, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderName, HeaderValue, IF_MATCH,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE, VARY,
+};
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use ifmatch::middleware::{
+    DEFAULT_ETAG_LIMIT, ETagLayer, Precondition, PreconditionLayer, ResolveError, conflict_response,
+};
+use ifmatch::{
+    Conflict, ETag, Expected, Failed, MemoryStore, PROBLEM_JSON, Policy, ProblemKind, ProblemText,
+    ProblemTexts, Stored, Validators,
+};
+use serde_json::{Value, json};
+use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_http::compression::CompressionLayer;
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// Sun, 06 Nov 1994 08:49:37 GMT, the RFC's example date.
+const MODIFIED_SECS: u64 = 784_111_777;
+const MODIFIED_HTTP: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+fn request<B>(method: Method, uri: &str, headers: &[(HeaderName, &str)], body: B) -> Request<B> {
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri.parse().unwrap();
+    for (name, value) in headers {
+        req.headers_mut()
+            .append(name.clone(), HeaderValue::from_str(value).unwrap());
+    }
+    req
+}
+
+fn header_map(headers: &[(HeaderName, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(name.clone(), HeaderValue::from_str(value).unwrap());
+    }
+    map
+}
+
+/// Reads a whole body that is known not to fail.
+async fn body_bytes<B>(body: B) -> Bytes
+where
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    body.collect().await.unwrap().to_bytes()
+}
+
+fn problem(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap()
+}
+
+fn etag_header<B>(res: &Response<B>) -> Option<ETag> {
+    res.headers().get(ETAG).map(|v| ETag::try_from(v).unwrap())
+}
+
+// ---------------------------------------------------------------------------
+// PreconditionLayer over a counting `service_fn`
+// ---------------------------------------------------------------------------
+
+/// What the resolver answers.
+#[derive(Clone)]
+enum Target {
+    Present(Validators),
+    Absent,
+    Unreachable(&'static str),
+}
+
+fn v7() -> ETag {
+    ETag::from_version(7)
+}
+
+fn present() -> Target {
+    Target::Present(
+        Validators::new(v7()).with_last_modified(UNIX_EPOCH + Duration::from_secs(MODIFIED_SECS)),
+    )
+}
+
+fn resolver(
+    target: Target,
+) -> impl FnMut(&Parts) -> Ready<Result<Option<Validators>, std::io::Error>> + Clone {
+    move |_: &Parts| {
+        ready(match &target {
+            Target::Present(v) => Ok(Some(v.clone())),
+            Target::Absent => Ok(None),
+            Target::Unreachable(why) => Err(std::io::Error::other(*why)),
+        })
+    }
+}
+
+/// A handler that counts how often it is called and records the
+/// `Precondition` it finds. It answers 404 itself when the layer says the
+/// target is absent (and the method cannot create it), 200 otherwise.
+#[derive(Clone, Default)]
+struct Handler {
+    calls: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Option<Precondition>>>,
+}
+
+impl Handler {
+    fn service(
+        &self,
+    ) -> impl Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone
+    {
+        let calls = Arc::clone(&self.calls);
+        let seen = Arc::clone(&self.seen);
+        service_fn(move |req: Request<String>| {
+            // Counted when the service is called, not when its future runs:
+            // "not called" means not even `call`.
+            calls.fetch_add(1, Ordering::SeqCst);
+            let pre = req.extensions().get::<Precondition>().cloned();
+            let absent = pre
+                .as_ref()
+                .is_some_and(|p| *p.expected() == Expected::Absent)
+                && req.method() != Method::PUT;
+            *seen.lock().unwrap() = pre;
+            let mut res = Response::new("from the handler".to_owned());
+            res.headers_mut()
+                .insert("x-handler", HeaderValue::from_static("yes"));
+            if absent {
+                *res.status_mut() = StatusCode::NOT_FOUND;
+            }
+            ready(Ok::<_, Infallible>(res))
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn seen(&self) -> Option<(Expected, bool)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|p| (p.expected().clone(), p.ignore_range()))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Config {
+    Default,
+    OptIn,
+    RejectMalformed,
+}
+
+fn precondition_layer(
+    target: Target,
+    config: Config,
+) -> PreconditionLayer<
+    impl FnMut(&Parts) -> Ready<Result<Option<Validators>, std::io::Error>> + Clone,
+> {
+    let layer = PreconditionLayer::new(resolver(target));
+    match config {
+        Config::Default => layer,
+        Config::OptIn => layer.policy(Policy::opt_in()),
+        Config::RejectMalformed => layer.reject_malformed(true),
+    }
+}
+
+struct OutcomeCase {
+    name: &'static str,
+    method: Method,
+    headers: &'static [(HeaderName, &'static str)],
+    target: Target,
+    config: Config,
+    status: StatusCode,
+    /// `Some`: the handler must be called once and see this expected state
+    /// and `ignore_range`; `None`: the handler must not be called.
+    handler_sees: Option<(Expected, bool)>,
+}
+
+#[tokio::test]
+async fn every_evaluator_outcome_goes_through_the_precondition_layer() {
+    let current = || Expected::ETag(v7());
+    let cases = vec![
+        OutcomeCase {
+            name: "get with a matching If-None-Match is answered 304 by the layer",
+            method: Method::GET,
+            headers: &[(IF_NONE_MATCH, "\"v7\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::NOT_MODIFIED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "get with If-None-Match star on a present target is 304",
+            method: Method::GET,
+            headers: &[(IF_NONE_MATCH, "*")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::NOT_MODIFIED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "head with a weak If-None-Match of the current tag is 304",
+            method: Method::HEAD,
+            headers: &[(IF_NONE_MATCH, "W/\"v7\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::NOT_MODIFIED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "get with If-Modified-Since at the last modification is 304",
+            method: Method::GET,
+            headers: &[(IF_MODIFIED_SINCE, MODIFIED_HTTP)],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::NOT_MODIFIED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "get with a stale If-None-Match reaches the handler",
+            method: Method::GET,
+            headers: &[(IF_NONE_MATCH, "\"v6\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((current(), false)),
+        },
+        OutcomeCase {
+            name: "get without conditions reaches the handler unconditionally",
+            method: Method::GET,
+            headers: &[],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, false)),
+        },
+        OutcomeCase {
+            name: "get with a stale If-Match is 412",
+            method: Method::GET,
+            headers: &[(IF_MATCH, "\"v6\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_FAILED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "put with a stale If-Match is 412",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "\"v6\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_FAILED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "put with a weak If-Match of the current tag is 412",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "W/\"v7\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_FAILED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "put with If-Match on an absent target is 412",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "\"v7\"")],
+            target: Target::Absent,
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_FAILED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "put with If-None-Match star on a present target is 412",
+            method: Method::PUT,
+            headers: &[(IF_NONE_MATCH, "*")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_FAILED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "put without a precondition is 428",
+            method: Method::PUT,
+            headers: &[],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_REQUIRED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "patch without a precondition is 428",
+            method: Method::PATCH,
+            headers: &[],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_REQUIRED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "delete without a precondition is 428",
+            method: Method::DELETE,
+            headers: &[],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_REQUIRED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "put with only If-Unmodified-Since is 428 by default",
+            method: Method::PUT,
+            headers: &[(http::header::IF_UNMODIFIED_SINCE, MODIFIED_HTTP)],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_REQUIRED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "put with the current If-Match reaches the handler with that tag",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "\"v7\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((current(), false)),
+        },
+        OutcomeCase {
+            name: "put with the current tag inside a list reaches the handler",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "\"v1\", \"v7\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((current(), false)),
+        },
+        OutcomeCase {
+            name: "put with If-Match star reaches the handler expecting existence",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "*")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Exists, false)),
+        },
+        OutcomeCase {
+            name: "put with If-None-Match star on an absent target expects it absent",
+            method: Method::PUT,
+            headers: &[(IF_NONE_MATCH, "*")],
+            target: Target::Absent,
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Absent, false)),
+        },
+        OutcomeCase {
+            name: "get on an absent target reaches the handler which answers 404",
+            method: Method::GET,
+            headers: &[(IF_MATCH, "\"v7\"")],
+            target: Target::Absent,
+            config: Config::Default,
+            status: StatusCode::NOT_FOUND,
+            handler_sees: Some((Expected::Absent, false)),
+        },
+        OutcomeCase {
+            name: "delete on an absent target reaches the handler which answers 404",
+            method: Method::DELETE,
+            headers: &[],
+            target: Target::Absent,
+            config: Config::Default,
+            status: StatusCode::NOT_FOUND,
+            handler_sees: Some((Expected::Absent, false)),
+        },
+        OutcomeCase {
+            name: "get with range and a failing If-Range tells the handler to ignore range",
+            method: Method::GET,
+            headers: &[(RANGE, "bytes=0-9"), (IF_RANGE, "\"v6\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, true)),
+        },
+        OutcomeCase {
+            name: "get with range and a weak If-Range tells the handler to ignore range",
+            method: Method::GET,
+            headers: &[(RANGE, "bytes=0-9"), (IF_RANGE, "W/\"v7\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, true)),
+        },
+        OutcomeCase {
+            name: "get with range and a matching If-Range keeps the range",
+            method: Method::GET,
+            headers: &[(RANGE, "bytes=0-9"), (IF_RANGE, "\"v7\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, false)),
+        },
+        OutcomeCase {
+            name: "opt in policy lets a put without If-Match reach the handler unconditionally",
+            method: Method::PUT,
+            headers: &[],
+            target: present(),
+            config: Config::OptIn,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, false)),
+        },
+        OutcomeCase {
+            name: "opt in policy still refuses a stale If-Match",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "\"v6\"")],
+            target: present(),
+            config: Config::OptIn,
+            status: StatusCode::PRECONDITION_FAILED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "post needs no precondition by default",
+            method: Method::POST,
+            headers: &[],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, false)),
+        },
+        OutcomeCase {
+            name: "options ignores a stale If-Match",
+            method: Method::OPTIONS,
+            headers: &[(IF_MATCH, "\"v6\"")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, false)),
+        },
+        OutcomeCase {
+            name: "a malformed If-Match is 412 by default",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "v7")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::PRECONDITION_FAILED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "a malformed If-Match is 400 when the layer rejects malformed fields",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "v7")],
+            target: present(),
+            config: Config::RejectMalformed,
+            status: StatusCode::BAD_REQUEST,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "a star inside an If-Match list is malformed and 400 when rejected",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "\"v7\", *")],
+            target: present(),
+            config: Config::RejectMalformed,
+            status: StatusCode::BAD_REQUEST,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "a malformed If-None-Match on get is ignored by default",
+            method: Method::GET,
+            headers: &[(IF_NONE_MATCH, "v7")],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, false)),
+        },
+        OutcomeCase {
+            name: "a malformed If-None-Match on get is 400 when the layer rejects malformed fields",
+            method: Method::GET,
+            headers: &[(IF_NONE_MATCH, "v7")],
+            target: present(),
+            config: Config::RejectMalformed,
+            status: StatusCode::BAD_REQUEST,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "a resolver error is 503 for a read",
+            method: Method::GET,
+            headers: &[(IF_NONE_MATCH, "\"v7\"")],
+            target: Target::Unreachable("database down"),
+            config: Config::Default,
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "a resolver error is 503 for a write",
+            method: Method::PUT,
+            headers: &[(IF_MATCH, "\"v7\"")],
+            target: Target::Unreachable("database down"),
+            config: Config::Default,
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            handler_sees: None,
+        },
+    ];
+
+    let mut failures = Vec::new();
+    for case in cases {
+        let handler = Handler::default();
+        let svc = precondition_layer(case.target.clone(), case.config).layer(handler.service());
+        let req = request(case.method.clone(), "/doc", case.headers, String::new());
+        let res = svc.oneshot(req).await.unwrap();
+        let status = res.status();
+        let calls = handler.calls();
+        let body = body_bytes(res.into_body()).await;
+        let expected_calls = usize::from(case.handler_sees.is_some());
+        if status != case.status
+            || calls != expected_calls
+            || (expected_calls == 1 && handler.seen() != case.handler_sees)
+        {
+            failures.push(format!(
+                "{}: got {status} with {calls} handler call(s) seeing {:?} (body {:?}); \
+                 want {} with {expected_calls} call(s) seeing {:?}",
+                case.name,
+                handler.seen(),
+                String::from_utf8_lossy(&body),
+                case.status,
+                case.handler_sees,
+            ));
+        }
+        if expected_calls == 1 {
+            assert_eq!(body, "from the handler", "{}", case.name);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn the_layer_304_carries_etag_last_modified_and_the_configured_headers_only() {
+    let handler = Handler::default();
+    let configured = header_map(&[
+        (CACHE_CONTROL, "max-age=60"),
+        (CONTENT_LOCATION, "/doc"),
+        (EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT"),
+        (VARY, "accept"),
+        (VARY, "accept-encoding"),
+        // Not among the fields RFC 9110 §15.4.5 lets a 304 repeat.
+        (CONTENT_TYPE, "application/json"),
+        (CONTENT_LENGTH, "12"),
+        (HeaderName::from_static("x-custom"), "1"),
+    ]);
+    let svc = PreconditionLayer::new(resolver(present()))
+        .not_modified_headers(configured)
+        .layer(handler.service());
+    let req = request(
+        Method::GET,
+        "/doc",
+        &[(IF_NONE_MATCH, "\"v7\"")],
+        String::new(),
+    );
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(handler.calls(), 0);
+    let expected = header_map(&[
+        (CACHE_CONTROL, "max-age=60"),
+        (CONTENT_LOCATION, "/doc"),
+        (EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT"),
+        (VARY, "accept"),
+        (VARY, "accept-encoding"),
+        (ETAG, "\"v7\""),
+        (LAST_MODIFIED, MODIFIED_HTTP),
+    ]);
+    assert_eq!(res.headers(), &expected);
+    assert!(body_bytes(res.into_body()).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_layer_304_has_no_last_modified_when_the_resolver_gives_none() {
+    let handler = Handler::default();
+    let target = Target::Present(Validators::new(v7()));
+    let svc = PreconditionLayer::new(resolver(target)).layer(handler.service());
+    let req = request(Method::GET, "/doc", &[(IF_NONE_MATCH, "*")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(handler.calls(), 0);
+    assert_eq!(res.headers(), &header_map(&[(ETAG, "\"v7\"")]));
+}
+
+#[tokio::test]
+async fn a_stale_if_match_gets_a_412_problem_with_the_current_etag() {
+    let handler = Handler::default();
+    let svc = PreconditionLayer::new(resolver(present())).layer(handler.service());
+    let req = request(Method::PUT, "/doc", &[(IF_MATCH, "\"v6\"")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(handler.calls(), 0);
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    assert_eq!(res.headers()[ETAG], "\"v7\"");
+    let body = body_bytes(res.into_body()).await;
+    let json = problem(&body);
+    assert_eq!(json["status"], 412);
+    assert_eq!(json["etag"], "\"v7\"");
+    // Exactly the core builder's response, not a re-implementation.
+    let Target::Present(current) = present() else {
+        unreachable!()
+    };
+    let core = ProblemTexts::default().precondition_failed(Some(&current), Failed::IfMatch);
+    assert_eq!(body, core.body().as_bytes());
+}
+
+#[tokio::test]
+async fn a_write_without_precondition_gets_a_428_problem() {
+    let handler = Handler::default();
+    let svc = PreconditionLayer::new(resolver(present())).layer(handler.service());
+    let req = request(Method::PUT, "/doc", &[], "new".to_owned());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(handler.calls(), 0);
+    assert_eq!(res.status(), StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    let body = body_bytes(res.into_body()).await;
+    assert_eq!(problem(&body)["status"], 428);
+    assert_eq!(
+        body,
+        ProblemTexts::default()
+            .precondition_required()
+            .body()
+            .as_bytes()
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_malformed_if_match_gets_a_400_problem_naming_the_field() {
+    let handler = Handler::default();
+    let svc = PreconditionLayer::new(resolver(present()))
+        .reject_malformed(true)
+        .layer(handler.service());
+    let req = request(Method::PUT, "/doc", &[(IF_MATCH, "v7")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(handler.calls(), 0);
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    let json = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(json["status"], 400);
+    assert!(
+        json["detail"].as_str().unwrap().contains("If-Match"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn a_resolver_error_gets_a_503_problem_with_the_error_in_the_extensions() {
+    let handler = Handler::default();
+    let svc = PreconditionLayer::new(resolver(Target::Unreachable("database down")))
+        .layer(handler.service());
+    let req = request(Method::PUT, "/doc", &[(IF_MATCH, "\"v7\"")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(handler.calls(), 0);
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    assert!(!res.headers().contains_key(ETAG));
+    let err = res
+        .extensions()
+        .get::<ResolveError>()
+        .expect("ResolveError in the extensions");
+    assert_eq!(err.error().to_string(), "database down");
+    let json = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(json["status"], 503);
+}
+
+#[tokio::test]
+async fn the_layer_uses_its_configured_problem_texts() {
+    let handler = Handler::default();
+    let texts = ProblemTexts::default().set(
+        ProblemKind::Required,
+        ProblemText {
+            type_uri: "urn:example:unconditional".into(),
+            title: "Send If-Match".into(),
+            detail: "Reload and retry.".into(),
+        },
+    );
+    let svc = PreconditionLayer::new(resolver(present()))
+        .texts(texts)
+        .layer(handler.service());
+    let req = request(Method::DELETE, "/doc", &[], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_REQUIRED);
+    let json = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(json["type"], "urn:example:unconditional");
+    assert_eq!(json["title"], "Send If-Match");
+    assert_eq!(json["detail"], "Reload and retry.");
+}
+
+#[tokio::test]
+async fn a_proceeding_request_gets_the_handler_response_untouched() {
+    let handler = Handler::default();
+    let svc = PreconditionLayer::new(resolver(present())).layer(handler.service());
+    let req = request(Method::PUT, "/doc", &[(IF_MATCH, "\"v7\"")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(handler.calls(), 1);
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-handler"], "yes");
+    assert_eq!(body_bytes(res.into_body()).await, "from the handler");
+}
+
+/// What another writer does between the layer's resolve and the handler's
+/// write.
+#[derive(Clone, Copy, Debug)]
+enum Interference {
+    Overwrite,
+    Delete,
+}
+
+struct ConflictCase {
+    name: &'static str,
+    interference: Interference,
+    texts: ProblemTexts,
+}
+
+#[tokio::test]
+async fn a_conflict_reported_by_the_handler_becomes_the_same_412_as_a_failed_precondition() {
+    let custom = ProblemTexts::default().set(
+        ProblemKind::Changed,
+        ProblemText {
+            type_uri: "urn:example:stale".into(),
+            title: "Stale".into(),
+            detail: "Now at {etag}.".into(),
+        },
+    );
+    let cases = [
+        ConflictCase {
+            name: "a write that finds a newer version gets 412 with the now current etag",
+            interference: Interference::Overwrite,
+            texts: ProblemTexts::default(),
+        },
+        ConflictCase {
+            name: "a write that finds the target deleted gets the gone 412",
+            interference: Interference::Delete,
+            texts: ProblemTexts::default(),
+        },
+        ConflictCase {
+            name: "a conflict uses the problem texts configured on the layer",
+            interference: Interference::Overwrite,
+            texts: custom,
+        },
+    ];
+    for case in cases {
+        let store: Arc<MemoryStore<String, String>> = Arc::new(MemoryStore::new());
+        let v1 = store
+            .put("doc".to_owned(), &Expected::Absent, "first".to_owned())
+            .unwrap();
+        let resolve = {
+            let store = Arc::clone(&store);
+            move |_: &Parts| ready(Ok::<_, Infallible>(store.get("doc")))
+        };
+        let calls = Arc::new(AtomicUsize::new(0));
+        let reported: Arc<Mutex<Option<Conflict>>> = Arc::default();
+        let inner = {
+            let store = Arc::clone(&store);
+            let calls = Arc::clone(&calls);
+            let reported = Arc::clone(&reported);
+            let interference = case.interference;
+            service_fn(move |req: Request<String>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let pre = req.extensions().get::<Precondition>().unwrap().clone();
+                // Another writer slips in after the layer's check.
+                match interference {
+                    Interference::Overwrite => {
+                        store
+                            .put("doc".to_owned(), &Expected::Any, "theirs".to_owned())
+                            .unwrap();
+                    }
+                    Interference::Delete => {
+                        store.delete("doc", &Expected::Any).unwrap();
+                    }
+                }
+                let res = match store.put("doc".to_owned(), pre.expected(), req.into_body()) {
+                    Ok(doc) => Response::new(doc.into_value()),
+                    Err(conflict) => {
+                        *reported.lock().unwrap() = Some(conflict.clone());
+                        conflict_response(conflict)
+                    }
+                };
+                ready(Ok::<_, Infallible>(res))
+            })
+        };
+        let svc = PreconditionLayer::new(resolve)
+            .texts(case.texts.clone())
+            .layer(inner);
+        let if_match = v1.etag().to_string();
+        let req = request(
+            Method::PUT,
+            "/doc",
+            &[(IF_MATCH, if_match.as_str())],
+            "mine".to_owned(),
+        );
+        let res = svc.oneshot(req).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{}", case.name);
+        let conflict = reported
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| panic!("{}: the store reported no conflict", case.name));
+        let want = case.texts.conflict(&conflict);
+        assert_eq!(
+            res.status(),
+            StatusCode::PRECONDITION_FAILED,
+            "{}",
+            case.name
+        );
+        assert_eq!(res.headers(), want.headers(), "{}", case.name);
+        assert!(
+            res.extensions().get::<Conflict>().is_none(),
+            "{}: the conflict marker leaked",
+            case.name
+        );
+        let body = body_bytes(res.into_body()).await;
+        assert_eq!(body, want.body().as_bytes(), "{}", case.name);
+        // The handler's write did not happen.
+        match case.interference {
+            Interference::Overwrite => {
+                let now = store.get("doc").unwrap();
+                assert_eq!(now.value(), "theirs", "{}", case.name);
+                assert_eq!(conflict.current_etag(), Some(now.etag()), "{}", case.name);
+                assert_eq!(problem(&body)["etag"], now.etag().to_string());
+            }
+            Interference::Delete => {
+                assert!(store.get("doc").is_none(), "{}", case.name);
+                assert!(conflict.is_gone(), "{}", case.name);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ETagLayer over a hand-written body
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BodyError(&'static str);
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+#[derive(Debug, Clone)]
+enum Piece {
+    Data(Bytes),
+    Trailers(HeaderMap),
+    Error(&'static str),
+}
+
+/// A body that yields the given pieces, optionally returning `Pending` once
+/// before each of them, optionally with an exact size hint, and optionally
+/// recording that it was polled at all.
+#[derive(Debug, Clone, Default)]
+struct TestBody {
+    pieces: VecDeque<Piece>,
+    exact_hint: bool,
+    pending: bool,
+    parked: bool,
+    polled: Option<Arc<AtomicBool>>,
+}
+
+impl TestBody {
+    fn new(pieces: impl IntoIterator<Item = Piece>) -> Self {
+        Self {
+            pieces: pieces.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// `content` split into frames of `frame` bytes.
+    fn chunked(content: &[u8], frame: usize) -> Self {
+        let content = Bytes::copy_from_slice(content);
+        let pieces = (0..content.len())
+            .step_by(frame.max(1))
+            .map(|start| Piece::Data(content.slice(start..(start + frame).min(content.len()))));
+        Self::new(pieces)
+    }
+
+    fn with_exact_hint(mut self) -> Self {
+        self.exact_hint = true;
+        self
+    }
+
+    fn with_pending(mut self) -> Self {
+        self.pending = true;
+        self
+    }
+}
+
+impl Body for TestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        if let Some(polled) = &this.polled {
+            polled.store(true, Ordering::SeqCst);
+        }
+        if this.pending && !this.parked {
+            this.parked = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        this.parked = false;
+        Poll::Ready(this.pieces.pop_front().map(|piece| match piece {
+            Piece::Data(bytes) => Ok(Frame::data(bytes)),
+            Piece::Trailers(trailers) => Ok(Frame::trailers(trailers)),
+            Piece::Error(why) => Err(BodyError(why)),
+        }))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if !self.exact_hint {
+            return SizeHint::default();
+        }
+        let len = self
+            .pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Data(b) => b.len() as u64,
+                _ => 0,
+            })
+            .sum();
+        SizeHint::with_exact(len)
+    }
+}
+
+/// The response an inner service gives: status, headers, body.
+#[derive(Clone)]
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: TestBody,
+}
+
+impl Reply {
+    fn ok(body: TestBody) -> Self {
+        Self {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body,
+        }
+    }
+
+    fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    fn header(mut self, name: HeaderName, value: &str) -> Self {
+        self.headers
+            .append(name, HeaderValue::from_str(value).unwrap());
+        self
+    }
+}
+
+/// Sends `req` through an `ETagLayer` (limit `limit`, or the default) over
+/// an inner service that answers `reply`; returns the response and the
+/// number of times the inner service was called.
+async fn through_etag_layer(
+    limit: Option<usize>,
+    reply: Reply,
+    req: Request<()>,
+) -> (Response<ifmatch::middleware::ResponseBody<TestBody>>, usize) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let inner = {
+        let calls = Arc::clone(&calls);
+        service_fn(move |_req: Request<()>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let mut res = Response::new(reply.body.clone());
+            *res.status_mut() = reply.status;
+            *res.headers_mut() = reply.headers.clone();
+            ready(Ok::<_, Infallible>(res))
+        })
+    };
+    let layer = match limit {
+        Some(limit) => ETagLayer::new().limit(limit),
+        None => ETagLayer::new(),
+    };
+    let res = layer.layer(inner).oneshot(req).await.unwrap();
+    (res, calls.load(Ordering::SeqCst))
+}
+
+fn get_request(headers: &[(HeaderName, &str)]) -> Request<()> {
+    request(Method::GET, "/", headers, ())
+}
+
+/// Everything a body yields: its data, its trailers, and the error it ended
+/// with, if any.
+#[derive(Debug, Default)]
+struct Read {
+    data: Vec<u8>,
+    trailers: Option<HeaderMap>,
+    error: Option<BodyError>,
+    frames_after_error: usize,
+}
+
+async fn read_all<B>(mut body: B) -> Read
+where
+    B: Body<Data = Bytes, Error = BodyError> + Unpin,
+{
+    let mut read = Read::default();
+    while let Some(frame) = body.frame().await {
+        if read.error.is_some() {
+            read.frames_after_error += 1;
+            continue;
+        }
+        match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => read.data.extend_from_slice(&data),
+                Err(frame) => {
+                    let trailers = frame.into_trailers().unwrap();
+                    read.trailers
+                        .get_or_insert_with(HeaderMap::new)
+                        .extend(trailers);
+                }
+            },
+            Err(err) => read.error = Some(err),
+        }
+    }
+    read
+}
+
+/// Deterministic content of `len` bytes.
+fn content(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+struct LimitCase {
+    name: &'static str,
+    limit: Option<usize>,
+    len: usize,
+    body: fn(&[u8]) -> TestBody,
+    tagged: bool,
+}
+
+#[tokio::test]
+async fn bodies_up_to_the_limit_are_tagged_and_larger_ones_stream_untouched() {
+    let cases = [
+        LimitCase {
+            name: "a body exactly at the limit in one frame is tagged",
+            limit: Some(100),
+            len: 100,
+            body: |c| TestBody::chunked(c, c.len()),
+            tagged: true,
+        },
+        LimitCase {
+            name: "a body exactly at the limit in small frames is tagged",
+            limit: Some(100),
+            len: 100,
+            body: |c| TestBody::chunked(c, 7),
+            tagged: true,
+        },
+        LimitCase {
+            name: "a body exactly at the limit with an exact size hint is tagged",
+            limit: Some(100),
+            len: 100,
+            body: |c| TestBody::chunked(c, 30).with_exact_hint(),
+            tagged: true,
+        },
+        LimitCase {
+            name: "an empty body is tagged",
+            limit: Some(100),
+            len: 0,
+            body: |c| TestBody::chunked(c, 1),
+            tagged: true,
+        },
+        LimitCase {
+            name: "one byte over the limit in one frame streams untagged",
+            limit: Some(100),
+            len: 101,
+            body: |c| TestBody::chunked(c, c.len()),
+            tagged: false,
+        },
+        LimitCase {
+            name: "one byte over the limit arriving in the last frame streams untagged",
+            limit: Some(100),
+            len: 101,
+            body: |c| TestBody::chunked(c, 100),
+            tagged: false,
+        },
+        LimitCase {
+            name: "one byte over the limit in small frames streams untagged",
+            limit: Some(100),
+            len: 101,
+            body: |c| TestBody::chunked(c, 7).with_pending(),
+            tagged: false,
+        },
+        LimitCase {
+            name: "one byte over the limit known from the size hint streams untagged",
+            limit: Some(100),
+            len: 101,
+            body: |c| TestBody::chunked(c, 30).with_exact_hint(),
+            tagged: false,
+        },
+        LimitCase {
+            name: "a body exactly at the default limit of 1 MiB is tagged",
+            limit: None,
+            len: DEFAULT_ETAG_LIMIT,
+            body: |c| TestBody::chunked(c, 8 * 1024),
+            tagged: true,
+        },
+        LimitCase {
+            name: "one byte over the default limit streams untagged",
+            limit: None,
+            len: DEFAULT_ETAG_LIMIT + 1,
+            body: |c| TestBody::chunked(c, 8 * 1024),
+            tagged: false,
+        },
+    ];
+    for case in cases {
+        let bytes = content(case.len);
+        let reply = Reply::ok((case.body)(&bytes));
+        let (res, calls) = through_etag_layer(case.limit, reply, get_request(&[])).await;
+        assert_eq!(calls, 1, "{}", case.name);
+        assert_eq!(res.status(), StatusCode::OK, "{}", case.name);
+        let tag = etag_header(&res);
+        let want = case.tagged.then(|| ETag::from_content(&bytes));
+        assert_eq!(tag, want, "{}", case.name);
+        if let Some(tag) = &tag {
+            assert!(tag.is_strong(), "{}", case.name);
+        }
+        let read = read_all(res.into_body()).await;
+        assert_eq!(read.error, None, "{}", case.name);
+        assert!(read.data == bytes, "{}: body not intact", case.name);
+    }
+}
+
+#[tokio::test]
+async fn an_untagged_over_limit_body_ignores_if_none_match() {
+    let bytes = content(101);
+    let reply = Reply::ok(TestBody::chunked(&bytes, 10));
+    let (res, _) = through_etag_layer(Some(100), reply, get_request(&[(IF_NONE_MATCH, "*")])).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.headers().contains_key(ETAG));
+    assert_eq!(read_all(res.into_body()).await.data, bytes);
+}
+
+#[tokio::test]
+async fn a_body_in_many_small_frames_gets_the_same_etag_as_in_one_frame() {
+    // Spans several 64 KiB hashing pieces and ends off any boundary.
+    let bytes = content(150 * 1024 + 17);
+    let want = ETag::from_content(&bytes);
+    let splits: [(&str, TestBody); 7] = [
+        ("one frame", TestBody::chunked(&bytes, bytes.len())),
+        ("1-byte frames", TestBody::chunked(&bytes, 1)),
+        ("8 KiB frames", TestBody::chunked(&bytes, 8 * 1024)),
+        ("1000-byte frames", TestBody::chunked(&bytes, 1000)),
+        ("64 KiB frames", TestBody::chunked(&bytes, 64 * 1024)),
+        (
+            "64 KiB + 1 frames",
+            TestBody::chunked(&bytes, 64 * 1024 + 1),
+        ),
+        (
+            "8 KiB frames each after a pending poll",
+            TestBody::chunked(&bytes, 8 * 1024).with_pending(),
+        ),
+    ];
+    for (name, body) in splits {
+        let (res, _) = through_etag_layer(None, Reply::ok(body), get_request(&[])).await;
+        assert_eq!(etag_header(&res).as_ref(), Some(&want), "{name}");
+        let read = read_all(res.into_body()).await;
+        assert!(read.data == bytes, "{name}: body not intact");
+    }
+}
+
+struct ErrorCase {
+    name: &'static str,
+    limit: usize,
+    pieces: Vec<Piece>,
+    data_before_error: &'static [u8],
+}
+
+#[tokio::test]
+async fn a_body_error_is_passed_on_after_the_data_read_before_it() {
+    let data = |s: &'static str| Piece::Data(Bytes::from_static(s.as_bytes()));
+    let cases = [
+        ErrorCase {
+            name: "an error before any data is passed on first",
+            limit: 100,
+            pieces: vec![Piece::Error("boom"), data("never")],
+            data_before_error: b"",
+        },
+        ErrorCase {
+            name: "an error while buffering comes after the data read before it",
+            limit: 100,
+            pieces: vec![
+                data("hello "),
+                data("world"),
+                Piece::Error("boom"),
+                data("!"),
+            ],
+            data_before_error: b"hello world",
+        },
+        ErrorCase {
+            name: "an error after the body outgrew the limit comes after all data",
+            limit: 10,
+            pieces: vec![
+                data("01234567"),
+                data("89abcdef"),
+                data("ghij"),
+                Piece::Error("boom"),
+            ],
+            data_before_error: b"0123456789abcdefghij",
+        },
+    ];
+    for case in cases {
+        let reply = Reply::ok(TestBody::new(case.pieces.clone()));
+        let (res, _) = through_etag_layer(Some(case.limit), reply, get_request(&[])).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", case.name);
+        assert!(!res.headers().contains_key(ETAG), "{}: tagged", case.name);
+        let read = read_all(res.into_body()).await;
+        assert_eq!(read.data, case.data_before_error, "{}", case.name);
+        assert_eq!(read.error, Some(BodyError("boom")), "{}", case.name);
+        assert_eq!(read.frames_after_error, 0, "{}", case.name);
+    }
+}
+
+#[tokio::test]
+async fn collecting_a_failed_body_yields_the_error() {
+    let reply = Reply::ok(TestBody::new([
+        Piece::Data(Bytes::from_static(b"partial")),
+        Piece::Error("boom"),
+    ]));
+    let (res, _) = through_etag_layer(None, reply, get_request(&[])).await;
+    let err = res.into_body().collect().await.unwrap_err();
+    assert_eq!(err, BodyError("boom"));
+}
+
+#[tokio::test]
+async fn head_gets_the_same_etag_and_headers_as_get_and_an_empty_body() {
+    let bytes = content(300);
+    let reply = Reply::ok(TestBody::chunked(&bytes, 64))
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .header(CONTENT_LENGTH, "300");
+    let (get_res, _) = through_etag_layer(None, reply.clone(), get_request(&[])).await;
+    let (head_res, calls) =
+        through_etag_layer(None, reply.clone(), request(Method::HEAD, "/", &[], ())).await;
+    assert_eq!(calls, 1);
+    assert_eq!(head_res.status(), StatusCode::OK);
+    assert_eq!(
+        etag_header(&head_res),
+        Some(ETag::from_content(&bytes)),
+        "HEAD tag"
+    );
+    assert_eq!(head_res.headers(), get_res.headers());
+    let read = read_all(head_res.into_body()).await;
+    assert!(read.data.is_empty());
+    assert_eq!(read.trailers, None);
+
+    // A conditional HEAD is answered like the GET.
+    let tag = ETag::from_content(&bytes).to_string();
+    let (res, _) = through_etag_layer(
+        None,
+        reply,
+        request(Method::HEAD, "/", &[(IF_NONE_MATCH, tag.as_str())], ()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert!(read_all(res.into_body()).await.data.is_empty());
+}
+
+#[tokio::test]
+async fn a_head_whose_if_match_fails_gets_a_412_without_content() {
+    // RFC 9110 §9.3.2: "the server MUST NOT send content in the response"
+    // to HEAD; the layer already strips HEAD bodies on the 200 path.
+    let bytes = content(64);
+    let reply = Reply::ok(TestBody::chunked(&bytes, 16));
+    let req = request(Method::HEAD, "/", &[(IF_MATCH, "\"nope\"")], ());
+    let (res, _) = through_etag_layer(None, reply, req).await;
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        res.headers()[ETAG],
+        ETag::from_content(&bytes).to_header_value()
+    );
+    let read = read_all(res.into_body()).await;
+    assert!(
+        read.data.is_empty(),
+        "HEAD got content: {:?}",
+        String::from_utf8_lossy(&read.data)
+    );
+}
+
+#[tokio::test]
+async fn head_of_an_over_limit_body_is_untagged_and_left_for_the_server_to_drop() {
+    // Its length is unknown, so the layer cannot state it in Content-Length;
+    // emptying the body here would make a framework announce a length of 0.
+    // Every HTTP server drops a HEAD response's body itself.
+    let reply = Reply::ok(TestBody::chunked(&content(101), 10));
+    let (res, _) = through_etag_layer(Some(100), reply, request(Method::HEAD, "/", &[], ())).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.headers().contains_key(ETAG));
+    assert!(!res.headers().contains_key(CONTENT_LENGTH));
+    assert_eq!(read_all(res.into_body()).await.data, content(101));
+}
+
+struct TaggedCase {
+    name: &'static str,
+    handler_tag: &'static str,
+    headers: &'static [(HeaderName, &'static str)],
+    status: StatusCode,
+}
+
+#[tokio::test]
+async fn a_response_with_an_etag_is_not_rehashed_but_still_answers_if_none_match() {
+    let cases = [
+        TaggedCase {
+            name: "the handler's tag is kept",
+            handler_tag: "\"from-handler\"",
+            headers: &[],
+            status: StatusCode::OK,
+        },
+        TaggedCase {
+            name: "If-None-Match with the handler's tag is 304",
+            handler_tag: "\"from-handler\"",
+            headers: &[(IF_NONE_MATCH, "\"from-handler\"")],
+            status: StatusCode::NOT_MODIFIED,
+        },
+        TaggedCase {
+            name: "If-None-Match with another tag is 200",
+            handler_tag: "\"from-handler\"",
+            headers: &[(IF_NONE_MATCH, "\"other\"")],
+            status: StatusCode::OK,
+        },
+        TaggedCase {
+            name: "a weak handler tag matches a strong If-None-Match weakly",
+            handler_tag: "W/\"from-handler\"",
+            headers: &[(IF_NONE_MATCH, "\"from-handler\"")],
+            status: StatusCode::NOT_MODIFIED,
+        },
+        TaggedCase {
+            name: "a failing If-Match against the handler's tag is 412",
+            handler_tag: "\"from-handler\"",
+            headers: &[(IF_MATCH, "\"other\"")],
+            status: StatusCode::PRECONDITION_FAILED,
+        },
+    ];
+    for TaggedCase {
+        name,
+        handler_tag,
+        headers,
+        status,
+    } in cases
+    {
+        // Over the limit: had the layer tried to hash it, it would have
+        // found it too large and dropped the condition.
+        let bytes = content(500);
+        let polled = Arc::new(AtomicBool::new(false));
+        let mut body = TestBody::chunked(&bytes, 50);
+        body.polled = Some(Arc::clone(&polled));
+        let reply = Reply::ok(body).header(ETAG, handler_tag);
+        let (res, _) = through_etag_layer(Some(100), reply, get_request(headers)).await;
+        assert!(
+            !polled.load(Ordering::SeqCst),
+            "{name}: the layer read the body"
+        );
+        assert_eq!(res.status(), status, "{name}");
+        assert_eq!(res.headers()[ETAG], handler_tag, "{name}");
+        let read = read_all(res.into_body()).await;
+        match status {
+            StatusCode::OK => assert!(read.data == bytes, "{name}: body not intact"),
+            StatusCode::NOT_MODIFIED => assert!(read.data.is_empty(), "{name}"),
+            _ => assert_eq!(problem(&read.data)["status"], 412, "{name}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_304_keeps_exactly_the_section_15_4_5_headers_the_handler_sent() {
+    let bytes = content(200);
+    let computed = ETag::from_content(&bytes).to_string();
+    let cases = [
+        ("with a computed tag", None, computed.clone()),
+        (
+            "with the handler's tag",
+            Some("\"v3\""),
+            "\"v3\"".to_owned(),
+        ),
+    ];
+    for (name, handler_tag, tag) in cases {
+        let mut reply = Reply::ok(TestBody::chunked(&bytes, 64))
+            .header(CACHE_CONTROL, "max-age=60")
+            .header(CONTENT_LOCATION, "/things/1")
+            .header(DATE, "Sun, 06 Nov 1994 08:49:37 GMT")
+            .header(EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT")
+            .header(VARY, "accept")
+            .header(VARY, "accept-encoding")
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, "200")
+            .header(HeaderName::from_static("x-custom"), "dropped");
+        if let Some(t) = handler_tag {
+            reply = reply.header(ETAG, t);
+        }
+        let (res, _) =
+            through_etag_layer(None, reply, get_request(&[(IF_NONE_MATCH, tag.as_str())])).await;
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{name}");
+        let want = header_map(&[
+            (CACHE_CONTROL, "max-age=60"),
+            (CONTENT_LOCATION, "/things/1"),
+            (DATE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT"),
+            (VARY, "accept"),
+            (VARY, "accept-encoding"),
+            (ETAG, tag.as_str()),
+        ]);
+        assert_eq!(res.headers(), &want, "{name}");
+        let read = read_all(res.into_body()).await;
+        assert!(read.data.is_empty(), "{name}");
+        assert_eq!(read.trailers, None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn only_complete_200_responses_to_get_and_head_are_tagged() {
+    let cases = [
+        ("a 201 to GET", Method::GET, StatusCode::CREATED),
+        (
+            "a 203 to GET",
+            Method::GET,
+            StatusCode::NON_AUTHORITATIVE_INFORMATION,
+        ),
+        ("a 206 to GET", Method::GET, StatusCode::PARTIAL_CONTENT),
+        ("a 404 to GET", Method::GET, StatusCode::NOT_FOUND),
+        (
+            "a 500 to GET",
+            Method::GET,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        ("a 200 to POST", Method::POST, StatusCode::OK),
+        ("a 200 to PUT", Method::PUT, StatusCode::OK),
+        ("a 200 to DELETE", Method::DELETE, StatusCode::OK),
+    ];
+    let bytes = content(40);
+    for (name, method, status) in cases {
+        let mut reply = Reply::ok(TestBody::chunked(&bytes, 8)).status(status);
+        if status == StatusCode::PARTIAL_CONTENT {
+            reply = reply.header(CONTENT_RANGE, "bytes 0-39/100");
+        }
+        // A condition that would match any tag: it must be left alone too.
+        let req = request(method, "/", &[(IF_NONE_MATCH, "*")], ());
+        let (res, calls) = through_etag_layer(None, reply, req).await;
+        assert_eq!(calls, 1, "{name}");
+        assert_eq!(res.status(), status, "{name}");
+        assert!(!res.headers().contains_key(ETAG), "{name}: tagged");
+        assert!(read_all(res.into_body()).await.data == bytes, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn trailers_survive_buffering_and_streaming() {
+    let trailers = header_map(&[(HeaderName::from_static("x-checksum"), "abc")]);
+    let pieces = vec![
+        Piece::Data(Bytes::from_static(b"hello ")),
+        Piece::Data(Bytes::from_static(b"world")),
+        Piece::Trailers(trailers.clone()),
+    ];
+    for (name, limit, tagged) in [
+        ("a buffered body keeps its trailers", 100, true),
+        ("an over-limit body keeps its trailers", 8, false),
+    ] {
+        let reply = Reply::ok(TestBody::new(pieces.clone()));
+        let (res, _) = through_etag_layer(Some(limit), reply, get_request(&[])).await;
+        assert_eq!(
+            etag_header(&res),
+            tagged.then(|| ETag::from_content("hello world")),
+            "{name}"
+        );
+        let read = read_all(res.into_body()).await;
+        assert_eq!(read.data, b"hello world", "{name}");
+        assert_eq!(read.trailers.as_ref(), Some(&trailers), "{name}");
+    }
+}
+
+struct ConditionalCase<'a> {
+    name: &'static str,
+    headers: Vec<(HeaderName, &'a str)>,
+    status: StatusCode,
+}
+
+#[tokio::test]
+async fn conditional_gets_are_evaluated_against_the_computed_tag() {
+    let bytes = content(64);
+    let tag = ETag::from_content(&bytes);
+    let strong = tag.to_string();
+    let weak = format!("W/{tag}");
+    let list = format!("\"nope\", W/{tag}");
+    let cases = vec![
+        ConditionalCase {
+            name: "a strong If-None-Match of the tag is 304",
+            headers: vec![(IF_NONE_MATCH, strong.as_str())],
+            status: StatusCode::NOT_MODIFIED,
+        },
+        ConditionalCase {
+            name: "a weak If-None-Match of the tag is 304 (weak comparison)",
+            headers: vec![(IF_NONE_MATCH, weak.as_str())],
+            status: StatusCode::NOT_MODIFIED,
+        },
+        ConditionalCase {
+            name: "a list containing the weak tag is 304",
+            headers: vec![(IF_NONE_MATCH, list.as_str())],
+            status: StatusCode::NOT_MODIFIED,
+        },
+        ConditionalCase {
+            name: "another tag in If-None-Match is 200",
+            headers: vec![(IF_NONE_MATCH, "\"nope\"")],
+            status: StatusCode::OK,
+        },
+        ConditionalCase {
+            name: "a failing If-Match on GET is 412",
+            headers: vec![(IF_MATCH, "\"nope\"")],
+            status: StatusCode::PRECONDITION_FAILED,
+        },
+        ConditionalCase {
+            name: "a weak If-Match of the tag on GET is 412 (strong comparison)",
+            headers: vec![(IF_MATCH, weak.as_str())],
+            status: StatusCode::PRECONDITION_FAILED,
+        },
+        ConditionalCase {
+            name: "a matching If-Match on GET is 200",
+            headers: vec![(IF_MATCH, strong.as_str())],
+            status: StatusCode::OK,
+        },
+        ConditionalCase {
+            name: "If-None-Match spread over several field lines is 304",
+            headers: vec![
+                (IF_NONE_MATCH, "\"nope\""),
+                (IF_NONE_MATCH, strong.as_str()),
+            ],
+            status: StatusCode::NOT_MODIFIED,
+        },
+    ];
+    for ConditionalCase {
+        name,
+        headers,
+        status,
+    } in cases
+    {
+        let reply = Reply::ok(TestBody::chunked(&bytes, 16));
+        let (res, _) = through_etag_layer(None, reply, get_request(&headers)).await;
+        assert_eq!(res.status(), status, "{name}");
+        assert_eq!(etag_header(&res).as_ref(), Some(&tag), "{name}");
+        let read = read_all(res.into_body()).await;
+        match status {
+            StatusCode::OK => assert!(read.data == bytes, "{name}"),
+            StatusCode::NOT_MODIFIED => assert!(read.data.is_empty(), "{name}"),
+            _ => {
+                let json = problem(&read.data);
+                assert_eq!(json["status"], 412, "{name}");
+                assert_eq!(json["etag"], strong, "{name}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_etag_layer_412_is_a_problem_response() {
+    let bytes = content(64);
+    let reply = Reply::ok(TestBody::chunked(&bytes, 16)).header(CONTENT_TYPE, "text/plain");
+    let (res, _) = through_etag_layer(None, reply, get_request(&[(IF_MATCH, "\"nope\"")])).await;
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    let tag = ETag::from_content(&bytes);
+    let want = ProblemTexts::default().precondition_failed(Some(&tag), Failed::IfMatch);
+    assert_eq!(read_all(res.into_body()).await.data, want.body().as_bytes());
+}
+
+#[tokio::test]
+async fn if_modified_since_is_evaluated_against_the_handler_last_modified() {
+    let bytes = content(64);
+    let reply = || Reply::ok(TestBody::chunked(&bytes, 16)).header(LAST_MODIFIED, MODIFIED_HTTP);
+    let (res, _) = through_etag_layer(
+        None,
+        reply(),
+        get_request(&[(IF_MODIFIED_SINCE, MODIFIED_HTTP)]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(res.headers()[LAST_MODIFIED], MODIFIED_HTTP);
+    let (res, _) = through_etag_layer(
+        None,
+        reply(),
+        get_request(&[(IF_MODIFIED_SINCE, "Sat, 05 Nov 1994 08:49:37 GMT")]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------
+// A real axum Router: JSON documents in a MemoryStore
+// ---------------------------------------------------------------------------
+
+type Docs = Arc<MemoryStore<String, Value>>;
+
+fn with_etag(doc: &Stored<Value>, status: StatusCode) -> axum::response::Response {
+    (
+        status,
+        [(ETAG, doc.etag().to_header_value())],
+        axum::Json(doc.value().clone()),
+    )
+        .into_response()
+}
+
+async fn read_doc(State(store): State<Docs>, Path(id): Path<String>) -> axum::response::Response {
+    match store.get(&id) {
+        Some(doc) => with_etag(&doc, StatusCode::OK),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn write_doc(
+    State(store): State<Docs>,
+    Path(id): Path<String>,
+    Extension(pre): Extension<Precondition>,
+    axum::Json(value): axum::Json<Value>,
+) -> axum::response::Response {
+    let created = *pre.expected() == Expected::Absent;
+    match store.put(id, pre.expected(), value) {
+        Ok(doc) if created => with_etag(&doc, StatusCode::CREATED),
+        Ok(doc) => with_etag(&doc, StatusCode::OK),
+        Err(conflict) => conflict_response(conflict),
+    }
+}
+
+async fn delete_doc(
+    State(store): State<Docs>,
+    Path(id): Path<String>,
+    Extension(pre): Extension<Precondition>,
+) -> axum::response::Response {
+    match store.delete(&id, pre.expected()) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(conflict) => conflict_response(conflict),
+    }
+}
+
+fn docs_app(store: Docs) -> Router {
+    let resolve = {
+        let store = Arc::clone(&store);
+        move |parts: &Parts| {
+            let id = parts.uri.path().trim_start_matches("/docs/").to_owned();
+            ready(Ok::<_, Infallible>(store.get(&id)))
+        }
+    };
+    Router::new()
+        .route(
+            "/docs/{id}",
+            get(read_doc).put(write_doc).delete(delete_doc),
+        )
+        .route_layer(PreconditionLayer::new(resolve))
+        .layer(ETagLayer::new())
+        .with_state(store)
+}
+
+/// A store with `/docs/a` = `{"title": "first"}`, and its tag.
+fn seeded() -> (Docs, ETag) {
+    let store: Docs = Arc::new(MemoryStore::new());
+    let doc = store
+        .put("a".to_owned(), &Expected::Absent, json!({"title": "first"}))
+        .unwrap();
+    (store, doc.etag().clone())
+}
+
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(HeaderName, &str)],
+    body: Option<Value>,
+) -> (StatusCode, HeaderMap, Bytes) {
+    let mut headers = headers.to_vec();
+    let body = match body {
+        Some(v) => {
+            headers.push((CONTENT_TYPE, "application/json"));
+            axum::body::Body::from(v.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    let req = request(method, uri, &headers, body);
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    (parts.status, parts.headers, body_bytes(body).await)
+}
+
+#[tokio::test]
+async fn axum_get_returns_the_document_with_its_store_etag() {
+    let (store, v1) = seeded();
+    let app = docs_app(store);
+    let (status, headers, body) = call(&app, Method::GET, "/docs/a", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[ETAG], v1.to_header_value());
+    assert_eq!(headers[CONTENT_TYPE], "application/json");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"title": "first"})
+    );
+}
+
+#[tokio::test]
+async fn axum_head_gets_the_same_etag_and_length_as_get_without_content() {
+    let app: Router = Router::new()
+        .route(
+            "/about",
+            get(|| async { axum::Json(json!({"name": "ifmatch", "pad": "x".repeat(100)})) }),
+        )
+        .layer(ETagLayer::new());
+    let (_, get_headers, get_body) = call(&app, Method::GET, "/about", &[], None).await;
+    let (status, headers, body) = call(&app, Method::HEAD, "/about", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[ETAG],
+        ETag::from_content(&get_body).to_header_value()
+    );
+    assert_eq!(headers[ETAG], get_headers[ETAG]);
+    assert_eq!(headers.get(CONTENT_LENGTH), get_headers.get(CONTENT_LENGTH));
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn axum_get_of_a_missing_document_is_404() {
+    let (store, _) = seeded();
+    let app = docs_app(store);
+    let (status, headers, _) = call(&app, Method::GET, "/docs/zzz", &[], None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!headers.contains_key(ETAG));
+}
+
+#[tokio::test]
+async fn axum_get_with_the_current_tag_in_if_none_match_is_304() {
+    let (store, v1) = seeded();
+    let app = docs_app(store);
+    let tag = v1.to_string();
+    let (status, headers, body) = call(
+        &app,
+        Method::GET,
+        "/docs/a",
+        &[(IF_NONE_MATCH, tag.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert_eq!(headers[ETAG], tag.as_str());
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn axum_put_with_the_current_if_match_writes_and_returns_the_new_etag() {
+    let (store, v1) = seeded();
+    let app = docs_app(Arc::clone(&store));
+    let tag = v1.to_string();
+    let (status, headers, body) = call(
+        &app,
+        Method::PUT,
+        "/docs/a",
+        &[(IF_MATCH, tag.as_str())],
+        Some(json!({"title": "second"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v2 = ETag::try_from(&headers[ETAG]).unwrap();
+    assert_ne!(v2, v1);
+    assert_eq!(store.get("a").unwrap().etag(), &v2);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"title": "second"})
+    );
+    // A GET now serves the new version under the new tag.
+    let (status, headers, _) = call(&app, Method::GET, "/docs/a", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[ETAG], v2.to_header_value());
+}
+
+#[tokio::test]
+async fn axum_put_with_a_stale_if_match_is_412_and_writes_nothing() {
+    let (store, v1) = seeded();
+    let app = docs_app(Arc::clone(&store));
+    let tag = v1.to_string();
+    let (status, _, _) = call(
+        &app,
+        Method::PUT,
+        "/docs/a",
+        &[(IF_MATCH, tag.as_str())],
+        Some(json!({"title": "second"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v2 = store.get("a").unwrap().etag().clone();
+    // A second writer still holding v1.
+    let (status, headers, body) = call(
+        &app,
+        Method::PUT,
+        "/docs/a",
+        &[(IF_MATCH, tag.as_str())],
+        Some(json!({"title": "lost update"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(headers[CONTENT_TYPE], PROBLEM_JSON);
+    assert_eq!(headers[ETAG], v2.to_header_value());
+    assert_eq!(problem(&body)["etag"], v2.to_string());
+    assert_eq!(*store.get("a").unwrap().value(), json!({"title": "second"}));
+}
+
+#[tokio::test]
+async fn axum_put_without_a_precondition_is_428_and_writes_nothing() {
+    let (store, v1) = seeded();
+    let app = docs_app(Arc::clone(&store));
+    let (status, headers, body) = call(
+        &app,
+        Method::PUT,
+        "/docs/a",
+        &[],
+        Some(json!({"title": "blind"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(headers[CONTENT_TYPE], PROBLEM_JSON);
+    assert_eq!(problem(&body)["status"], 428);
+    assert_eq!(store.get("a").unwrap().etag(), &v1);
+}
+
+#[tokio::test]
+async fn axum_put_with_if_none_match_star_creates_a_document() {
+    let (store, _) = seeded();
+    let app = docs_app(Arc::clone(&store));
+    let (status, headers, _) = call(
+        &app,
+        Method::PUT,
+        "/docs/b",
+        &[(IF_NONE_MATCH, "*")],
+        Some(json!({"title": "new"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        headers[ETAG],
+        store.get("b").unwrap().etag().to_header_value()
+    );
+    // Creating it again is refused: it exists now.
+    let (status, _, _) = call(
+        &app,
+        Method::PUT,
+        "/docs/b",
+        &[(IF_NONE_MATCH, "*")],
+        Some(json!({"title": "again"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+}
+
+#[tokio::test]
+async fn axum_delete_with_the_current_if_match_is_204_and_removes_the_document() {
+    let (store, v1) = seeded();
+    let app = docs_app(Arc::clone(&store));
+    let tag = v1.to_string();
+    let (status, _, body) = call(
+        &app,
+        Method::DELETE,
+        "/docs/a",
+        &[(IF_MATCH, tag.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(body.is_empty());
+    assert!(store.get("a").is_none());
+    let (status, _, _) = call(&app, Method::GET, "/docs/a", &[], None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn axum_delete_with_a_stale_if_match_is_412_and_keeps_the_document() {
+    let (store, _) = seeded();
+    let app = docs_app(Arc::clone(&store));
+    let (status, _, _) = call(
+        &app,
+        Method::DELETE,
+        "/docs/a",
+        &[(IF_MATCH, "\"v999\"")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert!(store.get("a").is_some());
+}
+
+#[tokio::test]
+async fn axum_routes_without_a_store_tag_get_a_content_etag() {
+    let app: Router = Router::new()
+        .route(
+            "/about",
+            get(|| async { axum::Json(json!({"name": "ifmatch"})) }),
+        )
+        .layer(ETagLayer::new());
+    let (status, headers, body) = call(&app, Method::GET, "/about", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let tag = ETag::from_content(&body);
+    assert_eq!(headers[ETAG], tag.to_header_value());
+    let tag = tag.to_string();
+    let (status, _, body) = call(
+        &app,
+        Method::GET,
+        "/about",
+        &[(IF_NONE_MATCH, tag.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// ETagLayer outside tower-http's CompressionLayer
+// ---------------------------------------------------------------------------
+
+fn page() -> String {
+    "All work and no play makes Jack a dull boy. ".repeat(40)
+}
+
+fn compressed_app() -> Router {
+    Router::new()
+        .route(
+            "/page",
+            get(|| async { ([(CONTENT_TYPE, "text/plain; charset=utf-8")], page()) }),
+        )
+        .layer(CompressionLayer::new())
+        .layer(ETagLayer::new())
+}
+
+#[tokio::test]
+async fn with_compression_inside_the_gzip_response_is_tagged_with_the_compressed_bytes() {
+    let app = compressed_app();
+    let (status, headers, body) = call(
+        &app,
+        Method::GET,
+        "/page",
+        &[(ACCEPT_ENCODING, "gzip")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[CONTENT_ENCODING], "gzip");
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "not a gzip stream");
+    assert!(body.len() < page().len(), "not compressed");
+    assert_eq!(headers[ETAG], ETag::from_content(&body).to_header_value());
+}
+
+#[tokio::test]
+async fn with_compression_inside_the_identity_response_gets_its_own_tag() {
+    let app = compressed_app();
+    let (status, headers, body) = call(&app, Method::GET, "/page", &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!headers.contains_key(CONTENT_ENCODING));
+    assert_eq!(body, page().as_bytes());
+    let identity = ETag::from_content(page());
+    assert_eq!(headers[ETAG], identity.to_header_value());
+
+    let (_, gzip_headers, _) = call(
+        &app,
+        Method::GET,
+        "/page",
+        &[(ACCEPT_ENCODING, "gzip")],
+        None,
+    )
+    .await;
+    assert_ne!(gzip_headers[ETAG], headers[ETAG]);
+}
+
+#[tokio::test]
+async fn with_compression_inside_the_gzip_tag_is_stable_and_revalidates_with_304() {
+    let app = compressed_app();
+    let gzip = [(ACCEPT_ENCODING, "gzip")];
+    let (_, first, _) = call(&app, Method::GET, "/page", &gzip, None).await;
+    let (_, second, _) = call(&app, Method::GET, "/page", &gzip, None).await;
+    assert_eq!(
+        first[ETAG], second[ETAG],
+        "gzip output is not deterministic"
+    );
+    let tag = first[ETAG].to_str().unwrap().to_owned();
+
+    let (status, headers, body) = call(
+        &app,
+        Method::GET,
+        "/page",
+        &[(ACCEPT_ENCODING, "gzip"), (IF_NONE_MATCH, tag.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert_eq!(headers[ETAG], tag.as_str());
+    assert!(
+        headers
+            .get_all(VARY)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"accept-encoding")),
+        "the 304 lost Vary: {headers:?}"
+    );
+    assert!(!headers.contains_key(CONTENT_ENCODING));
+    assert!(body.is_empty());
+
+    // The gzip tag does not validate the identity representation.
+    let (status, _, body) = call(
+        &app,
+        Method::GET,
+        "/page",
+        &[(IF_NONE_MATCH, tag.as_str())],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, page().as_bytes());
+}
