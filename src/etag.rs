@@ -239,6 +239,7 @@ impl ETag {
     }
 
     /// Builds a tag from a complete, already validated wire form.
+    #[inline]
     pub(crate) fn from_valid_wire(wire: &[u8]) -> Self {
         if wire.len() <= INLINE_CAP {
             let mut buf = [0u8; INLINE_CAP];
@@ -271,6 +272,7 @@ impl ETag {
     }
 
     /// The complete wire form, e.g. `W/"xyzzy"`.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.repr {
             Repr::Inline { len, buf } => &buf[..usize::from(*len)],
@@ -279,11 +281,13 @@ impl ETag {
     }
 
     /// Whether this tag carries the `W/` weakness indicator.
+    #[inline]
     pub fn is_weak(&self) -> bool {
         self.as_bytes()[0] == b'W'
     }
 
     /// Whether this is a strong tag (no `W/`).
+    #[inline]
     pub fn is_strong(&self) -> bool {
         !self.is_weak()
     }
@@ -295,6 +299,7 @@ impl ETag {
     /// assert_eq!(ETag::weak("x")?.tag(), b"x");
     /// # Ok::<(), ifmatch::InvalidETag>(())
     /// ```
+    #[inline]
     pub fn tag(&self) -> &[u8] {
         let b = self.as_bytes();
         let start = if b[0] == b'W' { 3 } else { 1 };

@@ -37,14 +37,16 @@ const ENCODED_LEN: usize = DIGEST_LEN / 3 * 4;
 const STAGE: usize = 64 * 1024;
 
 fn etag_from_hash(hash: &blake3::Hash) -> ETag {
-    let mut encoded = [0u8; ENCODED_LEN];
-    match URL_SAFE_NO_PAD.encode_slice(&hash.as_bytes()[..DIGEST_LEN], &mut encoded) {
+    // Encoded straight into the wire form, quotes around: a content tag is
+    // built with no allocation and no intermediate copy.
+    let mut wire = [b'"'; ENCODED_LEN + 2];
+    match URL_SAFE_NO_PAD.encode_slice(&hash.as_bytes()[..DIGEST_LEN], &mut wire[1..=ENCODED_LEN]) {
         Ok(ENCODED_LEN) => {}
         // 24 bytes always encode to exactly 32 characters.
         _ => unreachable!("24 bytes encode to 32 base64 characters"),
     }
     // The URL-safe alphabet (A-Z a-z 0-9 - _) is all etagc.
-    ETag::from_parts(false, &[&encoded])
+    ETag::from_valid_wire(&wire)
 }
 
 impl ETag {
@@ -72,8 +74,10 @@ impl ETag {
     /// grows with the value).
     ///
     /// The tag describes the *value*: its field names, variant names and
-    /// data, each with its type and length, in a fixed little-endian
-    /// encoding, so it is the same on every machine. Maps are hashed
+    /// data, each with its type and length, in a fixed encoding (a type
+    /// byte, LEB128 lengths and numbers, zigzag for signed ones) that does
+    /// not depend on byte order or word size, so it is the same on every
+    /// machine. Maps are hashed
     /// entry by entry and the entry hashes are sorted, so a `HashMap` gives
     /// the same tag whatever its iteration order. Integers are widened to 64
     /// bits (`5u8` and `5u64` hash alike) and `f32` to `f64`.
@@ -164,10 +168,24 @@ impl io::Write for ETagHasher {
     }
 }
 
+/// Pieces up to this size are gathered in [`Sink::small`] first, copied with
+/// fixed-size moves rather than a `memcpy` call each (value items are a few
+/// bytes: a type tag, a length, a number, a field name).
+const SMALL_PIECE: usize = 64;
+/// Size of [`Sink::small`].
+const SMALL: usize = 512;
+
 /// A blake3 hasher with an optional staging window that coalesces small
 /// writes.
 #[derive(Debug, Clone)]
 struct Sink {
+    big: Stage,
+    small: [u8; SMALL],
+    small_len: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Stage {
     hasher: blake3::Hasher,
     // Capacity 0: write straight to the hasher (map entries, which are
     // small and short-lived). Otherwise at most STAGE bytes wait here.
@@ -175,24 +193,31 @@ struct Sink {
     staged: bool,
 }
 
-impl Sink {
-    fn staged() -> Self {
-        Self {
-            hasher: blake3::Hasher::new(),
-            stage: Vec::new(),
-            staged: true,
-        }
+/// Copies `src` (at most [`SMALL_PIECE`] bytes) to the start of `dst`
+/// with two overlapping fixed-size moves.
+#[inline(always)]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n >= 32 {
+        dst[..32].copy_from_slice(&src[..32]);
+        dst[n - 32..n].copy_from_slice(&src[n - 32..]);
+    } else if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..n].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..n].copy_from_slice(&src[n - 4..]);
+    } else if n > 0 {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
     }
+}
 
-    fn direct() -> Self {
-        Self {
-            hasher: blake3::Hasher::new(),
-            stage: Vec::new(),
-            staged: false,
-        }
-    }
-
-    #[inline]
+impl Stage {
     fn write(&mut self, mut data: &[u8]) {
         if !self.staged {
             self.hasher.update(data);
@@ -230,18 +255,97 @@ impl Sink {
         }
         self.hasher.finalize()
     }
+}
+
+impl Sink {
+    fn staged() -> Self {
+        Self::new(true)
+    }
+
+    fn direct() -> Self {
+        Self::new(false)
+    }
+
+    fn new(staged: bool) -> Self {
+        Self {
+            big: Stage {
+                hasher: blake3::Hasher::new(),
+                stage: Vec::new(),
+                staged,
+            },
+            small: [0; SMALL],
+            small_len: 0,
+        }
+    }
+
+    #[inline]
+    fn write(&mut self, data: &[u8]) {
+        if data.len() <= SMALL_PIECE && self.small_len + SMALL_PIECE <= SMALL {
+            copy_small(&mut self.small[self.small_len..], data);
+            self.small_len += data.len();
+            return;
+        }
+        self.write_big(data);
+    }
+
+    #[cold]
+    fn write_big(&mut self, data: &[u8]) {
+        self.flush_small();
+        if data.len() <= SMALL_PIECE {
+            copy_small(&mut self.small, data);
+            self.small_len = data.len();
+        } else {
+            self.big.write(data);
+        }
+    }
+
+    fn flush_small(&mut self) {
+        if self.small_len > 0 {
+            self.big.write(&self.small[..self.small_len]);
+            self.small_len = 0;
+        }
+    }
+
+    fn finalize(&mut self) -> blake3::Hash {
+        self.flush_small();
+        self.big.finalize()
+    }
 
     fn tag(&mut self, t: u8) {
         self.write(&[t]);
     }
 
-    fn u64(&mut self, n: u64) {
-        self.write(&n.to_le_bytes());
+    /// `t`, then `n` in LEB128 (1 byte below 128): one write.
+    #[inline]
+    fn tagged_varint(&mut self, t: u8, mut n: u64) {
+        let mut b = [0u8; 11];
+        b[0] = t;
+        let mut i = 1;
+        while n >= 0x80 {
+            b[i] = n as u8 | 0x80;
+            n >>= 7;
+            i += 1;
+        }
+        b[i] = n as u8;
+        self.write(&b[..=i]);
     }
 
+    fn u64(&mut self, n: u64) {
+        let mut b = [0u8; 10];
+        let mut i = 0;
+        let mut n = n;
+        while n >= 0x80 {
+            b[i] = n as u8 | 0x80;
+            n >>= 7;
+            i += 1;
+        }
+        b[i] = n as u8;
+        self.write(&b[..=i]);
+    }
+
+    #[inline]
     fn bytes(&mut self, t: u8, b: &[u8]) {
-        self.tag(t);
-        self.u64(b.len() as u64);
+        self.tagged_varint(t, b.len() as u64);
         self.write(b);
     }
 }
@@ -326,9 +430,9 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         self.serialize_i64(v.into())
     }
     fn serialize_i64(self, v: i64) -> Result<(), HashError> {
-        let mut b = [T_INT; 9];
-        b[1..].copy_from_slice(&v.to_le_bytes());
-        self.sink.write(&b);
+        // Zigzag, so small negative numbers stay short too.
+        self.sink
+            .tagged_varint(T_INT, ((v << 1) ^ (v >> 63)) as u64);
         Ok(())
     }
     fn serialize_i128(self, v: i128) -> Result<(), HashError> {
@@ -346,9 +450,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         self.serialize_u64(v.into())
     }
     fn serialize_u64(self, v: u64) -> Result<(), HashError> {
-        let mut b = [T_UINT; 9];
-        b[1..].copy_from_slice(&v.to_le_bytes());
-        self.sink.write(&b);
+        self.sink.tagged_varint(T_UINT, v);
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<(), HashError> {
@@ -679,7 +781,7 @@ mod tests {
 
     #[test]
     fn value_tags_are_stable_across_processes_and_machines() {
-        // Pinned: the encoding is little-endian and width-independent, so
+        // Pinned: the encoding is byte-order and width independent, so
         // this literal must hold on every platform and in every release
         // that does not announce a change of tags.
         #[derive(serde::Serialize)]
@@ -693,18 +795,17 @@ mod tests {
             count: 3,
             tags: vec!["a", "b"],
         };
-        // The documented encoding, written out by hand.
+        // The documented encoding, written out by hand: a type tag, then a
+        // LEB128 length or number (one byte below 128), then the bytes.
         let mut enc = vec![T_STRUCT];
         let s = |enc: &mut Vec<u8>, v: &str| {
-            enc.push(T_STR);
-            enc.extend_from_slice(&(v.len() as u64).to_le_bytes());
+            enc.extend_from_slice(&[T_STR, v.len() as u8]);
             enc.extend_from_slice(v.as_bytes());
         };
         s(&mut enc, "id");
         s(&mut enc, "x1");
         s(&mut enc, "count");
-        enc.push(T_UINT);
-        enc.extend_from_slice(&3u64.to_le_bytes());
+        enc.extend_from_slice(&[T_UINT, 3]);
         s(&mut enc, "tags");
         enc.push(T_SEQ);
         s(&mut enc, "a");
@@ -712,7 +813,35 @@ mod tests {
         enc.extend_from_slice(&[T_END, T_END]);
         let tag = ETag::from_serialize(&item).unwrap();
         assert_eq!(tag, ETag::from_content(&enc));
-        assert_eq!(tag.to_string(), "\"xila-sE0caj_SO0it3xGtOK-PKo-K6dm\"");
+        assert_eq!(tag.to_string(), "\"g1vrPyiwPcqMSfeUxyhYWOMzhCpeu-wD\"");
+    }
+
+    #[test]
+    fn numbers_and_lengths_of_every_width_stay_distinct() {
+        let t = |v: &serde_json::Value| ETag::from_serialize(v).unwrap();
+        let values = [
+            serde_json::json!(0),
+            serde_json::json!(1),
+            serde_json::json!(-1),
+            serde_json::json!(127),
+            serde_json::json!(128),
+            serde_json::json!(-64),
+            serde_json::json!(-65),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(i64::MAX),
+            serde_json::json!("a".repeat(127)),
+            serde_json::json!("a".repeat(128)),
+            serde_json::json!("a".repeat(300)),
+            serde_json::json!(["a".repeat(127), "a"]),
+            serde_json::json!(["a".repeat(128)]),
+        ];
+        let tags: Vec<_> = values.iter().map(t).collect();
+        for i in 0..tags.len() {
+            for j in i + 1..tags.len() {
+                assert_ne!(tags[i], tags[j], "{} vs {}", values[i], values[j]);
+            }
+        }
     }
 
     #[test]

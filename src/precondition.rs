@@ -319,13 +319,11 @@ impl Policy {
         let last_modified = current.and_then(|c| c.last_modified()).map(date::unix_secs);
         let mut eval = Evaluation::new(Outcome::NotModified);
 
+        // RFC 9110 §13.1.1: "An origin server MUST use the strong
+        // comparison function when comparing entity tags for If-Match."
+        let strong_tag = etag.as_ref().filter(|e| e.is_strong()).map(ETag::tag);
         let if_match = scan(headers.field_lines(Field::IfMatch), |weak, opaque| {
-            // RFC 9110 §13.1.1: "An origin server MUST use the strong
-            // comparison function when comparing entity tags for If-Match."
-            !weak
-                && etag
-                    .as_ref()
-                    .is_some_and(|e| e.is_strong() && e.tag() == opaque)
+            !weak && strong_tag.is_some_and(|t| same_opaque(t, opaque))
         });
 
         // Stops with `outcome` before If-None-Match was evaluated, still
@@ -394,10 +392,11 @@ impl Policy {
         }
 
         // Step 3: If-None-Match.
+        // §13.1.2: "A recipient MUST use the weak comparison function
+        // when comparing entity tags for If-None-Match."
+        let any_tag = etag.as_ref().map(ETag::tag);
         let if_none_match = scan(headers.field_lines(Field::IfNoneMatch), |_, opaque| {
-            // §13.1.2: "A recipient MUST use the weak comparison function
-            // when comparing entity tags for If-None-Match."
-            etag.as_ref().is_some_and(|e| e.tag() == opaque)
+            any_tag.is_some_and(|t| same_opaque(t, opaque))
         });
         let none_matched = match if_none_match {
             Scan::Absent => {
@@ -470,6 +469,13 @@ impl Policy {
         eval.outcome = proceed(expected, ignore_range);
         eval
     }
+}
+
+/// `a == b`, rejecting on length and first byte before calling `memcmp`:
+/// most members of a list differ from the current tag at once.
+#[inline]
+fn same_opaque(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a == b
 }
 
 fn proceed(expected: Expected, ignore_range: bool) -> Outcome {
