@@ -296,15 +296,8 @@ where
             star = true;
             continue;
         }
-        for item in Items::new(line) {
-            match item {
-                Ok(Item::Tag { weak, opaque, .. }) => {
-                    if !matched && matches(weak, opaque) {
-                        matched = true;
-                    }
-                }
-                Err(_) | Ok(Item::Star) => return Scan::Malformed,
-            }
+        if !scan_line(line, &mut matches, &mut matched) {
+            return Scan::Malformed;
         }
     }
     match (count, star) {
@@ -312,6 +305,54 @@ where
         (1, true) => Scan::Any,
         (_, true) => Scan::Malformed,
         (_, false) => Scan::Tags { matched },
+    }
+}
+
+/// The hot loop of [`scan`]: the grammar of [`Items`] without building
+/// items or errors. Returns whether `line` is a well-formed list (a `*`
+/// inside it is not).
+#[inline]
+fn scan_line<F>(line: &[u8], matches: &mut F, matched: &mut bool) -> bool
+where
+    F: FnMut(bool, &[u8]) -> bool,
+{
+    let n = line.len();
+    let mut i = 0;
+    loop {
+        // Empty elements and OWS before a member.
+        while i < n && matches!(line[i], b' ' | b'\t' | b',') {
+            i += 1;
+        }
+        if i == n {
+            return true;
+        }
+        let weak = line[i] == b'W';
+        if weak {
+            if line.get(i + 1) != Some(&b'/') {
+                return false;
+            }
+            i += 2;
+        }
+        if line.get(i) != Some(&b'"') {
+            return false;
+        }
+        i += 1;
+        let open = i;
+        i += etagc_run(&line[i..]);
+        if line.get(i) != Some(&b'"') {
+            return false;
+        }
+        if !*matched && matches(weak, &line[open..i]) {
+            *matched = true;
+        }
+        i += 1;
+        // OWS, then a comma or the end of the line.
+        while i < n && is_ows(line[i]) {
+            i += 1;
+        }
+        if i < n && line[i] != b',' {
+            return false;
+        }
     }
 }
 
