@@ -238,6 +238,21 @@ impl ETag {
         }
     }
 
+    /// Builds a tag in place: `fill` writes a valid wire form of `len`
+    /// bytes (at most the inline capacity) into the buffer.
+    #[inline]
+    pub(crate) fn inline_with(len: usize, fill: impl FnOnce(&mut [u8])) -> Self {
+        debug_assert!(len <= INLINE_CAP);
+        let mut buf = [0u8; INLINE_CAP];
+        fill(&mut buf[..len]);
+        Self {
+            repr: Repr::Inline {
+                len: len as u8,
+                buf,
+            },
+        }
+    }
+
     /// Builds a tag from a complete, already validated wire form.
     #[inline]
     pub(crate) fn from_valid_wire(wire: &[u8]) -> Self {
