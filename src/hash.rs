@@ -203,6 +203,20 @@ struct Stage {
     staged: bool,
 }
 
+/// Writes `n` as LEB128 (7 bits a byte, low first, high bit = more) into
+/// `out` (at least 10 bytes), returning the length.
+#[inline]
+fn leb128(mut n: u64, out: &mut [u8]) -> usize {
+    let mut i = 0;
+    while n >= 0x80 {
+        out[i] = n as u8 | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    out[i] = n as u8;
+    i + 1
+}
+
 /// Copies `src` (at most [`SMALL_PIECE`] bytes) to the start of `dst`
 /// with two overlapping fixed-size moves.
 #[inline(always)]
@@ -327,30 +341,18 @@ impl Sink {
 
     /// `t`, then `n` in LEB128 (1 byte below 128): one write.
     #[inline]
-    fn tagged_varint(&mut self, t: u8, mut n: u64) {
+    fn tagged_varint(&mut self, t: u8, n: u64) {
         let mut b = [0u8; 11];
         b[0] = t;
-        let mut i = 1;
-        while n >= 0x80 {
-            b[i] = n as u8 | 0x80;
-            n >>= 7;
-            i += 1;
-        }
-        b[i] = n as u8;
-        self.write(&b[..=i]);
+        let len = 1 + leb128(n, &mut b[1..]);
+        self.write(&b[..len]);
     }
 
+    /// `n` in LEB128.
     fn u64(&mut self, n: u64) {
         let mut b = [0u8; 10];
-        let mut i = 0;
-        let mut n = n;
-        while n >= 0x80 {
-            b[i] = n as u8 | 0x80;
-            n >>= 7;
-            i += 1;
-        }
-        b[i] = n as u8;
-        self.write(&b[..=i]);
+        let len = leb128(n, &mut b);
+        self.write(&b[..len]);
     }
 
     #[inline]
