@@ -1,0 +1,153 @@
+//! The evaluator and content tags do not touch the heap on any path that
+//! does not build a response (issue: "No heap allocation on any path that
+//! does not build a response").
+//!
+//! `allocation_counter` replaces the global allocator of this test binary
+//! only, and counts per thread.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{
+    HeaderName, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE,
+};
+use http::{HeaderMap, HeaderValue, Method};
+use ifmatch::{ETag, Policy, RawHeaders, Validators};
+
+fn header_map(pairs: &[(HeaderName, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(name.clone(), HeaderValue::from_str(value).unwrap());
+    }
+    map
+}
+
+fn many_tags(n: usize, last: &ETag) -> String {
+    let mut s: Vec<String> = (0..n)
+        .map(|i| ETag::from_content(i.to_string()).to_string())
+        .collect();
+    s.push(last.to_string());
+    s.join(", ")
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // Without this, the tests below could pass with a counter that counts
+    // nothing.
+    let long = "x".repeat(100);
+    let info = allocation_counter::measure(|| {
+        std::hint::black_box(ETag::strong(&long).ok());
+    });
+    assert!(info.count_total > 0, "a 102-byte tag is stored on the heap");
+}
+
+#[test]
+fn evaluating_preconditions_never_allocates() {
+    let current_tag = ETag::from_content(b"the current representation");
+    let modified = UNIX_EPOCH + Duration::from_secs(784_111_777);
+    let current = Validators::new(current_tag.clone()).with_last_modified(modified);
+    let now = modified + Duration::from_secs(3600);
+    let date = "Sun, 06 Nov 1994 08:49:37 GMT".to_owned();
+    let tag = current_tag.to_string();
+    let cases: Vec<(&str, Vec<(HeaderName, String)>)> = vec![
+        ("no conditions", vec![]),
+        ("If-Match matching", vec![(IF_MATCH, tag.clone())]),
+        ("If-Match stale", vec![(IF_MATCH, "\"old\"".to_owned())]),
+        ("If-Match star", vec![(IF_MATCH, "*".to_owned())]),
+        (
+            "If-Match 10,000 tags",
+            vec![(IF_MATCH, many_tags(10_000, &current_tag))],
+        ),
+        (
+            "If-Match malformed",
+            vec![(IF_MATCH, "\"a\" \"b\"".to_owned())],
+        ),
+        ("If-None-Match matching", vec![(IF_NONE_MATCH, tag.clone())]),
+        ("If-None-Match star", vec![(IF_NONE_MATCH, "*".to_owned())]),
+        (
+            "If-None-Match malformed",
+            vec![(IF_NONE_MATCH, "*,".to_owned())],
+        ),
+        ("If-Modified-Since", vec![(IF_MODIFIED_SINCE, date.clone())]),
+        (
+            "If-Unmodified-Since",
+            vec![(IF_UNMODIFIED_SINCE, date.clone())],
+        ),
+        (
+            "invalid date",
+            vec![(IF_MODIFIED_SINCE, "yesterday".to_owned())],
+        ),
+        (
+            "If-Range with a tag",
+            vec![(RANGE, "bytes=0-9".to_owned()), (IF_RANGE, tag.clone())],
+        ),
+        (
+            "If-Range with a date",
+            vec![(RANGE, "bytes=0-9".to_owned()), (IF_RANGE, date.clone())],
+        ),
+        (
+            "everything at once",
+            vec![
+                (IF_MATCH, tag.clone()),
+                (IF_NONE_MATCH, "\"x\", W/\"y\"".to_owned()),
+                (IF_UNMODIFIED_SINCE, date.clone()),
+                (IF_MODIFIED_SINCE, date.clone()),
+                (RANGE, "bytes=0-9".to_owned()),
+                (IF_RANGE, tag.clone()),
+            ],
+        ),
+    ];
+    let policies = [
+        Policy::strict(),
+        Policy::opt_in(),
+        Policy::strict().accept_if_unmodified_since(true),
+    ];
+    let methods = [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::POST,
+    ];
+    for (name, pairs) in &cases {
+        let map = header_map(pairs);
+        let raw: Vec<(&[u8], &[u8])> = pairs
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+            .collect();
+        let raw = RawHeaders::new(raw.iter().copied());
+        for policy in &policies {
+            for method in &methods {
+                for target in [Some(&current), None] {
+                    let info = allocation_counter::measure(|| {
+                        std::hint::black_box(policy.evaluate(method, &map, target, now));
+                        std::hint::black_box(policy.evaluate(method, &raw, target, now));
+                    });
+                    assert_eq!(
+                        info.count_total,
+                        0,
+                        "{name}, {method}, target present: {}",
+                        target.is_some()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn building_content_and_version_tags_never_allocates() {
+    let data = vec![7u8; 64 * 1024];
+    for len in [0, 64, 1024, 64 * 1024] {
+        let info = allocation_counter::measure(|| {
+            std::hint::black_box(ETag::from_content(&data[..len]));
+        });
+        assert_eq!(info.count_total, 0, "from_content of {len} bytes");
+    }
+    let info = allocation_counter::measure(|| {
+        std::hint::black_box(ETag::from_version(u64::MAX));
+        std::hint::black_box(ETag::from_timestamp(SystemTime::UNIX_EPOCH));
+        std::hint::black_box(ETag::parse(b"W/\"a short tag\"").ok());
+    });
+    assert_eq!(info.count_total, 0);
+}
