@@ -28,7 +28,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use ifmatch::{Conflict, ETag, Expected, Stored, WriteError};
+use ifmatch::{ConditionalStore, Conflict, ETag, Expected, Stored, WriteError};
 use serde_json::Value;
 use tokio_postgres::{NoTls, Row};
 
@@ -142,8 +142,25 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The conflict for a write that matched no row: what is there now.
+    async fn conflict<T>(&self, id: &str) -> Result<T, WriteError<StoreError>> {
+        match self.load(id).await {
+            Ok(current) => Err(WriteError::Conflict(Conflict::from_current(
+                current.as_ref(),
+            ))),
+            Err(e) => Err(WriteError::Store(e)),
+        }
+    }
+}
+
+/// The PostgreSQL store keeps the core's conditional-write contract, so the
+/// item handlers are the same as with the in-memory store.
+impl ConditionalStore<str> for PgStore {
+    type Value = Item;
+    type Error = StoreError;
+
     /// One row, by id.
-    pub async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
+    async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
         timed(async {
             let client = self.pool.get().await.map_err(db_error)?;
             let row = client
@@ -158,19 +175,9 @@ impl PgStore {
         .await
     }
 
-    /// The conflict for a write that matched no row: what is there now.
-    async fn conflict<T>(&self, id: &str) -> Result<T, WriteError<StoreError>> {
-        match self.load(id).await {
-            Ok(current) => Err(WriteError::Conflict(Conflict::from_current(
-                current.as_ref(),
-            ))),
-            Err(e) => Err(WriteError::Store(e)),
-        }
-    }
-
     /// Writes `item` under `id` if the row is in the `expected` state, in
     /// one statement.
-    pub async fn store(
+    async fn store(
         &self,
         id: &str,
         expected: &Expected,
@@ -225,7 +232,7 @@ impl PgStore {
 
     /// Deletes `id` if the row is in the `expected` state, in one
     /// statement.
-    pub async fn remove(
+    async fn remove(
         &self,
         id: &str,
         expected: &Expected,
