@@ -342,6 +342,10 @@ impl Sink {
     /// `t`, then `n` in LEB128 (1 byte below 128): one write.
     #[inline]
     fn tagged_varint(&mut self, t: u8, n: u64) {
+        if n < 0x80 {
+            self.write(&[t, n as u8]);
+            return;
+        }
         let mut b = [0u8; 11];
         b[0] = t;
         let len = 1 + leb128(n, &mut b[1..]);
@@ -357,7 +361,18 @@ impl Sink {
 
     #[inline]
     fn bytes(&mut self, t: u8, b: &[u8]) {
-        self.tagged_varint(t, b.len() as u64);
+        let n = b.len();
+        // Most names and strings are short: type byte, one length byte and
+        // the bytes go into the small buffer in one step.
+        if n + 2 <= SMALL_PIECE && self.small_len + SMALL_PIECE <= SMALL {
+            let at = self.small_len;
+            self.small[at] = t;
+            self.small[at + 1] = n as u8;
+            copy_small(&mut self.small[at + 2..], b);
+            self.small_len = at + 2 + n;
+            return;
+        }
+        self.tagged_varint(t, n as u64);
         self.write(b);
     }
 }
