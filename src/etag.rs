@@ -239,12 +239,13 @@ impl ETag {
     }
 
     /// Builds a tag in place: `fill` writes a valid wire form of `len`
-    /// bytes (at most the inline capacity) into the buffer.
+    /// bytes (at most the inline capacity) at the start of the buffer; what
+    /// it writes after them is ignored.
     #[inline]
-    pub(crate) fn inline_with(len: usize, fill: impl FnOnce(&mut [u8])) -> Self {
+    pub(crate) fn inline_with(len: usize, fill: impl FnOnce(&mut [u8; INLINE_CAP])) -> Self {
         debug_assert!(len <= INLINE_CAP);
         let mut buf = [0u8; INLINE_CAP];
-        fill(&mut buf[..len]);
+        fill(&mut buf);
         Self {
             repr: Repr::Inline {
                 len: len as u8,
