@@ -8,7 +8,7 @@
 //! `ETagLayer` at at least 0.95× the one-shot blake3 throughput.
 //!
 //! Run with
-//! `cargo bench --features middleware --bench middleware -- --warm-up-time 1 --measurement-time 3`.
+//! `cargo bench --bench middleware -- --warm-up-time 1 --measurement-time 3`.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

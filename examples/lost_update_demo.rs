@@ -20,7 +20,7 @@
 //! meaning that is true, under "add one" it is not.
 //!
 //! ```text
-//! cargo run --release --features middleware --example lost_update_demo
+//! cargo run --release --example lost_update_demo
 //! ```
 
 #[path = "shared/axum_app.rs"]

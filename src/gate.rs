@@ -14,7 +14,7 @@ use crate::write::{Conflict, Expected};
 
 /// What a request that passed its preconditions carries to the handler.
 ///
-/// The tower [`PreconditionLayer`](crate::middleware::PreconditionLayer)
+/// The tower `PreconditionLayer` (feature `middleware`)
 /// puts it in the request extensions (in axum: `Extension<Precondition>`);
 /// other integrations get it from [`Gate::check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub enum Decision {
 /// retried PUTs. [`check`](Self::check) evaluates a request and either lets
 /// it through with a [`Precondition`] or returns the response to send.
 ///
-/// The tower [`PreconditionLayer`](crate::middleware::PreconditionLayer)
+/// The tower `PreconditionLayer` (feature `middleware`)
 /// is this gate in front of a service; call it directly from any other
 /// framework (e.g. an actix-web middleware, through [`RawHeaders`](crate::RawHeaders)).
 ///

@@ -51,7 +51,7 @@
 //!
 //! # Feature flags
 //!
-//! - `middleware` (off by default): tower layers, see [`middleware`]
+//! - `middleware` (off by default): tower layers, in the `middleware` module
 //!   (requires `tower-layer`, `tower-service`, `pin-project-lite`).
 //!
 //! # Reading headers from any framework

@@ -1,8 +1,8 @@
 //! The items service on axum, with `ifmatch`'s tower `PreconditionLayer`.
 //!
 //! ```text
-//! cargo run --release --features middleware --example axum_items -- --listen 127.0.0.1:3000
-//! cargo run --release --features middleware --example axum_items -- \
+//! cargo run --release --example axum_items -- --listen 127.0.0.1:3000
+//! cargo run --release --example axum_items -- \
 //!     --listen 127.0.0.1:3000 --database-url postgres://postgres@127.0.0.1/test
 //! ```
 //!
