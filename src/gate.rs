@@ -145,16 +145,6 @@ impl Gate {
         self
     }
 
-    /// The policy.
-    pub fn get_policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// The problem texts.
-    pub fn get_texts(&self) -> &ProblemTexts {
-        &self.texts
-    }
-
     /// Evaluates the request's preconditions against `current` (`None`:
     /// the target does not exist) with [`Policy::evaluate`], and returns
     /// either the [`Precondition`] to proceed with, or the response to send
