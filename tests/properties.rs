@@ -14,6 +14,9 @@
 //! set `PROPTEST_CASES` for a longer run (`PROPTEST_CASES=10000 cargo test
 //! --release --test properties`).
 
+#[path = "support/invariants.rs"]
+mod invariants;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,8 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::Method;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ifmatch::{
-    ETag, ETagHasher, ETagList, Evaluation, Expected, Failed, Outcome, Policy, RawHeaders,
-    Validators, Versioned,
+    ETag, ETagHasher, ETagList, Evaluation, Failed, Outcome, Policy, RawHeaders, Validators,
+    Versioned,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -410,51 +413,7 @@ fn check_invariants(
     current: Option<&Validators>,
     eval: &Evaluation,
 ) -> Result<(), TestCaseError> {
-    let get_or_head = *method == Method::GET || *method == Method::HEAD;
-    if *method == Method::OPTIONS {
-        prop_assert_eq!(
-            eval.outcome(),
-            &Outcome::Proceed {
-                expected: Expected::Any,
-                ignore_range: false
-            }
-        );
-    }
-    // §13.2.1: without a target, anything but a PUT is a 404, which takes
-    // precedence over preconditions (OPTIONS ignores them in any case).
-    if current.is_none() && *method != Method::PUT && *method != Method::OPTIONS {
-        prop_assert_eq!(
-            eval.outcome(),
-            &Outcome::Proceed {
-                expected: Expected::Absent,
-                ignore_range: false
-            }
-        );
-    }
-    match eval.outcome() {
-        Outcome::NotModified => prop_assert!(get_or_head, "304 for {method}"),
-        Outcome::PreconditionFailed(Failed::IfNoneMatch) => {
-            prop_assert!(!get_or_head, "412 If-None-Match for {method}")
-        }
-        Outcome::PreconditionRequired => prop_assert!(policy.requires_precondition(method)),
-        Outcome::Proceed {
-            expected,
-            ignore_range,
-        } => {
-            prop_assert!(!ignore_range || *method == Method::GET);
-            if let Expected::ETag(tag) = expected {
-                prop_assert_eq!(Some(tag.clone()), current.and_then(|c| c.etag()));
-            }
-        }
-        _ => {}
-    }
-    let malformed = eval.malformed();
-    prop_assert!(
-        malformed.is_none()
-            || malformed == Some(header::IF_MATCH)
-            || malformed == Some(header::IF_NONE_MATCH)
-    );
-    Ok(())
+    invariants::evaluation_invariants(policy, method, current, eval).map_err(TestCaseError::fail)
 }
 
 // ---------------------------------------------------------------------------
