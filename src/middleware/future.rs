@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, ETAG, LAST_MODIFIED};
+use http::header::{CONTENT_LENGTH, ETAG, IF_RANGE, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, request, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -29,6 +29,19 @@ use crate::write::Conflict;
 
 fn full<B: Body>(res: Response<String>) -> Response<ResponseBody<B>> {
     res.map(|s| ResponseBody::full(Bytes::from(s)))
+}
+
+/// The time to evaluate `headers` at. The evaluator reads it only to decide
+/// whether a Last-Modified is a strong validator for an `If-Range` date
+/// (RFC 9110 §13.1.5, §8.8.2.2), so the clock is read only when the request
+/// has `If-Range`: most requests don't, and a clock read costs about as
+/// much as the rest of an evaluation.
+fn evaluation_time(headers: &HeaderMap) -> SystemTime {
+    if headers.contains_key(IF_RANGE) {
+        SystemTime::now()
+    } else {
+        SystemTime::UNIX_EPOCH
+    }
 }
 
 struct Pending<S, B> {
@@ -134,7 +147,7 @@ where
                         &parts.method,
                         &parts.headers,
                         current.as_ref(),
-                        SystemTime::now(),
+                        evaluation_time(&parts.headers),
                     );
                     match checked {
                         Decision::Proceed(precondition) => {
@@ -173,8 +186,10 @@ struct Buffering<B> {
     frames: VecDeque<Bytes>,
     len: usize,
     // Small frames are coalesced in the hasher's window; large ones go to
-    // blake3 directly.
-    hasher: ETagHasher,
+    // blake3 directly. Created at the second frame: a hasher is a few KiB
+    // that a body of one frame (most JSON responses) never needs, and the
+    // future carrying it inline would be moved and boxed with every request.
+    hasher: Option<Box<ETagHasher>>,
     // How many of `frames` the hasher has seen. A body of one frame is
     // hashed in one go at the end instead, without any copy.
     hashed: usize,
@@ -288,7 +303,7 @@ impl ETagRequest {
             &self.method,
             &self.conditions,
             Some(&current),
-            SystemTime::now(),
+            evaluation_time(&self.conditions),
         );
         match eval.outcome() {
             Outcome::NotModified => {
@@ -365,7 +380,7 @@ where
                             parts: Some(parts),
                             frames: VecDeque::new(),
                             len: 0,
-                            hasher: ETagHasher::new(),
+                            hasher: None,
                             hashed: 0,
                             trailers: None,
                         },
@@ -383,6 +398,14 @@ where
             }
         }
     }
+}
+
+/// Feeds `hasher` the frames from index `hashed` on, and counts them.
+fn hash_unseen(hasher: &mut ETagHasher, frames: &VecDeque<Bytes>, hashed: &mut usize) {
+    for frame in frames.range(*hashed..) {
+        hasher.update(frame);
+    }
+    *hashed = frames.len();
 }
 
 impl<B: Body<Data = Bytes>> Buffering<B> {
@@ -445,8 +468,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                         (0, _) => ETag::from_content(b""),
                         (1, 0) => ETag::from_content(&self.frames[0]),
                         _ => {
-                            self.feed();
-                            std::mem::take(&mut self.hasher).finish()
+                            let mut hasher = self.hasher.take().unwrap_or_default();
+                            hash_unseen(&mut hasher, &self.frames, &mut self.hashed);
+                            hasher.finish()
                         }
                     };
                     let Some(mut parts) = self.parts.take() else {
@@ -467,10 +491,8 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
 
     /// Hashes the frames the hasher has not seen yet.
     fn feed(&mut self) {
-        while let Some(frame) = self.frames.get(self.hashed) {
-            self.hasher.update(frame);
-            self.hashed += 1;
-        }
+        let hasher = self.hasher.get_or_insert_default();
+        hash_unseen(hasher, &self.frames, &mut self.hashed);
     }
 
     fn respond(
