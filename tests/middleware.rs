@@ -419,6 +419,30 @@ async fn every_evaluator_outcome_goes_through_the_precondition_layer() {
             handler_sees: Some((Expected::Any, false)),
         },
         OutcomeCase {
+            // Only true if the layer evaluates at the time of the request:
+            // the date is a strong validator because it lies well before
+            // now (RFC 9110 §8.8.2.2), not before an unset clock.
+            name: "get with range and If-Range equal to an old Last-Modified keeps the range",
+            method: Method::GET,
+            headers: &[(RANGE, "bytes=0-9"), (IF_RANGE, MODIFIED_HTTP)],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, false)),
+        },
+        OutcomeCase {
+            name: "get with range and If-Range with another date tells the handler to ignore range",
+            method: Method::GET,
+            headers: &[
+                (RANGE, "bytes=0-9"),
+                (IF_RANGE, "Sat, 05 Nov 1994 08:49:37 GMT"),
+            ],
+            target: present(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, true)),
+        },
+        OutcomeCase {
             name: "opt in policy lets a put without If-Match reach the handler unconditionally",
             method: Method::PUT,
             headers: &[],
