@@ -35,6 +35,9 @@ const ENCODED_LEN: usize = DIGEST_LEN / 3 * 4;
 /// 1 KiB chunks in parallel with SIMD); pieces smaller than that are copied
 /// into a staging window of this size first.
 const STAGE: usize = 64 * 1024;
+/// Content up to this size is fed to blake3 as it comes, unstaged (see
+/// [`Stage::write`]).
+const DIRECT: u64 = 2 * 1024;
 
 fn etag_from_hash(hash: &blake3::Hash) -> ETag {
     // `base64` takes its fast, 8-bytes-at-a-time path only when more than
@@ -83,9 +86,10 @@ impl ETag {
     ///
     /// The tag describes the *value*: its field names, variant names and
     /// data, each with its type and length, in a fixed encoding (a type
-    /// byte, LEB128 lengths and numbers, zigzag for signed ones) that does
-    /// not depend on byte order or word size, so it is the same on every
-    /// machine. Maps are hashed
+    /// byte, LEB128 lengths and numbers, zigzag for signed ones; a struct's
+    /// field names have only their length, as nothing else can stand where
+    /// they stand) that does not depend on byte order or word size, so it
+    /// is the same on every machine. Maps are hashed
     /// entry by entry and the entry hashes are sorted, so a `HashMap` gives
     /// the same tag whatever its iteration order. Integers are widened to 64
     /// bits (`5u8` and `5u64` hash alike) and `f32` to `f64`.
@@ -247,7 +251,12 @@ impl Stage {
         }
         if self.stage.len() + data.len() <= STAGE {
             if self.stage.capacity() == 0 {
-                if data.len() >= STAGE {
+                // Nothing staged yet. Until blake3 has seen a few chunks
+                // (1 KiB each) it hashes them one after the other whatever
+                // the piece size, so small content (a serialized value is
+                // usually a few hundred bytes) goes straight to it, without
+                // allocating the window.
+                if data.len() >= STAGE || self.hasher.count() + data.len() as u64 <= DIRECT {
                     self.hasher.update(data);
                     return;
                 }
@@ -357,6 +366,24 @@ impl Sink {
         self.write(&b[..len]);
     }
 
+    /// A struct field name: its length plus one in LEB128, then the bytes.
+    /// No type byte: inside a struct only a field name or the end
+    /// ([`FIELDS_END`], zero, which no length plus one can be) can come
+    /// next.
+    #[inline]
+    fn field_name(&mut self, name: &[u8]) {
+        let n = name.len();
+        if n + 2 <= SMALL_PIECE && self.small_len + SMALL_PIECE <= SMALL {
+            let at = self.small_len;
+            self.small[at] = n as u8 + 1;
+            copy_small(&mut self.small[at + 1..], name);
+            self.small_len = at + 1 + n;
+            return;
+        }
+        self.u64(n as u64 + 1);
+        self.write(name);
+    }
+
     #[inline]
     fn bytes(&mut self, t: u8, b: &[u8]) {
         let n = b.len();
@@ -395,6 +422,8 @@ const T_SEQ: u8 = b'q';
 const T_STRUCT: u8 = b'o';
 const T_MAP: u8 = b'm';
 const T_END: u8 = b']';
+/// Ends the fields of a struct (see [`Sink::field_name`]).
+const FIELDS_END: u8 = 0;
 
 struct ValueSerializer<'a> {
     sink: &'a mut Sink,
@@ -420,6 +449,11 @@ impl Compound<'_> {
 
     fn end(self) -> Result<(), HashError> {
         self.sink.tag(T_END);
+        Ok(())
+    }
+
+    fn end_fields(self) -> Result<(), HashError> {
+        self.sink.tag(FIELDS_END);
         Ok(())
     }
 }
@@ -644,11 +678,11 @@ impl ser::SerializeStruct for Compound<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), HashError> {
-        self.sink.bytes(T_STR, key.as_bytes());
+        self.sink.field_name(key.as_bytes());
         self.element(value)
     }
     fn end(self) -> Result<(), HashError> {
-        Compound::end(self)
+        self.end_fields()
     }
 }
 
@@ -660,11 +694,11 @@ impl ser::SerializeStructVariant for Compound<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), HashError> {
-        self.sink.bytes(T_STR, key.as_bytes());
+        self.sink.field_name(key.as_bytes());
         self.element(value)
     }
     fn end(self) -> Result<(), HashError> {
-        Compound::end(self)
+        self.end_fields()
     }
 }
 
@@ -822,23 +856,29 @@ mod tests {
         };
         // The documented encoding, written out by hand: a type tag, then a
         // LEB128 length or number (one byte below 128), then the bytes.
+        // Field names have no type byte and their length plus one, so that
+        // the zero ending the fields cannot be taken for one.
         let mut enc = vec![T_STRUCT];
         let s = |enc: &mut Vec<u8>, v: &str| {
             enc.extend_from_slice(&[T_STR, v.len() as u8]);
             enc.extend_from_slice(v.as_bytes());
         };
-        s(&mut enc, "id");
+        let field = |enc: &mut Vec<u8>, v: &str| {
+            enc.push(v.len() as u8 + 1);
+            enc.extend_from_slice(v.as_bytes());
+        };
+        field(&mut enc, "id");
         s(&mut enc, "x1");
-        s(&mut enc, "count");
+        field(&mut enc, "count");
         enc.extend_from_slice(&[T_UINT, 3]);
-        s(&mut enc, "tags");
+        field(&mut enc, "tags");
         enc.push(T_SEQ);
         s(&mut enc, "a");
         s(&mut enc, "b");
-        enc.extend_from_slice(&[T_END, T_END]);
+        enc.extend_from_slice(&[T_END, FIELDS_END]);
         let tag = ETag::from_serialize(&item).unwrap();
         assert_eq!(tag, ETag::from_content(&enc));
-        assert_eq!(tag.to_string(), "\"g1vrPyiwPcqMSfeUxyhYWOMzhCpeu-wD\"");
+        assert_eq!(tag.to_string(), "\"e-DyNFcmPZwY-3EUJ1nfy4te-P-9ccs-\"");
     }
 
     #[test]
@@ -867,6 +907,49 @@ mod tests {
                 assert_ne!(tags[i], tags[j], "{} vs {}", values[i], values[j]);
             }
         }
+    }
+
+    #[test]
+    fn field_names_of_every_length_stay_distinct() {
+        // A struct whose field names are given, each holding `()`.
+        struct Fields(Vec<&'static str>);
+        impl Serialize for Fields {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct as _;
+                let mut st = s.serialize_struct("Fields", self.0.len())?;
+                for name in &self.0 {
+                    st.serialize_field(name, &())?;
+                }
+                st.end()
+            }
+        }
+        let leak = |n: usize| -> &'static str { "a".repeat(n).leak() };
+        let cases = [
+            vec![],
+            vec![""],
+            vec!["", ""],
+            vec!["a"],
+            vec![leak(126)],
+            vec![leak(127)],
+            vec![leak(128)],
+            vec![leak(127), ""],
+            vec![leak(300)],
+        ];
+        let tags: Vec<_> = cases
+            .iter()
+            .map(|c| ETag::from_serialize(&Fields(c.clone())).unwrap())
+            .collect();
+        for i in 0..tags.len() {
+            for j in i + 1..tags.len() {
+                assert_ne!(tags[i], tags[j], "{:?} vs {:?}", cases[i], cases[j]);
+            }
+        }
+        // A struct is not the map with the same entries.
+        let map: std::collections::BTreeMap<&str, ()> = [("a", ())].into_iter().collect();
+        assert_ne!(
+            ETag::from_serialize(&map).unwrap(),
+            ETag::from_serialize(&Fields(vec!["a"])).unwrap()
+        );
     }
 
     #[test]
