@@ -1342,6 +1342,23 @@ async fn head_of_an_over_limit_body_is_untagged_and_left_for_the_server_to_drop(
     assert_eq!(read_all(res.into_body()).await.data, content(101));
 }
 
+#[tokio::test]
+async fn head_of_a_body_that_fails_is_untagged_and_keeps_the_error() {
+    // The GET would fail after "abc": the length read so far is not the
+    // representation's, so stating it (and dropping the body, and with it
+    // the error) would describe a response that does not exist.
+    let reply = Reply::ok(TestBody::new([
+        Piece::Data(Bytes::from_static(b"abc")),
+        Piece::Error("boom"),
+    ]));
+    let (res, _) = through_etag_layer(None, reply, request(Method::HEAD, "/", &[], ())).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.headers().contains_key(ETAG));
+    assert!(!res.headers().contains_key(CONTENT_LENGTH));
+    let read = read_all(res.into_body()).await;
+    assert_eq!(read.error, Some(BodyError("boom")));
+}
+
 struct TaggedCase {
     name: &'static str,
     handler_tag: &'static str,

@@ -453,6 +453,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                 Some(Err(err)) => {
                     // Pass the error on where it happened: after the bytes
                     // read before it. No tag: the content is incomplete.
+                    // Not even for HEAD is the body dropped and its length
+                    // stated: the length read so far is not the GET's, and
+                    // the error must reach the server.
                     self.body = None;
                     let held = ResponseBody::held(
                         std::mem::take(&mut self.frames),
@@ -460,7 +463,10 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                         self.trailers.take(),
                         None,
                     );
-                    return Poll::Ready(self.respond(request, held));
+                    let Some(parts) = self.parts.take() else {
+                        panic!("ETagFuture polled after completion");
+                    };
+                    return Poll::Ready(Response::from_parts(parts, held));
                 }
                 None => {
                     self.body = None;
