@@ -481,6 +481,53 @@ async fn a_database_that_goes_away_mid_run_gives_503_problems_not_a_hang() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_spelled_differently_from_the_current_one_never_writes() {
+    let Some(db) = database_url("a_tag_spelled_differently_from_the_current_one_never_writes")
+    else {
+        return;
+    };
+    let instances = [
+        Instance::start("axum_items", &db),
+        Instance::start("actix_items", &db),
+    ];
+    let http = client();
+    for instance in &instances {
+        let base = &instance.base;
+        let path = create(&http, base, &json!({ "name": "original" })).await;
+        let url = format!("{base}{path}");
+        let (_, etag, _, body) = get(&http, &url).await.expect("GET");
+        let digits = etag
+            .strip_prefix("\"v")
+            .and_then(|t| t.strip_suffix('"'))
+            .expect("a version tag");
+        // The same number, spelled otherwise: a different entity-tag
+        // (RFC 9110 §8.8.3.2), so If-Match fails, even though the store
+        // would read the same version out of it.
+        for stale in [format!("\"v0{digits}\""), format!("\"v+{digits}\"")] {
+            let res = http
+                .put(&url)
+                .header(IF_MATCH, &stale)
+                .json(&json!({ "name": "overwritten" }))
+                .send()
+                .await
+                .expect("PUT");
+            assert_eq!(
+                res.status(),
+                StatusCode::PRECONDITION_FAILED,
+                "{base} {stale}"
+            );
+            assert_eq!(res.headers()[ETAG], etag.as_str(), "{base} {stale}");
+        }
+        let (_, after, _, body_after) = get(&http, &url).await.expect("GET");
+        assert_eq!(
+            (after, body_after),
+            (etag, body),
+            "{base}: nothing was written"
+        );
+    }
+}
+
 #[test]
 fn an_unreachable_database_at_start_is_a_clear_error_and_a_failure_exit() {
     for name in ["axum_items", "actix_items"] {

@@ -92,10 +92,17 @@ async fn timed<T>(op: impl Future<Output = Result<T, StoreError>>) -> Result<T, 
     }
 }
 
-/// The version a tag of this store names (`"v42"` → 42), if any.
+/// The version a tag of this store names (`"v42"` → 42), if any. Only the
+/// exact form this store issues counts: `"v042"` or `"v+42"` name no
+/// version, or a stale `If-Match: "v042"` would match version 42 in SQL
+/// although it fails the strong comparison (RFC 9110 §8.8.3.2).
 fn version_of(tag: &ETag) -> Option<i64> {
     let digits = tag.tag().strip_prefix(b"v")?;
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let version: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    if ETag::from_version(version) != *tag {
+        return None;
+    }
+    i64::try_from(version).ok()
 }
 
 fn stored(row: &Row) -> Result<Stored<Item>, StoreError> {
