@@ -81,8 +81,9 @@ impl ETag {
     }
 
     /// Hashes a serializable value into a strong content tag, streaming the
-    /// serialization straight into blake3 (no JSON text, no buffer that
-    /// grows with the value).
+    /// serialization straight into blake3 (no JSON text; the only memory
+    /// that grows with the value is 32 bytes per entry of a map being
+    /// hashed).
     ///
     /// The tag describes the *value*: its field names, variant names and
     /// data, each with its type and length, in a fixed encoding (a type
@@ -111,10 +112,16 @@ impl ETag {
     /// # Errors
     ///
     /// Returns the error the value's `Serialize` implementation reports, if
-    /// any.
+    /// any, and an error for a value that nests more than 256 levels deep
+    /// (each `Option`, newtype, sequence, map or struct is a level): the
+    /// limit keeps a hostile value from exhausting the stack. serde_json
+    /// refuses to parse JSON nested deeper than 128 levels by default.
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, HashError> {
         let mut sink = Sink::staged();
-        value.serialize(ValueSerializer { sink: &mut sink })?;
+        value.serialize(ValueSerializer {
+            sink: &mut sink,
+            depth: 0,
+        })?;
         Ok(etag_from_hash(&sink.finalize()))
     }
 }
@@ -342,6 +349,13 @@ impl Sink {
         self.big.finalize()
     }
 
+    /// Back to nothing written, keeping the allocations.
+    fn reset(&mut self) {
+        self.big.hasher.reset();
+        self.big.stage.clear();
+        self.small_len = 0;
+    }
+
     fn tag(&mut self, t: u8) {
         self.write(&[t]);
     }
@@ -425,26 +439,59 @@ const T_END: u8 = b']';
 /// Ends the fields of a struct (see [`Sink::field_name`]).
 const FIELDS_END: u8 = 0;
 
+/// How deep values may nest: each level of serialization takes some stack,
+/// and values can come from requests. serde_json's parser stops at 128
+/// levels by default; wrappers (`Option`, newtypes) count as levels here,
+/// so this leaves room for them.
+const MAX_DEPTH: u32 = 256;
+
+#[cold]
+#[inline(never)]
+fn too_deep() -> HashError {
+    HashError::new(format!("it nests more than {MAX_DEPTH} levels deep"))
+}
+
 struct ValueSerializer<'a> {
     sink: &'a mut Sink,
+    // How many values enclose this one.
+    depth: u32,
 }
 
 impl<'a> ValueSerializer<'a> {
+    /// The serializer for a value inside one at `depth`, or the error that
+    /// it nests too deep.
+    #[inline(always)]
+    fn nested(sink: &'a mut Sink, depth: u32) -> Result<Self, HashError> {
+        if depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        Ok(Self {
+            sink,
+            depth: depth + 1,
+        })
+    }
+
     fn variant(self, variant: &str) -> Self {
         self.sink.bytes(T_VARIANT, variant.as_bytes());
         self
+    }
+
+    fn compound(self) -> Compound<'a> {
+        Compound {
+            sink: self.sink,
+            depth: self.depth,
+        }
     }
 }
 
 struct Compound<'a> {
     sink: &'a mut Sink,
+    depth: u32,
 }
 
 impl Compound<'_> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
-        value.serialize(ValueSerializer {
-            sink: &mut *self.sink,
-        })
+        value.serialize(ValueSerializer::nested(&mut *self.sink, self.depth)?)
     }
 
     fn end(self) -> Result<(), HashError> {
@@ -460,7 +507,13 @@ impl Compound<'_> {
 
 struct MapSerializer<'a> {
     parent: &'a mut Sink,
-    entry: Option<Sink>,
+    depth: u32,
+    // One sink for all entries, reset for each: boxed, so that a map
+    // inside a map inside a map does not put a hasher on the stack at
+    // every level.
+    entry: Option<Box<Sink>>,
+    // Whether a key was serialized and its value not yet.
+    open: bool,
     digests: Vec<[u8; 32]>,
 }
 
@@ -546,7 +599,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), HashError> {
         self.sink.tag(T_SOME);
-        value.serialize(self)
+        value.serialize(ValueSerializer::nested(self.sink, self.depth)?)
     }
     fn serialize_unit(self) -> Result<(), HashError> {
         self.sink.tag(T_UNIT);
@@ -568,7 +621,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         _name: &'static str,
         value: &T,
     ) -> Result<(), HashError> {
-        value.serialize(self)
+        value.serialize(ValueSerializer::nested(self.sink, self.depth)?)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -577,11 +630,12 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         variant: &'static str,
         value: &T,
     ) -> Result<(), HashError> {
-        value.serialize(self.variant(variant))
+        let this = self.variant(variant);
+        value.serialize(ValueSerializer::nested(this.sink, this.depth)?)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, HashError> {
         self.sink.tag(T_SEQ);
-        Ok(Compound { sink: self.sink })
+        Ok(self.compound())
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, HashError> {
         self.serialize_seq(Some(len))
@@ -605,13 +659,15 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
     fn serialize_map(self, _len: Option<usize>) -> Result<MapSerializer<'a>, HashError> {
         Ok(MapSerializer {
             parent: self.sink,
+            depth: self.depth,
             entry: None,
+            open: false,
             digests: Vec::new(),
         })
     }
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a>, HashError> {
         self.sink.tag(T_STRUCT);
-        Ok(Compound { sink: self.sink })
+        Ok(self.compound())
     }
     fn serialize_struct_variant(
         self,
@@ -622,7 +678,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
     ) -> Result<Compound<'a>, HashError> {
         self.sink.bytes(T_VARIANT, variant.as_bytes());
         self.sink.tag(T_STRUCT);
-        Ok(Compound { sink: self.sink })
+        Ok(self.compound())
     }
 }
 
@@ -707,18 +763,21 @@ impl ser::SerializeMap for MapSerializer<'_> {
     type Error = HashError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), HashError> {
-        let entry = self.entry.insert(Sink::direct());
-        key.serialize(ValueSerializer { sink: entry })
+        let entry = self.entry.get_or_insert_with(|| Box::new(Sink::direct()));
+        entry.reset();
+        self.open = true;
+        key.serialize(ValueSerializer::nested(entry, self.depth)?)
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
-        let Some(mut entry) = self.entry.take() else {
+        let (true, Some(entry)) = (self.open, self.entry.as_mut()) else {
             return Err(HashError::new(
                 "map value serialized before its key".to_owned(),
             ));
         };
-        value.serialize(ValueSerializer { sink: &mut entry })?;
+        value.serialize(ValueSerializer::nested(entry, self.depth)?)?;
         self.digests.push(*entry.finalize().as_bytes());
+        self.open = false;
         Ok(())
     }
 
@@ -950,6 +1009,53 @@ mod tests {
             ETag::from_serialize(&map).unwrap(),
             ETag::from_serialize(&Fields(vec!["a"])).unwrap()
         );
+    }
+
+    #[test]
+    fn deep_values_hash_within_a_small_stack_and_too_deep_ones_are_an_error() {
+        // Values can come from requests; a stack overflow would abort the
+        // whole process. Run where a tokio worker would: on a 2 MiB stack.
+        fn nest(
+            depth: usize,
+            wrap: fn(serde_json::Value) -> serde_json::Value,
+        ) -> serde_json::Value {
+            (0..depth).fold(serde_json::json!(1), |v, _| wrap(v))
+        }
+        let check = || {
+            let wraps: [(&str, fn(serde_json::Value) -> serde_json::Value); 2] = [
+                ("maps", |v| serde_json::json!({ "k": v })),
+                ("arrays", |v| serde_json::json!([v])),
+            ];
+            for (name, wrap) in wraps {
+                let deepest = nest(MAX_DEPTH as usize, wrap);
+                assert!(ETag::from_serialize(&deepest).is_ok(), "{name}");
+                let err = ETag::from_serialize(&nest(MAX_DEPTH as usize + 1, wrap)).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!("cannot hash value: it nests more than {MAX_DEPTH} levels deep"),
+                    "{name}"
+                );
+            }
+            // Options and newtypes nest too, without any compound.
+            struct Chain(usize);
+            impl Serialize for Chain {
+                fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    match self.0 {
+                        0 => s.serialize_none(),
+                        n if n % 2 == 0 => s.serialize_some(&Chain(n - 1)),
+                        n => s.serialize_newtype_struct("Chain", &Chain(n - 1)),
+                    }
+                }
+            }
+            assert!(ETag::from_serialize(&Chain(MAX_DEPTH as usize)).is_ok());
+            assert!(ETag::from_serialize(&Chain(100_000)).is_err());
+        };
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(check)
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]
