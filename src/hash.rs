@@ -1013,16 +1013,14 @@ mod tests {
 
     #[test]
     fn deep_values_hash_within_a_small_stack_and_too_deep_ones_are_an_error() {
+        type Wrap = fn(serde_json::Value) -> serde_json::Value;
         // Values can come from requests; a stack overflow would abort the
         // whole process. Run where a tokio worker would: on a 2 MiB stack.
-        fn nest(
-            depth: usize,
-            wrap: fn(serde_json::Value) -> serde_json::Value,
-        ) -> serde_json::Value {
+        fn nest(depth: usize, wrap: Wrap) -> serde_json::Value {
             (0..depth).fold(serde_json::json!(1), |v, _| wrap(v))
         }
         let check = || {
-            let wraps: [(&str, fn(serde_json::Value) -> serde_json::Value); 2] = [
+            let wraps: [(&str, Wrap); 2] = [
                 ("maps", |v| serde_json::json!({ "k": v })),
                 ("arrays", |v| serde_json::json!([v])),
             ];
