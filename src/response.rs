@@ -43,6 +43,30 @@ pub enum ProblemKind {
     Unavailable,
 }
 
+/// `template` with `{etag}` and `{field}` replaced, in one pass: a tag may
+/// itself contain `{field}` (braces are `etagc`), and must be shown as it
+/// is.
+fn fill(template: &str, etag: &str, field: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 2 * etag.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("{etag}") {
+            out.push_str(etag);
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("{field}") {
+            out.push_str(field);
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The texts of one kind of problem response.
 ///
 /// In `detail`, `{etag}` is replaced by the current entity-tag (e.g.
@@ -309,10 +333,7 @@ impl ProblemTexts {
     ) -> Response<String> {
         let text = self.get(kind);
         let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
-        let detail = text
-            .detail
-            .replace("{etag}", &shown)
-            .replace("{field}", field);
+        let detail = fill(&text.detail, &shown, field);
         let body = ProblemBody {
             type_uri: &text.type_uri,
             title: &text.title,
@@ -507,6 +528,31 @@ mod tests {
         );
         assert!(body["type"].as_str().unwrap().starts_with("https://"));
         assert!(body["title"].is_string());
+    }
+
+    #[test]
+    fn a_tag_that_looks_like_a_placeholder_is_shown_as_it_is() {
+        // Braces are etagc, so "{field}" and "{etag}" are valid tags.
+        for raw in ["{field}", "{etag}", "{", "a{etag"] {
+            let current = ETag::strong(raw).unwrap();
+            let res = ProblemTexts::default().precondition_failed(Some(&current), Failed::IfMatch);
+            let detail = json(&res)["detail"].as_str().unwrap().to_owned();
+            assert!(
+                detail.contains(&format!("(ETag \"{raw}\")"))
+                    && detail.ends_with(&format!("If-Match: \"{raw}\".")),
+                "{raw}: {detail}"
+            );
+        }
+        let texts = ProblemTexts::default().set(
+            ProblemKind::Malformed,
+            ProblemText {
+                type_uri: "about:blank".into(),
+                title: "Bad".into(),
+                detail: "{field} is bad {x} {".into(),
+            },
+        );
+        let body = json(&texts.malformed(&http::header::IF_MATCH));
+        assert_eq!(body["detail"], "If-Match is bad {x} {");
     }
 
     #[test]
