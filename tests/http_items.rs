@@ -425,6 +425,44 @@ fn date_forms(time: SystemTime) -> [(&'static str, String); 3] {
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Two creates with `If-None-Match: *` that both passed the gate while the
+/// item was absent: the store lets one write; the other gets the 412
+/// (RFC 9110 §13.1.2), even with the same body, because it wrote nothing.
+/// (Not reachable deterministically over HTTP: the race is between the
+/// gate and the write.)
+#[tokio::test]
+async fn a_create_that_loses_the_race_to_an_identical_one_gets_412() {
+    use ifmatch::{Decision, ETag};
+
+    let items = Items::new(Store::memory());
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::IF_NONE_MATCH,
+        http::HeaderValue::from_static("*"),
+    );
+    let checked = items::gate(false).check(
+        &http::Method::PUT,
+        &headers,
+        None::<&ETag>,
+        SystemTime::now(),
+    );
+    let Decision::Proceed(pre) = checked else {
+        panic!("a create of an absent item must proceed");
+    };
+    let body = br#"{"name": "same"}"#;
+    let json = Some(&b"application/json"[..]);
+    let first = items.replace("x", &pre, json, body).await;
+    assert!(
+        matches!(&first, items::Reply::Done(res) if res.status() == http::StatusCode::CREATED),
+        "the first create writes"
+    );
+    let second = items.replace("x", &pre, json, body).await;
+    assert!(
+        matches!(second, items::Reply::Conflict(_)),
+        "the second create must be a conflict (412), not a success"
+    );
+}
+
 #[test]
 fn date_forms_writes_the_rfc_9110_examples() {
     let forms = date_forms(UNIX_EPOCH + Duration::from_secs(784_111_777));

@@ -358,9 +358,12 @@ impl Items {
         match self.store.store(id, pre.expected(), item.clone()).await {
             Ok(stored) if *pre.expected() == Expected::Absent => created(&stored, id).into(),
             Ok(stored) => json_response(StatusCode::OK, &stored).into(),
-            Err(WriteError::Conflict(conflict)) => {
-                // RFC 9110 §13.1.1: a PUT retried after a lost response finds
-                // its own change in place; the change already succeeded.
+            // RFC 9110 §13.1.1: a PUT retried after a lost response finds
+            // its own change in place; the change already succeeded. Only
+            // for If-Match: a failed If-None-Match (a create that lost a
+            // race to an identical one) is a 412 (§13.1.2), and it wrote
+            // nothing.
+            Err(WriteError::Conflict(conflict)) if matches!(pre.expected(), Expected::ETag(_)) => {
                 match self.store.load(id).await {
                     Ok(Some(current)) if *current.value() == item => {
                         json_response(StatusCode::OK, &current).into()
@@ -368,6 +371,7 @@ impl Items {
                     _ => Reply::Conflict(conflict),
                 }
             }
+            Err(WriteError::Conflict(conflict)) => Reply::Conflict(conflict),
             Err(err) => self.write_failed(err),
         }
     }
