@@ -95,6 +95,11 @@ impl ETag {
     /// the same tag whatever its iteration order. Integers are widened to 64
     /// bits (`5u8` and `5u64` hash alike) and `f32` to `f64`.
     ///
+    /// Values that serde serializes alike hash alike even when their Rust
+    /// types differ, as they would give the same JSON: a newtype and the
+    /// value inside it, `()` and a unit struct, a `Vec` and a tuple with
+    /// the same elements.
+    ///
     /// Sets are serialized by serde as plain sequences, so a `HashSet`
     /// *does* depend on its iteration order: use a `BTreeSet` (or sort) in
     /// values you hash.

@@ -117,6 +117,13 @@ pub(crate) struct ETagConfig {
 /// Adds a strong content `ETag` to GET and HEAD responses and answers
 /// conditional GETs with 304; see [the module docs](crate::middleware).
 ///
+/// Only complete `200` representations are tagged. `Range` and `If-Range`
+/// are left to the handler: the tag is computed after the handler has
+/// answered, so a handler that serves `206` cannot check `If-Range`
+/// (RFC 9110 §13.1.5) against it. Routes that serve ranges should expose
+/// their validators to [`PreconditionLayer`] instead, which tells the
+/// handler whether to ignore `Range`.
+///
 /// ```
 /// use ifmatch::middleware::ETagLayer;
 ///
