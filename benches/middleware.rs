@@ -73,6 +73,12 @@ fn with_precondition() -> Router {
     plain().route_layer(PreconditionLayer::new(resolve))
 }
 
+/// The same router with a layer that does nothing: what axum's wrapping of
+/// a layered route (a boxed service, a boxed future) costs by itself.
+fn with_noop_layer() -> Router {
+    plain().route_layer(tower::layer::layer_fn(|inner| inner))
+}
+
 fn with_etag() -> Router {
     plain().layer(ETagLayer::new())
 }
@@ -96,6 +102,7 @@ fn router(c: &mut Criterion) {
     let mut group = c.benchmark_group("router");
     for (name, app) in [
         ("plain", plain()),
+        ("noop_route_layer", with_noop_layer()),
         ("precondition_layer", with_precondition()),
         ("etag_layer", with_etag()),
     ] {
