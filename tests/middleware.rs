@@ -2073,3 +2073,78 @@ async fn with_compression_inside_the_gzip_tag_is_stable_and_revalidates_with_304
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, page().as_bytes());
 }
+
+#[tokio::test]
+async fn a_head_answered_without_content_states_no_length() {
+    // RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field
+    // in any response with a status code of 1xx (Informational) or 204 (No
+    // Content)"; a 304 may state only the 200's length, which its empty
+    // body does not tell.
+    for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
+        // An empty body that says so, as an axum `()` or `Body::empty()`.
+        let mut reply = Reply::ok(TestBody::new([]).with_exact_hint());
+        reply.status = status;
+        let (res, _) = through_etag_layer(None, reply, request(Method::HEAD, "/", &[], ())).await;
+        assert_eq!(res.status(), status);
+        assert!(
+            !res.headers().contains_key(CONTENT_LENGTH),
+            "{status}: {:?}",
+            res.headers().get(CONTENT_LENGTH)
+        );
+        assert!(read_all(res.into_body()).await.data.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_head_with_range_is_answered_for_the_whole_representation() {
+    // RFC 9110 §14.2: range handling is defined for GET only, and a server
+    // "MUST ignore a Range header field received with a request method ...
+    // for which range handling is not defined". The handler below serves
+    // ranges (as a file server would) when it sees one.
+    let bytes = Bytes::from(content(100));
+    let inner = {
+        let bytes = bytes.clone();
+        service_fn(move |req: Request<()>| {
+            let ranged = req.headers().contains_key(RANGE);
+            let mut res = if ranged {
+                let mut res = Response::new(TestBody::new([Piece::Data(bytes.slice(0..5))]));
+                *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+                res
+            } else {
+                Response::new(TestBody::new([Piece::Data(bytes.clone())]))
+            };
+            res.headers_mut().insert(
+                HeaderName::from_static("x-saw-if-range"),
+                HeaderValue::from_static(if req.headers().contains_key(IF_RANGE) {
+                    "yes"
+                } else {
+                    "no"
+                }),
+            );
+            ready(Ok::<_, Infallible>(res))
+        })
+    };
+    let svc = ETagLayer::new().layer(inner);
+    let tag = ETag::from_content(&bytes).to_string();
+    let req = request(
+        Method::HEAD,
+        "/",
+        &[(RANGE, "bytes=0-4"), (IF_RANGE, tag.as_str())],
+        (),
+    );
+    let res = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-saw-if-range"], "no");
+    assert_eq!(etag_header(&res), Some(ETag::from_content(&bytes)));
+    assert_eq!(res.headers()[CONTENT_LENGTH], "100");
+    assert!(read_all(res.into_body()).await.data.is_empty());
+
+    // A GET keeps its Range: the handler's 206 passes through, untagged.
+    let res = svc
+        .oneshot(request(Method::GET, "/", &[(RANGE, "bytes=0-4")], ()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(!res.headers().contains_key(ETAG));
+    assert_eq!(read_all(res.into_body()).await.data, &bytes[..5]);
+}

@@ -263,6 +263,12 @@ impl ETagRequest {
     /// and that length is stated in Content-Length as the GET's would be
     /// (RFC 9110 §9.3.2, §8.6); a body of unknown length is left for the
     /// server to drop, which every HTTP server does for HEAD.
+    ///
+    /// No length is stated for a status that has no content: §8.6 "A
+    /// server MUST NOT send a Content-Length header field in any response
+    /// with a status code of 1xx (Informational) or 204 (No Content)", and
+    /// a 304 may carry only the length a 200 would have had, which the
+    /// empty body of the inner service's 304 does not tell.
     fn respond<B: Body<Data = Bytes>>(
         &self,
         mut parts: response::Parts,
@@ -270,10 +276,12 @@ impl ETagRequest {
     ) -> Response<ResponseBody<B>> {
         if self.method == Method::HEAD {
             if let Some(len) = body.size_hint().exact() {
-                parts
-                    .headers
-                    .entry(CONTENT_LENGTH)
-                    .or_insert_with(|| HeaderValue::from(len));
+                if has_content(parts.status) {
+                    parts
+                        .headers
+                        .entry(CONTENT_LENGTH)
+                        .or_insert_with(|| HeaderValue::from(len));
+                }
                 return Response::from_parts(parts, ResponseBody::empty());
             }
         }
@@ -398,6 +406,15 @@ where
             }
         }
     }
+}
+
+/// Whether a response with `status` can have content, and so a
+/// Content-Length describing it (RFC 9110 §6.4.1: 1xx, 204 and 304 have
+/// none).
+fn has_content(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
 }
 
 /// Feeds `hasher` the frames from index `hashed` on, and counts them.

@@ -20,10 +20,12 @@
 //!   1 MiB by default), sets a strong `ETag`, and turns the response into a
 //!   304 when the request's `If-None-Match` matches. Nothing is saved on
 //!   the server (the handler still runs), but the body is not sent again.
-//!   A HEAD request is passed on as a GET, so that its tag is computed from
-//!   the same representation (stacks often drop HEAD bodies before a layer
-//!   could hash them); the body is then dropped and its length kept in
-//!   `Content-Length`.
+//!   A HEAD request is passed on as a GET, without `Range` and `If-Range`
+//!   (range requests are defined for GET only, RFC 9110 §14.2), so that its
+//!   tag is computed from the same, whole representation (stacks often drop
+//!   HEAD bodies before a layer could hash them); the body is then dropped
+//!   and its length kept in `Content-Length`, except on a 1xx, 204 or 304,
+//!   which have no content to measure (§8.6).
 //!
 //! Neither layer has precondition logic of its own: both call the core
 //! evaluator and the core response builders.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
+use http::header::{
+    IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE,
+};
 use http::{HeaderMap, Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
@@ -114,9 +116,17 @@ where
             }
         }
         // A HEAD is answered from the GET representation, so that both get
-        // the same tag even when the stack below strips HEAD bodies.
+        // the same tag even when the stack below strips HEAD bodies. Range
+        // is defined for GET only: RFC 9110 §14.2 "A server MUST ignore a
+        // Range header field received with a request method that is
+        // unrecognized or for which range handling is not defined", and
+        // If-Range goes with it (§13.1.5), so the GET made of a HEAD asks
+        // for the whole representation.
         if method == Method::HEAD {
             *req.method_mut() = Method::GET;
+            let headers = req.headers_mut();
+            headers.remove(RANGE);
+            headers.remove(IF_RANGE);
         }
         ETagFuture::new(
             self.inner.call(req),
