@@ -488,9 +488,34 @@ impl From<&ETag> for HeaderValue {
 }
 
 /// Serializes as the wire string, e.g. `"\"v1\""` in JSON.
+///
+/// A tag whose bytes are not UTF-8 (possible with `obs-text`, 0x80–0xFF)
+/// has no string that stands for it alone: shown as Latin-1, `"\xff"` would
+/// read the same as the UTF-8 tag `"ÿ"`, and would come back as that other
+/// tag. Serializing one is therefore an error that says so, rather than a
+/// string that names a different tag (or a value tag, from
+/// [`ETag::from_serialize`], shared with a different value).
+///
+/// ```
+/// use ifmatch::ETag;
+///
+/// let utf8 = ETag::parse("\"café\"".as_bytes())?;
+/// assert_eq!(serde_json::to_string(&utf8).unwrap(), r#""\"café\"""#);
+///
+/// let latin1 = ETag::parse(b"\"caf\xe9\"")?;
+/// assert!(serde_json::to_string(&latin1).is_err());
+/// # Ok::<(), ifmatch::InvalidETag>(())
+/// ```
 impl serde::Serialize for ETag {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match std::str::from_utf8(self.as_bytes()) {
+            Ok(wire) => serializer.serialize_str(wire),
+            Err(_) => Err(serde::ser::Error::custom(format_args!(
+                "the entity-tag {self} holds obs-text bytes that are not UTF-8, \
+                 so no string stands for it exactly; serialize its bytes \
+                 (ETag::as_bytes) instead"
+            ))),
+        }
     }
 }
 
@@ -693,5 +718,21 @@ mod tests {
         let back: ETag = serde_json::from_str(&json).unwrap();
         assert_eq!(back, t);
         assert!(serde_json::from_str::<ETag>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn serde_refuses_a_tag_no_string_stands_for() {
+        // 0xFF alone is Latin-1 "ÿ"; C3 BF is UTF-8 "ÿ": two tags.
+        let latin1 = ETag::parse(b"\"\xff\"").unwrap();
+        let utf8 = ETag::parse("\"ÿ\"".as_bytes()).unwrap();
+        assert_ne!(latin1, utf8);
+        let err = serde_json::to_string(&latin1).unwrap_err().to_string();
+        assert!(err.contains("not UTF-8"), "{err}");
+        let json = serde_json::to_string(&utf8).unwrap();
+        assert_eq!(serde_json::from_str::<ETag>(&json).unwrap(), utf8);
+        // So a value holding one cannot share a value tag with a value
+        // holding the other.
+        assert!(ETag::from_serialize(&[&latin1]).is_err());
+        assert!(ETag::from_serialize(&[&utf8]).is_ok());
     }
 }
