@@ -117,12 +117,19 @@ impl Retry {
     /// delay `first × 2^(failed-1)`, capped, then jittered into
     /// `[nominal/2, nominal]`.
     pub fn delay(&self, failed: u32) -> Duration {
-        let doublings = failed.saturating_sub(1).min(32);
-        let nominal = self
-            .first_delay
-            .saturating_mul(1u32 << doublings.min(31))
-            .min(self.max_delay);
-        let nanos = u64::try_from(nominal.as_nanos()).unwrap_or(u64::MAX);
+        let doublings = failed.saturating_sub(1);
+        let first = self.first_delay.as_nanos();
+        // In nanoseconds, doubling until the cap however many failures:
+        // the shift is taken only while it cannot overflow.
+        let nominal = if first == 0 {
+            0
+        } else if doublings >= first.leading_zeros() {
+            u128::MAX
+        } else {
+            first << doublings
+        }
+        .min(self.max_delay.as_nanos());
+        let nanos = u64::try_from(nominal).unwrap_or(u64::MAX);
         let half = nanos / 2;
         Duration::from_nanos(half + random() % (nanos - half + 1))
     }
@@ -270,6 +277,31 @@ mod tests {
         }
         let samples: std::collections::HashSet<_> = (0..50).map(|_| retry.delay(2)).collect();
         assert!(samples.len() > 1, "delays are not jittered");
+    }
+
+    #[test]
+    fn delays_keep_doubling_past_32_failures_until_the_cap() {
+        // 1 ns doubled 33 times is 2^33 ns (8.6 s), under a 100 s cap.
+        let retry = Retry::new().backoff(Duration::from_nanos(1), Duration::from_secs(100));
+        for _ in 0..100 {
+            let d = retry.delay(34);
+            assert!(
+                d >= Duration::from_nanos(1 << 32) && d <= Duration::from_nanos(1 << 33),
+                "{d:?}"
+            );
+            let capped = retry.delay(u32::MAX);
+            assert!(capped >= Duration::from_secs(50) && capped <= Duration::from_secs(100));
+        }
+        // A zero first delay stays zero, and the largest durations do not
+        // overflow.
+        assert_eq!(
+            Retry::new()
+                .backoff(Duration::ZERO, Duration::ZERO)
+                .delay(40),
+            Duration::ZERO
+        );
+        let huge = Retry::new().backoff(Duration::MAX, Duration::MAX);
+        assert!(huge.delay(u32::MAX) >= Duration::from_nanos(u64::MAX / 2));
     }
 
     #[test]
