@@ -241,9 +241,12 @@ impl Policy {
     ///
     /// `current` is the target's current state: `None` when it does not
     /// exist. `now` is the time of the request (the `Date` the response will
-    /// carry), used to decide whether `Last-Modified` is a strong validator
-    /// for `If-Range` (§8.8.2.2); pass `SystemTime::now()`, or a fixed time
-    /// in tests.
+    /// carry): a last-modified time after it is compared as `now`, the value
+    /// a server sends in its place (§8.8.2.1), and it decides whether
+    /// `Last-Modified` is a strong validator for `If-Range` (§8.8.2.2). Pass
+    /// `SystemTime::now()`, or a fixed time in tests. It is read only when
+    /// the request has `If-Unmodified-Since`, `If-Modified-Since` or
+    /// `If-Range`.
     ///
     /// Preconditions are ignored, and the outcome is to proceed:
     /// - for CONNECT, OPTIONS and TRACE (§13.2.1);
@@ -316,7 +319,13 @@ impl Policy {
         }
         let is_get_or_head = matches!(*method, Method::GET | Method::HEAD);
         let etag = current.and_then(|c| c.etag());
-        let last_modified = current.and_then(|c| c.last_modified()).map(date::unix_secs);
+        // §8.8.2.1: a modification time in the future by this server's clock
+        // is sent as the time of the response instead (`insert_validators`
+        // does), so it is compared as that too: a client that echoes the
+        // Last-Modified it was sent gets the answer that date deserves.
+        let last_modified = current
+            .and_then(|c| c.last_modified())
+            .map(|t| date::unix_secs(t).min(date::unix_secs(now)));
         let mut eval = Evaluation::new(Outcome::NotModified);
 
         // RFC 9110 §13.1.1: "An origin server MUST use the strong

@@ -70,6 +70,8 @@ const LM_ASCTIME: &str = "Sun Nov  6 08:49:37 1994";
 const BEFORE_ASCTIME: &str = "Sun Nov  6 08:49:36 1994";
 /// A valid HTTP-date before the Unix epoch (year = 4DIGIT, §5.6.7).
 const PRE_EPOCH_IMF: &str = "Wed, 31 Dec 1969 23:59:59 GMT";
+/// A minute after `NOW`: a Last-Modified from a clock that runs ahead.
+const NOW_PLUS_MINUTE: Duration = Duration::from_secs(784_115_377 + 60);
 /// The second of `NOW`, and the one before it.
 const NOW_IMF: &str = "Sun, 06 Nov 1994 09:49:37 GMT";
 const NOW_MINUS_1_IMF: &str = "Sun, 06 Nov 1994 09:49:36 GMT";
@@ -2737,6 +2739,56 @@ fn expected_state_cases() -> Vec<Case> {
 }
 
 /// Every table, for the cross-table invariants.
+/// §8.8.2.1: "If the last modification time is derived from
+/// implementation-specific metadata that evaluates to some time in the
+/// future, according to the origin server's clock, then the origin server
+/// MUST replace that value with the message origination date." The
+/// evaluator compares the value the server sends, so a client echoing it
+/// gets the answer that date deserves.
+fn future_last_modified_cases() -> Vec<Case> {
+    let future = modified_at(NOW_PLUS_MINUTE);
+    let mut cases = Vec::new();
+    cases.extend(each(&READS, |m| {
+        case(
+            "§8.8.2.1: a future Last-Modified is compared as now: not modified since now → 304",
+            m,
+            &[(IMS, NOW_IMF)],
+            future,
+            NOT_MODIFIED,
+        )
+    }));
+    cases.extend(each(&READS, |m| {
+        case(
+            "§8.8.2.1: a future Last-Modified is compared as now: modified since a second ago",
+            m,
+            &[(IMS, NOW_MINUS_1_IMF)],
+            future,
+            ANY,
+        )
+    }));
+    cases.extend(each(&[PUT, PATCH, DELETE], |m| {
+        case(
+            "§8.8.2.1: a future Last-Modified is compared as now: unmodified since now → proceed",
+            m,
+            &[(IUS, NOW_IMF)],
+            future,
+            TAG,
+        )
+        .policy(opt_in)
+    }));
+    cases.extend(each(&[PUT, PATCH, DELETE], |m| {
+        case(
+            "§8.8.2.1: a future Last-Modified is compared as now: modified since a second ago → 412",
+            m,
+            &[(IUS, NOW_MINUS_1_IMF)],
+            future,
+            FAIL_IUS,
+        )
+        .policy(opt_in)
+    }));
+    cases
+}
+
 fn all_cases() -> Vec<Case> {
     [
         strict_mode_cases(),
@@ -2752,6 +2804,7 @@ fn all_cases() -> Vec<Case> {
         connect_options_trace_cases(),
         absent_target_cases(),
         expected_state_cases(),
+        future_last_modified_cases(),
     ]
     .into_iter()
     .flatten()
@@ -2760,6 +2813,11 @@ fn all_cases() -> Vec<Case> {
 
 // ---------------------------------------------------------------------------
 // Tests.
+
+#[test]
+fn a_last_modified_in_the_future_is_compared_as_the_time_of_the_request() {
+    run(&future_last_modified_cases());
+}
 
 #[test]
 fn strict_mode_refuses_writes_without_if_match_with_428() {

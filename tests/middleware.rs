@@ -21,7 +21,7 @@ use bytes::Bytes;
 use http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION,
     CONTENT_RANGE, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderName, HeaderValue, IF_MATCH,
-    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE, VARY,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE, VARY,
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -101,6 +101,13 @@ fn v7() -> ETag {
 fn present() -> Target {
     Target::Present(
         Validators::new(v7()).with_last_modified(UNIX_EPOCH + Duration::from_secs(MODIFIED_SECS)),
+    )
+}
+
+/// Last modified on 1 January 2100, by a clock that runs far ahead.
+fn modified_in_the_future() -> Target {
+    Target::Present(
+        Validators::new(v7()).with_last_modified(UNIX_EPOCH + Duration::from_secs(4_102_444_800)),
     )
 }
 
@@ -441,6 +448,45 @@ async fn every_evaluator_outcome_goes_through_the_precondition_layer() {
             config: Config::Default,
             status: StatusCode::OK,
             handler_sees: Some((Expected::Any, true)),
+        },
+        // A Last-Modified in the future is compared as the time of the
+        // request (RFC 9110 §8.8.2.1): only true if the layer reads the
+        // clock for If-Modified-Since and If-Unmodified-Since.
+        OutcomeCase {
+            name: "a future Last-Modified counts as now: modified since 2001",
+            method: Method::GET,
+            headers: &[(IF_MODIFIED_SINCE, "Mon, 01 Jan 2001 00:00:00 GMT")],
+            target: modified_in_the_future(),
+            config: Config::Default,
+            status: StatusCode::OK,
+            handler_sees: Some((Expected::Any, false)),
+        },
+        OutcomeCase {
+            name: "a future Last-Modified counts as now: not modified since 2099",
+            method: Method::GET,
+            headers: &[(IF_MODIFIED_SINCE, "Thu, 01 Jan 2099 00:00:00 GMT")],
+            target: modified_in_the_future(),
+            config: Config::Default,
+            status: StatusCode::NOT_MODIFIED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "a future Last-Modified counts as now: a put unmodified since 2001 is 412",
+            method: Method::PUT,
+            headers: &[(IF_UNMODIFIED_SINCE, "Mon, 01 Jan 2001 00:00:00 GMT")],
+            target: modified_in_the_future(),
+            config: Config::OptIn,
+            status: StatusCode::PRECONDITION_FAILED,
+            handler_sees: None,
+        },
+        OutcomeCase {
+            name: "a future Last-Modified counts as now: a put unmodified since 2099 proceeds",
+            method: Method::PUT,
+            headers: &[(IF_UNMODIFIED_SINCE, "Thu, 01 Jan 2099 00:00:00 GMT")],
+            target: modified_in_the_future(),
+            config: Config::OptIn,
+            status: StatusCode::OK,
+            handler_sees: Some((current(), false)),
         },
         OutcomeCase {
             name: "opt in policy lets a put without If-Match reach the handler unconditionally",
