@@ -523,6 +523,11 @@ both_servers! {
     Strict malformed_conditional_headers_never_cause_a_5xx_nor_a_change,
     Strict concurrent_increments_with_if_match_and_retry_lose_no_update,
     OptIn concurrent_increments_without_if_match_complete_in_opt_in_mode,
+    Strict invalid_ids_are_found_by_no_read_and_refused_to_every_write,
+    OptIn invalid_ids_are_refused_to_writes_without_a_precondition_too,
+    Strict json_with_u0000_in_a_string_or_key_gets_422_and_changes_nothing,
+    Strict a_percent_encoded_id_names_the_decoded_item_for_the_check_and_the_write,
+    OptIn a_put_without_a_precondition_answers_201_when_it_creates_and_200_when_it_replaces,
 }
 
 // ---------------------------------------------------------------------------
@@ -1697,4 +1702,249 @@ async fn concurrent_increments_without_if_match_complete_in_opt_in_mode(s: &Api)
         "{}: counter {counter}",
         s.server
     );
+}
+
+// ---------------------------------------------------------------------------
+// Item ids and what no store can hold
+// ---------------------------------------------------------------------------
+
+/// Paths whose id no store can hold, each with a label: a read finds
+/// nothing there (404), a write is refused (400), before any precondition
+/// and without asking the store.
+fn invalid_id_paths() -> Vec<(&'static str, String)> {
+    vec![
+        ("U+0000", "/items/a%00b".to_owned()),
+        ("U+0001", "/items/%01".to_owned()),
+        ("DEL", "/items/x%7F".to_owned()),
+        ("a C1 control", "/items/%C2%85".to_owned()),
+        ("not UTF-8", "/items/%FF".to_owned()),
+        ("257 bytes", format!("/items/{}", "x".repeat(257))),
+        ("8000 bytes", format!("/items/{}", "y".repeat(8000))),
+        // 129 two-byte characters: 258 bytes once decoded.
+        (
+            "258 bytes decoded",
+            format!("/items/{}", "%C3%A9".repeat(129)),
+        ),
+    ]
+}
+
+async fn invalid_ids_are_found_by_no_read_and_refused_to_every_write(s: &Api) {
+    let body = json!({ "name": "lamp" });
+    for (label, path) in invalid_id_paths() {
+        let r = s.send(s.get(&path)).await;
+        r.problem(StatusCode::NOT_FOUND);
+        assert!(
+            r.text().contains("item id"),
+            "{}: {label}: the 404 should say why: {}",
+            r.what,
+            r.text()
+        );
+        // RFC 9110 §13.2.1: a request that fails anyway ignores its
+        // preconditions.
+        s.send(s.get(&path).header(IF_MATCH, "*"))
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        s.send(s.get(&path).header(IF_NONE_MATCH, UNKNOWN_TAG))
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        s.send(s.head(&path))
+            .await
+            .expect(StatusCode::NOT_FOUND)
+            .assert_no_body();
+        let writes = [
+            s.put(&path).header(IF_NONE_MATCH, "*").json(&body),
+            s.put(&path).header(IF_MATCH, UNKNOWN_TAG).json(&body),
+            // Strict mode, no precondition: still 400, not 428.
+            s.put(&path).json(&body),
+            s.patch(&path)
+                .header(IF_MATCH, "*")
+                .header(CONTENT_TYPE, "application/merge-patch+json")
+                .body(body.to_string()),
+            s.delete(&path).header(IF_MATCH, "*"),
+        ];
+        for write in writes {
+            let r = s.send(write).await;
+            let problem = r.problem(StatusCode::BAD_REQUEST);
+            assert!(
+                problem["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("item id")),
+                "{}: {label}: the 400 should say what is wrong: {problem}",
+                r.what
+            );
+        }
+        s.send(s.get(&path)).await.problem(StatusCode::NOT_FOUND);
+    }
+    // The longest id allowed works like any other.
+    let longest = "z".repeat(256);
+    let path = format!("/items/{longest}");
+    let r = s
+        .send(s.put(&path).header(IF_NONE_MATCH, "*").json(&body))
+        .await;
+    r.expect(StatusCode::CREATED);
+    assert_eq!(r.item()["id"], longest.as_str(), "{}", r.what);
+    assert_eq!(s.snapshot(&path).await.0, r.etag());
+}
+
+async fn invalid_ids_are_refused_to_writes_without_a_precondition_too(s: &Api) {
+    for (label, path) in invalid_id_paths() {
+        let r = s.send(s.put(&path).json(&json!({ "name": "x" }))).await;
+        r.problem(StatusCode::BAD_REQUEST);
+        let r = s.send(s.delete(&path)).await;
+        r.problem(StatusCode::BAD_REQUEST);
+        let r = s.send(s.get(&path)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}: {label}", r.what);
+    }
+}
+
+async fn json_with_u0000_in_a_string_or_key_gets_422_and_changes_nothing(s: &Api) {
+    let bad = [
+        json!({ "name": "a\u{0}b" }),
+        json!({ "a\u{0}b": 1 }),
+        json!({ "nested": { "list": [1, "\u{0}"] } }),
+        json!({ "nested": [{ "k\u{0}": null }] }),
+    ];
+    for body in &bad {
+        let r = s.send(s.request(Method::POST, "/items").json(body)).await;
+        let problem = r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("U+0000")),
+            "{}: the 422 should say why: {problem}",
+            r.what
+        );
+    }
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let path = created.path.as_str();
+    let before = s.snapshot(path).await;
+    for body in &bad {
+        let r = s
+            .send(s.put(path).header(IF_MATCH, &created.etag).json(body))
+            .await;
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        s.assert_unchanged(path, &before, &r.what).await;
+        let r = s
+            .send(
+                s.patch(path)
+                    .header(IF_MATCH, &created.etag)
+                    .header(CONTENT_TYPE, "application/merge-patch+json")
+                    .body(body.to_string()),
+            )
+            .await;
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        s.assert_unchanged(path, &before, &r.what).await;
+        // Nor is an item created with it.
+        let fresh = "/items/nul-create";
+        let r = s
+            .send(s.put(fresh).header(IF_NONE_MATCH, "*").json(body))
+            .await;
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        s.assert_absent(fresh).await;
+    }
+    // The escape written by hand, as a client may send it.
+    let r = s
+        .send(
+            s.request(Method::POST, "/items")
+                .header(CONTENT_TYPE, "application/json")
+                .body(r#"{"name": "a\u0000b"}"#),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn a_percent_encoded_id_names_the_decoded_item_for_the_check_and_the_write(s: &Api) {
+    // Written under one spelling, the item is at the other: both are the
+    // same resource.
+    let r = s
+        .send(
+            s.put("/items/a%62")
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({ "name": "ab" })),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    assert_eq!(r.item()["id"], "ab", "{}", r.what);
+    assert_eq!(r.header(LOCATION), Some("/items/ab"), "{}", r.what);
+    let first = r.etag();
+    assert_eq!(s.snapshot("/items/ab").await.0, first);
+    assert_eq!(s.snapshot("/items/%61b").await.0, first);
+    // The precondition is checked against the item that is written: a
+    // create under the other spelling finds it there.
+    let r = s
+        .send(
+            s.put("/items/ab")
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({ "name": "again" })),
+        )
+        .await;
+    r.precondition_failed(&first);
+    let r = s
+        .send(
+            s.put("/items/%61%62")
+                .header(IF_MATCH, &first)
+                .json(&json!({ "name": "changed" })),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let second = r.etag();
+    let r = s
+        .send(
+            s.put("/items/ab")
+                .header(IF_MATCH, &first)
+                .json(&json!({ "name": "stale" })),
+        )
+        .await;
+    r.precondition_failed(&second);
+    let r = s
+        .send(s.delete("/items/a%62").header(IF_MATCH, &second))
+        .await;
+    r.expect(StatusCode::NO_CONTENT);
+    s.assert_absent("/items/ab").await;
+
+    // Decoded once: `%2F`, `%25` and `%2B` too, and the Location spells
+    // the id so that it decodes back to itself.
+    for (path, id, location) in [
+        ("/items/a%2Fb%20c", "a/b c", "/items/a%2Fb%20c"),
+        ("/items/100%25", "100%", "/items/100%25"),
+        ("/items/%2541", "%41", "/items/%2541"),
+        ("/items/a%2Bb+c", "a+b+c", "/items/a+b+c"),
+        ("/items/caf%C3%A9", "café", "/items/caf%C3%A9"),
+    ] {
+        let r = s
+            .send(
+                s.put(path)
+                    .header(IF_NONE_MATCH, "*")
+                    .json(&json!({ "name": id })),
+            )
+            .await;
+        r.expect(StatusCode::CREATED);
+        assert_eq!(r.item()["id"], id, "{}", r.what);
+        assert_eq!(r.header(LOCATION), Some(location), "{}", r.what);
+        let (_, item) = s.snapshot(location).await;
+        assert_eq!(item["id"], id, "GET {location}");
+    }
+    // Not decoded twice: `%2541` is the item "%41", not "A".
+    s.assert_absent("/items/A").await;
+}
+
+async fn a_put_without_a_precondition_answers_201_when_it_creates_and_200_when_it_replaces(
+    s: &Api,
+) {
+    let path = "/items/made-by-put";
+    let r = s.send(s.put(path).json(&json!({ "name": "new" }))).await;
+    r.expect(StatusCode::CREATED);
+    assert_eq!(r.header(LOCATION), Some(path), "{}", r.what);
+    let created = r.etag();
+    assert_eq!(s.snapshot(path).await.0, created);
+    let r = s
+        .send(s.put(path).json(&json!({ "name": "replaced" })))
+        .await;
+    r.expect(StatusCode::OK);
+    assert_ne!(r.etag(), created, "{}", r.what);
+    let r = s.send(s.delete(path)).await;
+    r.expect(StatusCode::NO_CONTENT);
+    // Deleted, then written again: created again.
+    let r = s.send(s.put(path).json(&json!({ "name": "again" }))).await;
+    r.expect(StatusCode::CREATED);
 }

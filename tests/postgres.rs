@@ -10,6 +10,13 @@
 //! next to this test (target/<profile>/examples/).
 #![cfg(feature = "middleware")]
 
+// The store itself, for what no request can reach any more (see
+// `the_store_reports_data_the_database_refuses_as_refused_not_unavailable`).
+#[path = "../examples/shared/items.rs"]
+mod items;
+#[path = "../examples/shared/postgres.rs"]
+mod postgres;
+
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, LAST_MODIFIED, LOCATION};
+use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LAST_MODIFIED, LOCATION};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
@@ -69,8 +76,14 @@ struct Instance {
 
 impl Instance {
     fn start(name: &str, database_url: &str) -> Self {
+        Self::start_with(name, database_url, &[])
+    }
+
+    /// Started with more options, e.g. `--opt-in`.
+    fn start_with(name: &str, database_url: &str, options: &[&str]) -> Self {
         let mut child = Command::new(example(name))
             .args(["--listen", "127.0.0.1:0", "--database-url", database_url])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -553,4 +566,242 @@ fn an_unreachable_database_at_start_is_a_clear_error_and_a_failure_exit() {
             "{name} started serving without its database"
         );
     }
+}
+
+/// `len` letters and digits PostgreSQL cannot compress (a repeated letter
+/// would fit in an index row once compressed), different on every call.
+fn incompressible(len: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let seed = fresh_id("seed")
+        .bytes()
+        .fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            // xorshift64
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(ALPHABET[(x % ALPHABET.len() as u64) as usize])
+        })
+        .collect()
+}
+
+/// An id no earlier run on the same database has used.
+fn fresh_id(label: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{label}-{}-{nanos}", std::process::id())
+}
+
+async fn status_of(request: reqwest::RequestBuilder) -> (StatusCode, String) {
+    let res = request.send().await.expect("an answer");
+    let status = res.status();
+    (status, res.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_mistakes_get_4xx_from_the_database_store_never_503() {
+    let Some(db) = database_url("client_mistakes_get_4xx_from_the_database_store_never_503") else {
+        return;
+    };
+    let instances = [
+        Instance::start("axum_items", &db),
+        Instance::start("actix_items", &db),
+    ];
+    let http = client();
+    let nul_bodies = [
+        r#"{"name": "a\u0000b"}"#,
+        r#"{"a\u0000b": 1}"#,
+        r#"{"deep": [{"x": "\u0000"}]}"#,
+    ];
+    for instance in &instances {
+        let base = &instance.base;
+        for body in nul_bodies {
+            let (status, text) = status_of(
+                http.post(format!("{base}/items"))
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{base} POST {body}: {text}"
+            );
+        }
+        let path = create(&http, base, &json!({ "name": "original" })).await;
+        let url = format!("{base}{path}");
+        let (_, etag, _, before) = get(&http, &url).await.expect("GET");
+        for body in nul_bodies {
+            let (status, text) = status_of(
+                http.put(&url)
+                    .header(IF_MATCH, &etag)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "PUT {url} {body}: {text}"
+            );
+            let (status, text) = status_of(
+                http.patch(&url)
+                    .header(IF_MATCH, &etag)
+                    .header(CONTENT_TYPE, "application/merge-patch+json")
+                    .body(body),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "PATCH {url} {body}: {text}"
+            );
+        }
+        let (_, after_etag, _, after) = get(&http, &url).await.expect("GET");
+        assert_eq!(
+            (after_etag, after),
+            (etag, before),
+            "{url}: nothing was written"
+        );
+
+        let long = format!("{base}/items/{}", incompressible(8000));
+        let (status, text) = status_of(
+            http.put(&long)
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({ "name": "long" })),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{base} PUT long id: {text}"
+        );
+        let (status, _) = status_of(http.get(&long)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{base} GET long id");
+        let nul = format!("{base}/items/a%00b");
+        let (status, _) = status_of(http.get(&nul)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{nul}");
+        let (status, text) = status_of(
+            http.put(&nul)
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({ "name": "nul" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "PUT {nul}: {text}");
+
+        // The longest id allowed is stored like any other.
+        let mut id = fresh_id("longest");
+        id.push_str(&"z".repeat(256 - id.len()));
+        let url = format!("{base}/items/{id}");
+        let (status, text) = status_of(
+            http.put(&url)
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({ "name": "longest" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "PUT a 256-byte id: {text}");
+        let (status, _, _, item) = get(&http, &url).await.expect("GET");
+        assert_eq!((status, &item["id"]), (StatusCode::OK, &json!(id)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_opt_in_mode_a_put_that_creates_answers_201_and_exactly_one_of_racing_ones_does() {
+    let Some(db) = database_url(
+        "in_opt_in_mode_a_put_that_creates_answers_201_and_exactly_one_of_racing_ones_does",
+    ) else {
+        return;
+    };
+    let instances = [
+        Instance::start_with("axum_items", &db, &["--opt-in"]),
+        Instance::start_with("actix_items", &db, &["--opt-in"]),
+    ];
+    let http = client();
+    for instance in &instances {
+        let url = format!("{}/items/{}", instance.base, fresh_id("put"));
+        let put = |name: &str| http.put(&url).json(&json!({ "name": name }));
+        assert_eq!(status_of(put("new")).await.0, StatusCode::CREATED, "{url}");
+        assert_eq!(status_of(put("replaced")).await.0, StatusCode::OK, "{url}");
+        let (status, _) = status_of(http.delete(&url)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{url}");
+        assert_eq!(
+            status_of(put("again")).await.0,
+            StatusCode::CREATED,
+            "{url}"
+        );
+    }
+    // Racing PUTs to one new item, spread over both instances: the
+    // database says which one created it.
+    let id = fresh_id("race");
+    let racers: Vec<_> = (0..16)
+        .map(|n| {
+            let url = format!("{}/items/{id}", instances[n % 2].base);
+            let request = http.put(url).json(&json!({ "name": format!("racer {n}") }));
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for racer in racers {
+        statuses.push(racer.await.expect("racer").expect("an answer"));
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let replaced = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!((created, replaced), (1, 15), "{statuses:?}");
+}
+
+/// Data the database refuses is the request's fault: if some ever slipped
+/// past the service's checks, the store reports it as refused (a 4xx),
+/// never as "storage unavailable" (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_reports_data_the_database_refuses_as_refused_not_unavailable() {
+    use ifmatch::{ConditionalStore, Expected, WriteError};
+    use items::{Failure, Store};
+
+    let Some(db) =
+        database_url("the_store_reports_data_the_database_refuses_as_refused_not_unavailable")
+    else {
+        return;
+    };
+    let store = Store::open(Some(&db)).await.expect("open the store");
+    let item = |value: Value| match value {
+        Value::Object(map) => map,
+        _ => unreachable!("an object"),
+    };
+    let refused = |result: Result<_, WriteError<items::StoreError>>, what: &str| match result {
+        Err(WriteError::Store(e)) => assert_eq!(e.failure(), Failure::Refused, "{what}: {e}"),
+        Err(e) => panic!("{what}: {e}"),
+        Ok(_) => panic!("{what}: written"),
+    };
+    let nul = item(json!({ "name": "a\u{0}b" }));
+    refused(
+        store
+            .store(&fresh_id("nul"), &Expected::Absent, nul.clone())
+            .await,
+        "U+0000 in jsonb",
+    );
+    refused(
+        store.store(&fresh_id("nul"), &Expected::Any, nul).await,
+        "U+0000 in jsonb, upsert",
+    );
+    refused(
+        store
+            .store(&incompressible(8000), &Expected::Absent, item(json!({})))
+            .await,
+        "an index row too large",
+    );
+    refused(
+        store.store("a\0b", &Expected::Any, item(json!({}))).await,
+        "U+0000 in text",
+    );
+    // An id the database cannot hold names no row.
+    assert!(matches!(store.load("a\0b").await, Ok(None)));
 }

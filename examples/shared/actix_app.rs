@@ -15,7 +15,7 @@ use actix_web::web::{self, Bytes, Data, ReqData};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use ifmatch::{Decision, Gate, Precondition, RawHeaders};
 
-use crate::items::{Items, Reply};
+use crate::items::{ItemId, Items, Reply, refuse_id};
 
 /// Copies an `http` 1.x response into an actix-web one.
 pub fn to_actix(res: http::Response<String>) -> HttpResponse {
@@ -34,10 +34,6 @@ fn content_type(req: &HttpRequest) -> Option<&[u8]> {
         .map(|v| v.as_bytes())
 }
 
-fn id(req: &HttpRequest) -> String {
-    req.match_info().get("id").unwrap_or_default().to_owned()
-}
-
 fn reply(gate: &Gate, reply: Reply) -> HttpResponse {
     match reply {
         Reply::Done(res) => to_actix(res),
@@ -45,8 +41,14 @@ fn reply(gate: &Gate, reply: Reply) -> HttpResponse {
     }
 }
 
-/// The middleware: resolve the item, let the gate decide, and either answer
-/// (304/400/412/428/503) or hand the handler its `Precondition`.
+/// The middleware: derive the item id, resolve the item, let the gate
+/// decide, and either answer (304/400/404/412/428/503) or hand the handler
+/// its `ItemId` and `Precondition`.
+///
+/// The id comes from the path as received, decoded by `ItemId::from_path`
+/// as on axum, not from actix-web's match info (which leaves `%25`, `%2F`
+/// and `%2B` encoded and is lossy on non-UTF-8). An invalid id is answered
+/// here (404 for a read, 400 for a write), without asking the store.
 async fn preconditions(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -58,8 +60,14 @@ async fn preconditions(
         let res = HttpResponse::InternalServerError().finish();
         return Ok(req.into_response(res));
     };
-    let id = req.match_info().get("id").unwrap_or_default().to_owned();
-    let current = match items.current(&id).await {
+    let id = match ItemId::from_path(req.path()) {
+        Ok(id) => id,
+        Err(e) => {
+            let res = to_actix(refuse_id(req.method().as_str(), &e));
+            return Ok(req.into_response(res));
+        }
+    };
+    let current = match items.current(id.as_str()).await {
         Ok(current) => current,
         Err(_) => return Ok(req.into_response(to_actix(gate.unavailable()))),
     };
@@ -83,6 +91,7 @@ async fn preconditions(
     match decision {
         Decision::Proceed(pre) => {
             req.extensions_mut().insert(pre);
+            req.extensions_mut().insert(id);
             Ok(next.call(req).await?.map_into_boxed_body())
         }
         Decision::Respond(res) => Ok(req.into_response(to_actix(res))),
@@ -93,19 +102,20 @@ async fn create(items: Data<Items>, req: HttpRequest, body: Bytes) -> HttpRespon
     to_actix(items.create(content_type(&req), &body).await)
 }
 
-async fn read(items: Data<Items>, req: HttpRequest) -> HttpResponse {
-    to_actix(items.read(&id(&req)).await)
+async fn read(items: Data<Items>, id: ReqData<ItemId>) -> HttpResponse {
+    to_actix(items.read(id.as_str()).await)
 }
 
 async fn replace(
     items: Data<Items>,
     gate: Data<Gate>,
     pre: ReqData<Precondition>,
+    id: ReqData<ItemId>,
     req: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
     let result = items
-        .replace(&id(&req), &pre, content_type(&req), &body)
+        .replace(id.as_str(), &pre, content_type(&req), &body)
         .await;
     reply(&gate, result)
 }
@@ -114,11 +124,12 @@ async fn patch(
     items: Data<Items>,
     gate: Data<Gate>,
     pre: ReqData<Precondition>,
+    id: ReqData<ItemId>,
     req: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
     let result = items
-        .patch(&id(&req), &pre, content_type(&req), &body)
+        .patch(id.as_str(), &pre, content_type(&req), &body)
         .await;
     reply(&gate, result)
 }
@@ -127,9 +138,9 @@ async fn delete(
     items: Data<Items>,
     gate: Data<Gate>,
     pre: ReqData<Precondition>,
-    req: HttpRequest,
+    id: ReqData<ItemId>,
 ) -> HttpResponse {
-    let result = items.delete(&id(&req), &pre).await;
+    let result = items.delete(id.as_str(), &pre).await;
     reply(&gate, result)
 }
 

@@ -4,22 +4,32 @@
 #![allow(dead_code)]
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Uri};
+use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use ifmatch::middleware::{PreconditionLayer, conflict_response};
 use ifmatch::{Gate, Precondition};
 
-use crate::items::{Items, Reply};
+use crate::items::{ItemId, Items, Reply, refuse_id};
 
-/// The item id in `/items/{id}`, as written in the path (ids are
-/// server-chosen hex, so there is nothing to decode).
-pub fn item_id(path: &str) -> &str {
-    path.strip_prefix("/items/").unwrap_or_default()
+/// Derives the item id from the path once, before the precondition layer,
+/// and hands it on in the request's extensions: the layer's resolver and
+/// the handler then read the same id, decoded the same way as on actix-web
+/// (`ItemId::from_path`). An invalid id is answered here (404 for a read,
+/// 400 for a write), without asking the store.
+async fn item_id(mut req: Request, next: Next) -> Response {
+    match ItemId::from_path(req.uri().path()) {
+        Ok(id) => {
+            req.extensions_mut().insert(id);
+            next.run(req).await
+        }
+        Err(e) => respond(refuse_id(req.method().as_str(), &e)),
+    }
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&[u8]> {
@@ -42,20 +52,20 @@ async fn create(State(items): State<Items>, headers: HeaderMap, body: Bytes) -> 
     respond(items.create(content_type(&headers), &body).await)
 }
 
-async fn read(State(items): State<Items>, uri: Uri) -> Response {
-    respond(items.read(item_id(uri.path())).await)
+async fn read(State(items): State<Items>, Extension(id): Extension<ItemId>) -> Response {
+    respond(items.read(id.as_str()).await)
 }
 
 async fn replace(
     State(items): State<Items>,
     Extension(pre): Extension<Precondition>,
-    uri: Uri,
+    Extension(id): Extension<ItemId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     reply(
         items
-            .replace(item_id(uri.path()), &pre, content_type(&headers), &body)
+            .replace(id.as_str(), &pre, content_type(&headers), &body)
             .await,
     )
 }
@@ -63,13 +73,13 @@ async fn replace(
 async fn patch(
     State(items): State<Items>,
     Extension(pre): Extension<Precondition>,
-    uri: Uri,
+    Extension(id): Extension<ItemId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     reply(
         items
-            .patch(item_id(uri.path()), &pre, content_type(&headers), &body)
+            .patch(id.as_str(), &pre, content_type(&headers), &body)
             .await,
     )
 }
@@ -77,9 +87,9 @@ async fn patch(
 async fn delete(
     State(items): State<Items>,
     Extension(pre): Extension<Precondition>,
-    uri: Uri,
+    Extension(id): Extension<ItemId>,
 ) -> Response {
-    reply(items.delete(item_id(uri.path()), &pre).await)
+    reply(items.delete(id.as_str(), &pre).await)
 }
 
 /// The router. `gate` decides the precondition policy (strict by default;
@@ -89,8 +99,14 @@ pub fn router(items: Items, gate: Gate) -> Router {
         let items = items.clone();
         move |parts: &Parts| {
             let items = items.clone();
-            let id = item_id(parts.uri.path()).to_owned();
-            async move { items.current(&id).await }
+            // Set by `item_id`, which runs first; without it, no item.
+            let id = parts.extensions.get::<ItemId>().cloned();
+            async move {
+                match id {
+                    Some(id) => items.current(id.as_str()).await,
+                    None => Ok(None),
+                }
+            }
         }
     };
     Router::new()
@@ -101,7 +117,9 @@ pub fn router(items: Items, gate: Gate) -> Router {
                 .put(replace)
                 .patch(patch)
                 .delete(delete)
-                .route_layer(PreconditionLayer::with_gate(resolver, gate)),
+                .route_layer(PreconditionLayer::with_gate(resolver, gate))
+                // Added last, so it runs first.
+                .route_layer(from_fn(item_id)),
         )
         .with_state(items)
 }

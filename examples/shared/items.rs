@@ -12,6 +12,8 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
 use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Response, StatusCode};
 use ifmatch::{
@@ -48,17 +50,120 @@ impl Store {
     }
 }
 
-/// The store failed (not a conflict): answered with 503.
+/// What a store failure means for the request that met it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The store could not be used and did nothing: 503, "nothing was
+    /// changed".
+    Unavailable,
+    /// The store stopped answering (a timeout, a lost connection) after a
+    /// write may have reached it: 503, but the write may have been applied,
+    /// so the response must not say that nothing changed.
+    OutcomeUnknown,
+    /// The store refused the data (e.g. a value its column type cannot
+    /// hold) and wrote nothing: the request's fault, so a 4xx, never a 503.
+    Refused,
+}
+
+/// The store failed (not a conflict). Answered with 503, or 422 when the
+/// store refused the data itself (see [`Failure`]).
 #[derive(Debug)]
-pub struct StoreError(pub String);
+pub struct StoreError {
+    message: String,
+    failure: Failure,
+}
+
+impl StoreError {
+    /// A failure that left the store unchanged.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            failure: Failure::Unavailable,
+        }
+    }
+
+    /// The store refused the data; nothing was written.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            failure: Failure::Refused,
+        }
+    }
+
+    /// The same error, for a write that may have been applied anyway.
+    pub fn outcome_unknown(self) -> Self {
+        Self {
+            failure: Failure::OutcomeUnknown,
+            ..self
+        }
+    }
+
+    /// The same error, for a write known not to have been applied (e.g. a
+    /// read after the store refused the write).
+    pub fn nothing_written(self) -> Self {
+        match self.failure {
+            Failure::OutcomeUnknown => Self {
+                failure: Failure::Unavailable,
+                ..self
+            },
+            _ => self,
+        }
+    }
+
+    pub fn failure(&self) -> Failure {
+        self.failure
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "store error: {}", self.0)
+        write!(f, "store error: {}", self.message)
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// A write that went through, and whether it created the item: RFC 9110
+/// §9.3.4 requires 201 for a PUT that creates and 200 (or 204) for one that
+/// replaces, whatever precondition (or none) let it through.
+#[derive(Debug)]
+pub struct Written {
+    pub stored: Stored<Item>,
+    pub created: bool,
+}
+
+impl Store {
+    /// [`ConditionalStore::store`], also telling whether the item was
+    /// created. Only the store knows: without a precondition
+    /// ([`Expected::Any`]) the item may or may not exist when the write
+    /// lands, so the answer comes from the same atomic step as the write.
+    pub async fn write(
+        &self,
+        id: &str,
+        expected: &Expected,
+        item: Item,
+    ) -> Result<Written, WriteError<StoreError>> {
+        match self {
+            Self::Memory(m) => {
+                let mut created = false;
+                // The closure runs under the store's lock, only if the write
+                // goes ahead, and sees the state it replaces.
+                let stored = m
+                    .update(id.to_owned(), expected, |current| {
+                        created = current.is_none();
+                        item
+                    })
+                    .map_err(WriteError::Conflict)?;
+                Ok(Written { stored, created })
+            }
+            Self::Postgres(pg) => pg.write(id, expected, item).await,
+        }
+    }
+}
 
 /// The store keeps the core's conditional-write contract, so the handlers
 /// below do not change with the backend.
@@ -79,12 +184,7 @@ impl ConditionalStore<str> for Store {
         expected: &Expected,
         item: Item,
     ) -> Result<Stored<Item>, WriteError<StoreError>> {
-        match self {
-            Self::Memory(m) => m
-                .put(id.to_owned(), expected, item)
-                .map_err(WriteError::Conflict),
-            Self::Postgres(pg) => pg.store(id, expected, item).await,
-        }
+        self.write(id, expected, item).await.map(|w| w.stored)
     }
 
     async fn remove(
@@ -135,9 +235,138 @@ pub fn gate(opt_in: bool) -> Gate {
         .confirm_retried_puts(true)
 }
 
-/// The path of an item.
+/// The most bytes an item id may have (after percent-decoding). Ids are
+/// keys a store indexes; PostgreSQL's btree refuses keys over about 2.7 kB,
+/// with an error that is no fault of the storage. One limit for every store
+/// keeps the contract the same everywhere.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Why the last path segment does not name an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidId {
+    Empty,
+    /// Its length in bytes.
+    TooLong(usize),
+    /// Percent-decoded, it is not UTF-8.
+    NotUtf8,
+    /// It holds this control character (U+0000 included, which PostgreSQL
+    /// `text` cannot hold).
+    Control(char),
+}
+
+impl std::fmt::Display for InvalidId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => f.write_str("the item id is empty"),
+            Self::TooLong(n) => write!(
+                f,
+                "the item id is {n} bytes long, more than the {MAX_ID_BYTES} allowed"
+            ),
+            Self::NotUtf8 => f.write_str("the item id is not UTF-8 once percent-decoded"),
+            Self::Control(c) => write!(
+                f,
+                "the item id contains the control character U+{:04X}",
+                u32::from(*c)
+            ),
+        }
+    }
+}
+
+/// What every item id is: 1 to [`MAX_ID_BYTES`] bytes of UTF-8 without
+/// control characters.
+const ID_RULE: &str = "Item ids are 1 to 256 bytes of UTF-8 (after percent-decoding) without \
+                       control characters.";
+
+/// Checks an (already decoded) id against the rule every store shares.
+pub fn check_id(id: &str) -> Result<(), InvalidId> {
+    if id.is_empty() {
+        return Err(InvalidId::Empty);
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(InvalidId::TooLong(id.len()));
+    }
+    match id.chars().find(|c| c.is_control()) {
+        Some(c) => Err(InvalidId::Control(c)),
+        None => Ok(()),
+    }
+}
+
+/// A checked item id, decoded from the request path once, by both
+/// frameworks, so that the precondition check and the write always name
+/// the same item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemId(String);
+
+impl ItemId {
+    /// The id named by the last segment of a request path as received
+    /// (`/items/a%62` names `ab`): percent-decoded once, like axum's `Path`
+    /// extractor, and checked with [`check_id`]. Both frameworks call this
+    /// on the raw path rather than each using its own decoding (actix-web's
+    /// router leaves `%25`, `%2F` and `%2B` encoded and is lossy on
+    /// non-UTF-8; axum's `Uri` is not decoded at all).
+    pub fn from_path(path: &str) -> Result<Self, InvalidId> {
+        let segment = path.rsplit('/').next().unwrap_or_default();
+        // A `%` not followed by two hex digits is kept as it is, as axum's
+        // `Path` extractor (which uses the same crate) does.
+        let id = percent_decode_str(segment)
+            .decode_utf8()
+            .map_err(|_| InvalidId::NotUtf8)?
+            .into_owned();
+        check_id(&id)?;
+        Ok(Self(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The bytes [`location`] leaves as they are: RFC 3986 `pchar` without
+/// its percent-encoded form (unreserved, sub-delims, `:` and `@`).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
+
+/// The answer to a request whose path names no valid item, given before
+/// the precondition check and without asking the store: a read finds
+/// nothing (404), a write is a client error (400) that says why. RFC 9110
+/// §13.2.1: preconditions do not apply to a request that would fail anyway.
+pub fn refuse_id(method: &str, err: &InvalidId) -> Response<String> {
+    match method {
+        "GET" | "HEAD" => problem_response(
+            StatusCode::NOT_FOUND,
+            "https://www.rfc-editor.org/rfc/rfc9110#status.404",
+            "No such item",
+            &format!("There is no item at this path: {err}. {ID_RULE}"),
+        ),
+        _ => problem_response(
+            StatusCode::BAD_REQUEST,
+            "https://www.rfc-editor.org/rfc/rfc9110#status.400",
+            "Invalid item id",
+            &format!("Nothing was changed: {err}. {ID_RULE}"),
+        ),
+    }
+}
+
+/// The path of an item, percent-encoded so that [`ItemId::from_path`]
+/// gives the id back (`a/b c` is at `/items/a%2Fb%20c`).
 pub fn location(id: &str) -> String {
-    format!("/items/{id}")
+    format!("/items/{}", utf8_percent_encode(id, SEGMENT))
 }
 
 /// A new, unguessable id (128 random bits, hex).
@@ -195,6 +424,25 @@ fn unprocessable(detail: &str) -> Response<String> {
     )
 }
 
+/// A 503 for a write the store may have applied before it stopped
+/// answering: the client has to look before it sends the change again.
+fn outcome_unknown(creating: bool) -> Response<String> {
+    let detail = if creating {
+        "The storage did not confirm the create, so the item may or may not exist now. \
+         Sending the POST again may create a second item; create with PUT and \
+         If-None-Match: * to make a retry safe."
+    } else {
+        "The storage did not confirm this change, so it may or may not have been applied. \
+         Load the item to see whether it changed before sending the change again."
+    };
+    problem_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "https://www.rfc-editor.org/rfc/rfc9110#status.503",
+        "Storage unavailable",
+        detail,
+    )
+}
+
 fn unsupported(expected: &str) -> Response<String> {
     problem_response(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -225,6 +473,40 @@ fn is_json(content_type: Option<&[u8]>) -> bool {
 /// large next to an `Item`).
 type Rejection = Box<Response<String>>;
 
+/// Where in `value` a string or key holds U+0000, as a JSON pointer.
+fn nul_at(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(String::new()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_at(v).map(|at| format!("/{i}{at}"))),
+        Value::Object(map) => map.iter().find_map(|(key, v)| {
+            let member = || format!("/{}", key.replace('~', "~0").replace('/', "~1"));
+            if key.contains('\0') {
+                Some(member())
+            } else {
+                nul_at(v).map(|at| format!("{}{at}", member()))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses JSON holding U+0000 in a string or key. It is valid JSON, but
+/// PostgreSQL's `jsonb` cannot store it; refusing it for every store keeps
+/// one contract (a 422 that says why, not a 503 from one store only).
+/// serde_json limits nesting to 128 levels, which bounds the recursion.
+fn refuse_nul(value: &Value) -> Result<(), Rejection> {
+    match nul_at(value) {
+        None => Ok(()),
+        Some(at) => Err(Box::new(unprocessable(&format!(
+            "Strings and keys cannot contain U+0000 (NUL); the one at JSON pointer {at:?} does. \
+             Nothing was changed."
+        )))),
+    }
+}
+
 /// Parses a JSON object, or explains what is wrong with it.
 fn parse_object(body: &[u8]) -> Result<Item, Rejection> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
@@ -232,6 +514,7 @@ fn parse_object(body: &[u8]) -> Result<Item, Rejection> {
             "The body is not valid JSON ({e}). Send a JSON object such as {{\"name\": \"x\"}}."
         )))
     })?;
+    refuse_nul(&value)?;
     match value {
         Value::Object(map) => Ok(map),
         other => Err(Box::new(unprocessable(&format!(
@@ -300,20 +583,42 @@ impl Items {
         self.texts.unavailable()
     }
 
+    /// The answer to a write the store failed. The default 503 text says
+    /// nothing was changed, which is false when the store stopped answering
+    /// after the write may have committed; that case gets its own text.
+    fn store_failed(&self, err: &StoreError, creating: bool) -> Response<String> {
+        match err.failure() {
+            Failure::Unavailable => self.unavailable(),
+            Failure::OutcomeUnknown => outcome_unknown(creating),
+            Failure::Refused => unprocessable(&format!(
+                "The storage cannot hold this item ({}). Nothing was changed.",
+                err.message()
+            )),
+        }
+    }
+
     fn write_failed(&self, err: WriteError<StoreError>) -> Reply {
         match err {
             WriteError::Conflict(conflict) => Reply::Conflict(conflict),
+            WriteError::Store(e) => Reply::Done(self.store_failed(&e, false)),
             _ => Reply::Done(self.unavailable()),
         }
     }
 
-    /// The current state of an item, for the precondition check.
+    /// The current state of an item, for the precondition check. An
+    /// invalid id names no item; the store is not asked.
     pub async fn current(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
+        if check_id(id).is_err() {
+            return Ok(None);
+        }
         self.store.load(id).await
     }
 
     /// `GET /items/{id}` (and HEAD, whose body the framework drops).
     pub async fn read(&self, id: &str) -> Response<String> {
+        if let Err(e) = check_id(id) {
+            return refuse_id("GET", &e);
+        }
         match self.store.load(id).await {
             Ok(Some(stored)) => json_response(StatusCode::OK, &stored),
             Ok(None) => not_found(id),
@@ -336,6 +641,7 @@ impl Items {
             // A fresh 128-bit id cannot be taken; report it rather than
             // overwrite anything.
             Err(WriteError::Conflict(c)) => self.texts.conflict(&c),
+            Err(WriteError::Store(e)) => self.store_failed(&e, true),
             Err(_) => self.unavailable(),
         }
     }
@@ -348,6 +654,9 @@ impl Items {
         content_type: Option<&[u8]>,
         body: &[u8],
     ) -> Reply {
+        if let Err(e) = check_id(id) {
+            return refuse_id("PUT", &e).into();
+        }
         if !is_json(content_type) {
             return unsupported("application/json").into();
         }
@@ -355,9 +664,11 @@ impl Items {
             Ok(item) => item,
             Err(res) => return (*res).into(),
         };
-        match self.store.store(id, pre.expected(), item.clone()).await {
-            Ok(stored) if *pre.expected() == Expected::Absent => created(&stored, id).into(),
-            Ok(stored) => json_response(StatusCode::OK, &stored).into(),
+        match self.store.write(id, pre.expected(), item.clone()).await {
+            // RFC 9110 §9.3.4: 201 when the PUT created the item, whether
+            // `If-None-Match: *` or no precondition at all let it through.
+            Ok(written) if written.created => created(&written.stored, id).into(),
+            Ok(written) => json_response(StatusCode::OK, &written.stored).into(),
             // RFC 9110 §13.1.1: a PUT retried after a lost response finds
             // its own change in place; the change already succeeded. Only
             // for If-Match: a failed If-None-Match (a create that lost a
@@ -384,6 +695,9 @@ impl Items {
         content_type: Option<&[u8]>,
         body: &[u8],
     ) -> Reply {
+        if let Err(e) = check_id(id) {
+            return refuse_id("PATCH", &e).into();
+        }
         let essence = essence(content_type);
         if !matches!(
             essence.as_deref(),
@@ -401,6 +715,9 @@ impl Items {
                 .into();
             }
         };
+        if let Err(res) = refuse_nul(&patch) {
+            return (*res).into();
+        }
         let current = match self.store.load(id).await {
             Ok(Some(current)) => current,
             Ok(None) => return not_found(id).into(),
@@ -438,6 +755,9 @@ impl Items {
 
     /// `DELETE /items/{id}`.
     pub async fn delete(&self, id: &str, pre: &Precondition) -> Reply {
+        if let Err(e) = check_id(id) {
+            return refuse_id("DELETE", &e).into();
+        }
         match self.store.remove(id, pre.expected()).await {
             Ok(_) => {
                 let mut res = Response::new(String::new());
@@ -458,6 +778,85 @@ impl Items {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_percent_decoded_once_and_checked() {
+        let id = |path: &str| ItemId::from_path(path).map(|id| id.as_str().to_owned());
+        assert_eq!(id("/items/a%62"), Ok("ab".to_owned()));
+        assert_eq!(id("/items/%2541"), Ok("%41".to_owned()));
+        assert_eq!(id("/items/a%2Fb"), Ok("a/b".to_owned()));
+        assert_eq!(id("/items/%zz%4"), Ok("%zz%4".to_owned()));
+        assert_eq!(id("/items/caf%C3%A9"), Ok("café".to_owned()));
+        assert_eq!(id("/items/"), Err(InvalidId::Empty));
+        assert_eq!(id("/items/%FF"), Err(InvalidId::NotUtf8));
+        assert_eq!(id("/items/a%00b"), Err(InvalidId::Control('\0')));
+        assert_eq!(id("/items/a%0Ab"), Err(InvalidId::Control('\n')));
+        let longest = "x".repeat(MAX_ID_BYTES);
+        assert_eq!(id(&format!("/items/{longest}")), Ok(longest.clone()));
+        assert_eq!(
+            id(&format!("/items/{longest}y")),
+            Err(InvalidId::TooLong(MAX_ID_BYTES + 1))
+        );
+        assert!(ID_RULE.contains(&format!(" {MAX_ID_BYTES} bytes")));
+    }
+
+    #[test]
+    fn a_location_decodes_back_to_its_id() {
+        for id in ["0123abcdef", "a/b c", "100%", "a+b", "café", "?#[]", "~-._"] {
+            let path = location(id);
+            assert!(HeaderValue::from_str(&path).is_ok(), "{path}");
+            assert_eq!(
+                ItemId::from_path(&path).map(|i| i.as_str().to_owned()),
+                Ok(id.to_owned()),
+                "{path}"
+            );
+        }
+        assert_eq!(location("0123abcdef"), "/items/0123abcdef");
+    }
+
+    #[test]
+    fn u0000_is_found_in_strings_and_keys_at_any_depth() {
+        let at = |s: &str| nul_at(&serde_json::from_str(s).unwrap());
+        assert_eq!(at(r#"{"a": "x", "b": [1, {"c": null}]}"#), None);
+        assert_eq!(at(r#"{"a": "x\u0000"}"#), Some("/a".to_owned()));
+        assert_eq!(at(r#"{"a\u0000": 1}"#), Some("/a\u{0}".to_owned()));
+        assert_eq!(
+            at(r#"{"a/~": [0, {"b": "\u0000"}]}"#),
+            Some("/a~1~0/1/b".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_write_whose_outcome_is_unknown_does_not_say_nothing_changed() {
+        let items = Items::new(Store::memory());
+        let detail = |res: &Response<String>| {
+            let body: Value = serde_json::from_str(res.body()).unwrap();
+            body["detail"].as_str().unwrap_or_default().to_owned()
+        };
+        let unknown = StoreError::unavailable("timed out").outcome_unknown();
+        for creating in [false, true] {
+            let res = items.store_failed(&unknown, creating);
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(detail(&res).contains("may or may not"), "{}", detail(&res));
+            assert!(!detail(&res).contains("nothing"), "{}", detail(&res));
+        }
+        assert!(detail(&items.store_failed(&unknown, false)).contains("Load the item"));
+        let down = StoreError::unavailable("connection refused");
+        assert_eq!(
+            items.store_failed(&down, false).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let refused = StoreError::refused("unsupported Unicode escape sequence");
+        assert_eq!(
+            items.store_failed(&refused, false).status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            unknown.nothing_written().failure(),
+            Failure::Unavailable,
+            "a write known to be refused"
+        );
+    }
 
     #[test]
     fn merge_patch_follows_rfc_7396_appendix_a() {

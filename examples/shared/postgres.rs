@@ -32,7 +32,7 @@ use ifmatch::{ConditionalStore, Conflict, ETag, Expected, Stored, WriteError};
 use serde_json::Value;
 use tokio_postgres::{NoTls, Row};
 
-use crate::items::{Item, StoreError};
+use crate::items::{Item, StoreError, Written};
 
 /// How long one database operation may take before the request gets a 503.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,7 +67,7 @@ impl std::fmt::Debug for PgStore {
 
 /// The error and its causes, e.g. "error connecting to server: Connection
 /// refused (os error 111)".
-fn db_error(e: impl std::error::Error) -> StoreError {
+fn describe(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -78,17 +78,51 @@ fn db_error(e: impl std::error::Error) -> StoreError {
         }
         source = cause.source();
     }
-    StoreError(message)
+    message
+}
+
+/// A failure that wrote nothing (no connection, a row that cannot be read).
+fn db_error(e: impl std::error::Error) -> StoreError {
+    StoreError::unavailable(describe(&e))
+}
+
+/// Whether PostgreSQL refused the data of a statement: SQLSTATE class 22
+/// (data exception, e.g. U+0000 in `text` or `jsonb`) or 54000
+/// (program_limit_exceeded, e.g. an index row too large). The request is
+/// at fault there, not the database; the statement was not applied.
+fn refused_data(e: &tokio_postgres::Error) -> Option<&tokio_postgres::error::DbError> {
+    e.as_db_error().filter(|db| {
+        let code = db.code().code();
+        code.starts_with("22") || code == "54000"
+    })
+}
+
+/// A failed statement. If PostgreSQL answered with an error, the statement
+/// was not applied (each runs in its own transaction): refused data, or
+/// unavailable. If it did not answer (the connection broke), a write may
+/// have committed before it did: the outcome is unknown.
+fn query_failed(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = refused_data(&e) {
+        return StoreError::refused(db.message());
+    }
+    let error = StoreError::unavailable(describe(&e));
+    if e.as_db_error().is_some() {
+        error
+    } else {
+        error.outcome_unknown()
+    }
 }
 
 /// Runs a database operation with a deadline, so that a database that went
-/// away gives an error (503), never a hang.
+/// away gives an error (503), never a hang. The deadline may pass after a
+/// write committed, so the outcome of a timed-out operation is unknown.
 async fn timed<T>(op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
     match tokio::time::timeout(OPERATION_TIMEOUT, op).await {
         Ok(result) => result,
-        Err(_) => Err(StoreError(format!(
+        Err(_) => Err(StoreError::unavailable(format!(
             "the database did not answer within {OPERATION_TIMEOUT:?}"
-        ))),
+        ))
+        .outcome_unknown()),
     }
 }
 
@@ -110,7 +144,9 @@ fn stored(row: &Row) -> Result<Stored<Item>, StoreError> {
     let version: i64 = row.try_get("version").map_err(db_error)?;
     let modified: SystemTime = row.try_get("modified_at").map_err(db_error)?;
     let Value::Object(item) = body else {
-        return Err(StoreError("a stored item is not a JSON object".to_owned()));
+        return Err(StoreError::unavailable(
+            "a stored item is not a JSON object",
+        ));
     };
     let version = u64::try_from(version).map_err(db_error)?;
     Ok(Stored::new(item, ETag::from_version(version)).with_last_modified(modified))
@@ -123,7 +159,7 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError(format!("invalid database URL: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("invalid database URL: {e}")))?;
         config.connect_timeout(Duration::from_secs(3));
         let manager = Manager::from_config(
             config,
@@ -155,41 +191,20 @@ impl PgStore {
             Ok(current) => Err(WriteError::Conflict(Conflict::from_current(
                 current.as_ref(),
             ))),
-            Err(e) => Err(WriteError::Store(e)),
+            // The write was refused: whatever this read met, nothing was
+            // written.
+            Err(e) => Err(WriteError::Store(e.nothing_written())),
         }
-    }
-}
-
-/// The PostgreSQL store keeps the core's conditional-write contract, so the
-/// item handlers are the same as with the in-memory store.
-impl ConditionalStore<str> for PgStore {
-    type Value = Item;
-    type Error = StoreError;
-
-    /// One row, by id.
-    async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
-        timed(async {
-            let client = self.pool.get().await.map_err(db_error)?;
-            let row = client
-                .query_opt(
-                    "SELECT body, version, modified_at FROM ifmatch_items WHERE id = $1",
-                    &[&id],
-                )
-                .await
-                .map_err(db_error)?;
-            row.as_ref().map(stored).transpose()
-        })
-        .await
     }
 
     /// Writes `item` under `id` if the row is in the `expected` state, in
-    /// one statement.
-    async fn store(
+    /// one statement, and tells whether that statement created the row.
+    pub async fn write(
         &self,
         id: &str,
         expected: &Expected,
         item: Item,
-    ) -> Result<Stored<Item>, WriteError<StoreError>> {
+    ) -> Result<Written, WriteError<StoreError>> {
         let body = Value::Object(item);
         let write = timed(async {
             let client = self.pool.get().await.map_err(db_error)?;
@@ -216,25 +231,82 @@ impl ConditionalStore<str> for PgStore {
                     let sql = format!("UPDATE ifmatch_items SET {set} WHERE id = $1 {RETURNING}");
                     client.query_opt(&sql, &[&id, &body]).await
                 }
+                // An upsert. `xmax = 0` holds for the row version the INSERT
+                // made; the version ON CONFLICT DO UPDATE writes carries the
+                // updating transaction in xmax (it locked the row). So the
+                // statement that wrote also says whether it created.
                 Expected::Any => {
                     let sql = format!(
                         "{insert} ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, \
                          version = EXCLUDED.version, modified_at = EXCLUDED.modified_at \
-                         {RETURNING}"
+                         {RETURNING}, (xmax = 0) AS created"
                     );
                     client.query_opt(&sql, &[&id, &body]).await
                 }
                 // A state this store does not know how to hold: refuse.
                 _ => Ok(None),
             };
-            row.map_err(db_error)?.as_ref().map(stored).transpose()
+            let Some(row) = row.map_err(query_failed)? else {
+                return Ok(None);
+            };
+            // From here the write has committed: an unreadable answer
+            // leaves the client not knowing what it changed.
+            let created = match expected {
+                Expected::Absent => true,
+                Expected::Any => row
+                    .try_get("created")
+                    .map_err(|e| db_error(e).outcome_unknown())?,
+                _ => false,
+            };
+            let stored = stored(&row).map_err(StoreError::outcome_unknown)?;
+            Ok(Some(Written { stored, created }))
         })
         .await;
         match write {
-            Ok(Some(stored)) => Ok(stored),
+            Ok(Some(written)) => Ok(written),
             Ok(None) => self.conflict(id).await,
             Err(e) => Err(WriteError::Store(e)),
         }
+    }
+}
+
+/// The PostgreSQL store keeps the core's conditional-write contract, so the
+/// item handlers are the same as with the in-memory store.
+impl ConditionalStore<str> for PgStore {
+    type Value = Item;
+    type Error = StoreError;
+
+    /// One row, by id.
+    async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
+        timed(async {
+            let client = self.pool.get().await.map_err(db_error)?;
+            let row = client
+                .query_opt(
+                    "SELECT body, version, modified_at FROM ifmatch_items WHERE id = $1",
+                    &[&id],
+                )
+                .await;
+            match row {
+                Ok(row) => row.as_ref().map(stored).transpose(),
+                // An id PostgreSQL cannot even compare (e.g. with U+0000)
+                // names no row; `Items` refuses such ids before asking, so
+                // this only keeps a slip from being a 503.
+                Err(e) if refused_data(&e).is_some() => Ok(None),
+                Err(e) => Err(query_failed(e)),
+            }
+        })
+        .await
+    }
+
+    /// Writes `item` under `id` if the row is in the `expected` state, in
+    /// one statement.
+    async fn store(
+        &self,
+        id: &str,
+        expected: &Expected,
+        item: Item,
+    ) -> Result<Stored<Item>, WriteError<StoreError>> {
+        self.write(id, expected, item).await.map(|w| w.stored)
     }
 
     /// Deletes `id` if the row is in the `expected` state, in one
@@ -263,7 +335,12 @@ impl ConditionalStore<str> for PgStore {
                 // Absent (or unknown): there is nothing it may delete.
                 _ => Ok(None),
             };
-            row.map_err(db_error)?.as_ref().map(stored).transpose()
+            let row = row.map_err(query_failed)?;
+            // The delete has committed if a row came back.
+            row.as_ref()
+                .map(stored)
+                .transpose()
+                .map_err(StoreError::outcome_unknown)
         })
         .await;
         match delete {
