@@ -451,12 +451,13 @@ async fn a_create_that_loses_the_race_to_an_identical_one_gets_412() {
     };
     let body = br#"{"name": "same"}"#;
     let json = Some(&b"application/json"[..]);
-    let first = items.replace("x", &pre, json, body).await;
+    let id = items::ItemId::from_path("/items/x").expect("a valid id");
+    let first = items.replace(&id, &pre, json, body).await;
     assert!(
         matches!(&first, items::Reply::Done(res) if res.status() == http::StatusCode::CREATED),
         "the first create writes"
     );
-    let second = items.replace("x", &pre, json, body).await;
+    let second = items.replace(&id, &pre, json, body).await;
     assert!(
         matches!(second, items::Reply::Conflict(_)),
         "the second create must be a conflict (412), not a success"

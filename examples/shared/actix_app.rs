@@ -67,7 +67,7 @@ async fn preconditions(
             return Ok(req.into_response(res));
         }
     };
-    let current = match items.current(id.as_str()).await {
+    let current = match items.current(&id).await {
         Ok(current) => current,
         Err(_) => return Ok(req.into_response(to_actix(gate.unavailable()))),
     };
@@ -103,7 +103,7 @@ async fn create(items: Data<Items>, req: HttpRequest, body: Bytes) -> HttpRespon
 }
 
 async fn read(items: Data<Items>, id: ReqData<ItemId>) -> HttpResponse {
-    to_actix(items.read(id.as_str()).await)
+    to_actix(items.read(&id).await)
 }
 
 async fn replace(
@@ -114,9 +114,7 @@ async fn replace(
     req: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
-    let result = items
-        .replace(id.as_str(), &pre, content_type(&req), &body)
-        .await;
+    let result = items.replace(&id, &pre, content_type(&req), &body).await;
     reply(&gate, result)
 }
 
@@ -128,9 +126,7 @@ async fn patch(
     req: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
-    let result = items
-        .patch(id.as_str(), &pre, content_type(&req), &body)
-        .await;
+    let result = items.patch(&id, &pre, content_type(&req), &body).await;
     reply(&gate, result)
 }
 
@@ -140,7 +136,7 @@ async fn delete(
     pre: ReqData<Precondition>,
     id: ReqData<ItemId>,
 ) -> HttpResponse {
-    let result = items.delete(id.as_str(), &pre).await;
+    let result = items.delete(&id, &pre).await;
     reply(&gate, result)
 }
 

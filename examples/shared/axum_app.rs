@@ -53,7 +53,7 @@ async fn create(State(items): State<Items>, headers: HeaderMap, body: Bytes) -> 
 }
 
 async fn read(State(items): State<Items>, Extension(id): Extension<ItemId>) -> Response {
-    respond(items.read(id.as_str()).await)
+    respond(items.read(&id).await)
 }
 
 async fn replace(
@@ -65,7 +65,7 @@ async fn replace(
 ) -> Response {
     reply(
         items
-            .replace(id.as_str(), &pre, content_type(&headers), &body)
+            .replace(&id, &pre, content_type(&headers), &body)
             .await,
     )
 }
@@ -77,11 +77,7 @@ async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    reply(
-        items
-            .patch(id.as_str(), &pre, content_type(&headers), &body)
-            .await,
-    )
+    reply(items.patch(&id, &pre, content_type(&headers), &body).await)
 }
 
 async fn delete(
@@ -89,7 +85,7 @@ async fn delete(
     Extension(pre): Extension<Precondition>,
     Extension(id): Extension<ItemId>,
 ) -> Response {
-    reply(items.delete(id.as_str(), &pre).await)
+    reply(items.delete(&id, &pre).await)
 }
 
 /// The router. `gate` decides the precondition policy (strict by default;
@@ -103,7 +99,7 @@ pub fn router(items: Items, gate: Gate) -> Router {
             let id = parts.extensions.get::<ItemId>().cloned();
             async move {
                 match id {
-                    Some(id) => items.current(id.as_str()).await,
+                    Some(id) => items.current(&id).await,
                     None => Ok(None),
                 }
             }

@@ -278,7 +278,7 @@ const ID_RULE: &str = "Item ids are 1 to 256 bytes of UTF-8 (after percent-decod
                        control characters.";
 
 /// Checks an (already decoded) id against the rule every store shares.
-pub fn check_id(id: &str) -> Result<(), InvalidId> {
+fn check_id(id: &str) -> Result<(), InvalidId> {
     if id.is_empty() {
         return Err(InvalidId::Empty);
     }
@@ -293,7 +293,8 @@ pub fn check_id(id: &str) -> Result<(), InvalidId> {
 
 /// A checked item id, decoded from the request path once, by both
 /// frameworks, so that the precondition check and the write always name
-/// the same item.
+/// the same item. The `Items` methods take it, so they never see an
+/// unchecked id and need not check again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemId(String);
 
@@ -605,20 +606,14 @@ impl Items {
         }
     }
 
-    /// The current state of an item, for the precondition check. An
-    /// invalid id names no item; the store is not asked.
-    pub async fn current(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
-        if check_id(id).is_err() {
-            return Ok(None);
-        }
-        self.store.load(id).await
+    /// The current state of an item, for the precondition check.
+    pub async fn current(&self, id: &ItemId) -> Result<Option<Stored<Item>>, StoreError> {
+        self.store.load(id.as_str()).await
     }
 
     /// `GET /items/{id}` (and HEAD, whose body the framework drops).
-    pub async fn read(&self, id: &str) -> Response<String> {
-        if let Err(e) = check_id(id) {
-            return refuse_id("GET", &e);
-        }
+    pub async fn read(&self, id: &ItemId) -> Response<String> {
+        let id = id.as_str();
         match self.store.load(id).await {
             Ok(Some(stored)) => json_response(StatusCode::OK, &stored),
             Ok(None) => not_found(id),
@@ -649,14 +644,12 @@ impl Items {
     /// `PUT /items/{id}`: replace, or create under `If-None-Match: *`.
     pub async fn replace(
         &self,
-        id: &str,
+        id: &ItemId,
         pre: &Precondition,
         content_type: Option<&[u8]>,
         body: &[u8],
     ) -> Reply {
-        if let Err(e) = check_id(id) {
-            return refuse_id("PUT", &e).into();
-        }
+        let id = id.as_str();
         if !is_json(content_type) {
             return unsupported("application/json").into();
         }
@@ -690,14 +683,12 @@ impl Items {
     /// `PATCH /items/{id}`: RFC 7396 merge patch of the version checked.
     pub async fn patch(
         &self,
-        id: &str,
+        id: &ItemId,
         pre: &Precondition,
         content_type: Option<&[u8]>,
         body: &[u8],
     ) -> Reply {
-        if let Err(e) = check_id(id) {
-            return refuse_id("PATCH", &e).into();
-        }
+        let id = id.as_str();
         let essence = essence(content_type);
         if !matches!(
             essence.as_deref(),
@@ -754,10 +745,8 @@ impl Items {
     }
 
     /// `DELETE /items/{id}`.
-    pub async fn delete(&self, id: &str, pre: &Precondition) -> Reply {
-        if let Err(e) = check_id(id) {
-            return refuse_id("DELETE", &e).into();
-        }
+    pub async fn delete(&self, id: &ItemId, pre: &Precondition) -> Reply {
+        let id = id.as_str();
         match self.store.remove(id, pre.expected()).await {
             Ok(_) => {
                 let mut res = Response::new(String::new());
