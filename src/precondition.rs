@@ -480,6 +480,21 @@ impl Policy {
     }
 }
 
+/// Whether [`Policy::evaluate`] reads its `now` for these headers: only
+/// for the date conditions (a future Last-Modified is compared as `now`,
+/// §8.8.2.1; an `If-Range` date must be a strong validator, §8.8.2.2). A
+/// caller may skip reading the clock when this is false.
+#[cfg(feature = "middleware")]
+pub(crate) fn uses_time<H: RequestHeaders + ?Sized>(headers: &H) -> bool {
+    [
+        Field::IfUnmodifiedSince,
+        Field::IfModifiedSince,
+        Field::IfRange,
+    ]
+    .into_iter()
+    .any(|field| headers.field_lines(field).next().is_some())
+}
+
 /// `a == b`, rejecting on length and first byte before calling `memcmp`:
 /// most members of a list differ from the current tag at once.
 #[inline]

@@ -9,9 +9,7 @@ use std::time::SystemTime;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use http::header::{
-    CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED,
-};
+use http::header::{CONTENT_LENGTH, ETAG, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, request, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -24,7 +22,7 @@ use crate::date;
 use crate::etag::ETag;
 use crate::gate::{Decision, Gate};
 use crate::hash::ETagHasher;
-use crate::precondition::Outcome;
+use crate::precondition::{self, Outcome};
 use crate::response::not_modified;
 use crate::versioned::Validators;
 use crate::write::Conflict;
@@ -33,18 +31,11 @@ fn full<B: Body>(res: Response<String>) -> Response<ResponseBody<B>> {
     res.map(|s| ResponseBody::full(Bytes::from(s)))
 }
 
-/// The time to evaluate `headers` at. The evaluator reads it only for the
-/// date conditions: to compare a Last-Modified in the future as the time
-/// of the response (RFC 9110 §8.8.2.1), and to decide whether a
-/// Last-Modified is a strong validator for an `If-Range` date (§13.1.5,
-/// §8.8.2.2). So the clock is read only when the request has one of them:
-/// most requests don't, and a clock read costs about as much as the rest of
-/// an evaluation.
+/// The time to evaluate `headers` at: the clock is read only when the
+/// evaluator uses the time (the date conditions): most requests have none,
+/// and a clock read costs about as much as the rest of an evaluation.
 fn evaluation_time(headers: &HeaderMap) -> SystemTime {
-    if headers.contains_key(IF_RANGE)
-        || headers.contains_key(IF_MODIFIED_SINCE)
-        || headers.contains_key(IF_UNMODIFIED_SINCE)
-    {
+    if precondition::uses_time(headers) {
         SystemTime::now()
     } else {
         SystemTime::UNIX_EPOCH
