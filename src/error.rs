@@ -29,12 +29,26 @@ pub struct InvalidETag {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ETagErrorKind {
     Empty,
-    MissingOpeningQuote { offset: usize, found: u8 },
-    InvalidByte { offset: usize, byte: u8 },
+    MissingOpeningQuote {
+        offset: usize,
+        found: u8,
+    },
+    /// The value ends where the opening `"` should be (`W/`).
+    EndBeforeOpeningQuote {
+        offset: usize,
+    },
+    InvalidByte {
+        offset: usize,
+        byte: u8,
+    },
     MissingClosingQuote,
-    TrailingData { offset: usize },
+    TrailingData {
+        offset: usize,
+    },
     StarInList,
-    MissingComma { offset: usize },
+    MissingComma {
+        offset: usize,
+    },
 }
 
 impl fmt::Display for ETagErrorKind {
@@ -51,6 +65,10 @@ impl fmt::Display for ETagErrorKind {
             Self::MissingOpeningQuote { offset, found } => write!(
                 f,
                 "expected `\"` or `W/\"` at offset {offset}, found byte {found:#04x}"
+            ),
+            Self::EndBeforeOpeningQuote { offset } => write!(
+                f,
+                "expected `\"` at offset {offset}, found the end of the value"
             ),
             Self::InvalidByte { offset, byte } => write!(
                 f,
@@ -82,6 +100,7 @@ impl InvalidETag {
     pub(crate) fn offset_by(mut self, by: usize) -> Self {
         match &mut self.kind {
             ETagErrorKind::MissingOpeningQuote { offset, .. }
+            | ETagErrorKind::EndBeforeOpeningQuote { offset }
             | ETagErrorKind::InvalidByte { offset, .. }
             | ETagErrorKind::TrailingData { offset }
             | ETagErrorKind::MissingComma { offset } => *offset += by,

@@ -86,7 +86,11 @@ pub(crate) fn validate(bytes: &[u8]) -> Result<bool, InvalidETag> {
                 found,
             }));
         }
-        None => return Err(InvalidETag::new(ETagErrorKind::MissingClosingQuote)),
+        None => {
+            return Err(InvalidETag::new(ETagErrorKind::EndBeforeOpeningQuote {
+                offset: open,
+            }));
+        }
     }
     let mut i = open + 1;
     while let Some(&b) = bytes.get(i) {
@@ -634,6 +638,10 @@ mod tests {
             "invalid entity-tag: expected `\"` or `W/\"` at offset 0, found byte 0x61"
         );
         assert!(msg(b"w/\"a\"").contains("case-sensitive"));
+        assert_eq!(
+            msg(b"W/"),
+            "invalid entity-tag: expected `\"` at offset 2, found the end of the value"
+        );
         assert_eq!(
             msg(b"\"abc"),
             "invalid entity-tag: the closing `\"` is missing"

@@ -118,11 +118,16 @@ impl Gate {
 
     /// Header fields the 200 would carry that a 304 must repeat
     /// ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5):
-    /// Cache-Control, Content-Location, Date, Expires, Vary; other fields of
+    /// Cache-Control, Content-Location, Expires, Vary; other fields of
     /// `headers` are not used). The gate answers 304 before any handler
     /// runs, so it cannot take them from the handler's response.
+    ///
+    /// `Date`, which §15.4.5 lists too, is dropped: these headers are set
+    /// once, and a date set once would be wrong in every later response.
+    /// The server adds the time of each response (hyper and actix-web do).
     #[must_use]
-    pub fn not_modified_headers(mut self, headers: HeaderMap) -> Self {
+    pub fn not_modified_headers(mut self, mut headers: HeaderMap) -> Self {
+        headers.remove(http::header::DATE);
         self.not_modified_headers = headers;
         self
     }
@@ -273,6 +278,28 @@ mod tests {
             now,
         );
         assert_eq!(nm.unwrap_err().status(), 304);
+    }
+
+    #[test]
+    fn a_configured_304_repeats_the_cache_fields_but_not_a_frozen_date() {
+        let cur = ETag::from_version(2);
+        let mut ok = HeaderMap::new();
+        ok.insert(http::header::CACHE_CONTROL, "max-age=60".parse().unwrap());
+        ok.insert(http::header::VARY, "accept".parse().unwrap());
+        ok.insert(
+            http::header::DATE,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        let gate = Gate::new().not_modified_headers(ok);
+        let mut h = HeaderMap::new();
+        h.insert(IF_NONE_MATCH, cur.to_header_value());
+        let res = gate
+            .check(&Method::GET, &h, Some(&cur), SystemTime::now())
+            .unwrap_err();
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(res.headers()[http::header::CACHE_CONTROL], "max-age=60");
+        assert_eq!(res.headers()[http::header::VARY], "accept");
+        assert!(!res.headers().contains_key(http::header::DATE));
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl<'a> Iterator for Items<'a> {
                 Some(&found) => {
                     return self.fail(ETagErrorKind::MissingOpeningQuote { offset: i, found });
                 }
-                None => return self.fail(ETagErrorKind::MissingClosingQuote),
+                None => return self.fail(ETagErrorKind::EndBeforeOpeningQuote { offset: i }),
             }
             i += 1;
             let open = i;
@@ -473,6 +473,11 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "invalid entity-tag: expected `,` between entity-tags at offset 4"
+        );
+        let err = "\"a\", W/".parse::<ETagList>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid entity-tag: expected `\"` at offset 7, found the end of the value"
         );
         let err = "*, \"a\"".parse::<ETagList>().unwrap_err();
         assert!(

@@ -89,7 +89,8 @@ pub struct ProblemText {
 /// `application/problem+json` body with `type`, `title`, `status` and
 /// `detail`; a 412 also carries the current entity-tag, both in the `ETag`
 /// header and as the `etag` extension member, so the client can reload and
-/// retry.
+/// retry. (A tag with obs-text bytes that are not UTF-8 is only in the
+/// header: no JSON string names it.)
 ///
 /// ```
 /// use http::StatusCode;
@@ -339,7 +340,12 @@ impl ProblemTexts {
             title: &text.title,
             status: status.as_u16(),
             detail: &detail,
-            etag: etag.map(|_| shown.as_str()),
+            // A tag with bytes that are not UTF-8 (obs-text) has no JSON
+            // string that names it: the client must take it from the
+            // `ETag` header, not from a member that names another tag.
+            etag: etag
+                .filter(|tag| std::str::from_utf8(tag.as_bytes()).is_ok())
+                .map(|_| shown.as_str()),
         };
         let mut res = body.into_response(status);
         if let Some(tag) = etag {
@@ -528,6 +534,22 @@ mod tests {
         );
         assert!(body["type"].as_str().unwrap().starts_with("https://"));
         assert!(body["title"].is_string());
+    }
+
+    #[test]
+    fn the_etag_member_is_only_there_when_json_can_name_the_tag() {
+        // UTF-8 in obs-text: the JSON string is the same bytes.
+        let utf8 = ETag::parse("\"caf\u{e9}\"".as_bytes()).unwrap();
+        let res = ProblemTexts::default().precondition_failed(Some(&utf8), Failed::IfMatch);
+        assert_eq!(
+            json(&res)["etag"].as_str().unwrap().as_bytes(),
+            utf8.as_bytes()
+        );
+        // Latin-1 obs-text: no JSON string has these bytes; the header does.
+        let latin1 = ETag::parse(b"\"caf\xe9\"").unwrap();
+        let res = ProblemTexts::default().precondition_failed(Some(&latin1), Failed::IfMatch);
+        assert_eq!(res.headers()[ETAG].as_bytes(), b"\"caf\xe9\"");
+        assert!(json(&res).get("etag").is_none());
     }
 
     #[test]

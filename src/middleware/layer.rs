@@ -79,10 +79,12 @@ impl<R> PreconditionLayer<R> {
     }
 
     /// Header fields the 200 would carry that a 304 must repeat (RFC 9110
-    /// §15.4.5: Cache-Control, Content-Location, Expires, Vary — Date is
-    /// the server's job). The layer answers 304 without calling the
-    /// handler, so it cannot take them from the handler's response; only
-    /// those five fields of `headers` are used.
+    /// §15.4.5: Cache-Control, Content-Location, Expires, Vary). The layer
+    /// answers 304 without calling the handler, so it cannot take them
+    /// from the handler's response; only those four fields of `headers`
+    /// are used. `Date`, which §15.4.5 lists too, is dropped: set once, it
+    /// would be wrong in every later response, and the server adds the
+    /// time of each response itself (see [`Gate::not_modified_headers`]).
     #[must_use]
     pub fn not_modified_headers(self, headers: HeaderMap) -> Self {
         self.map_gate(|g| g.not_modified_headers(headers))
