@@ -89,9 +89,12 @@ impl<B> RequestHeaders for http::Request<B> {
 ///
 /// Names are compared case-insensitively; a field sent on several lines is
 /// read as one list, in order. The iterator is cloned once per field the
-/// evaluator looks at, so pass something cheap to clone (a slice iterator,
-/// or a `map` over the framework's header iterator); nothing is copied or
-/// allocated.
+/// evaluator looks at, so pass something cheap to clone: a slice iterator,
+/// or a `map` over a header iterator that is `Clone`. `RawHeaders` itself
+/// copies and allocates nothing. actix-web 4's header iterator is not
+/// `Clone`: collect its `(name, value)` pairs into a `Vec<(&[u8], &[u8])>`
+/// first (one small allocation; the header bytes are borrowed, not
+/// copied), as the `actix_items` example does.
 ///
 /// ```
 /// use std::time::SystemTime;

@@ -256,7 +256,9 @@ impl Policy {
     ///   then lets a write refuse to act on a target created meanwhile.
     ///
     /// In [strict mode](Mode::Strict), a method that requires a precondition
-    /// and carries none gets 428 before anything is evaluated.
+    /// and carries none gets 428 before anything is evaluated, unless one
+    /// of the two rules above applies first (a DELETE of a target that does
+    /// not exist proceeds with [`Expected::Absent`], for its 404).
     ///
     /// Nothing is allocated, whatever the headers hold; the cost is linear
     /// in their length. The current tag is read once

@@ -41,8 +41,14 @@ pub enum Expected {
     /// No precondition was sent (opt-in mode, or a method that does not
     /// require one): the write is unconditional.
     Any,
-    /// The target was absent (`If-None-Match: *` on a PUT that creates):
-    /// write only if it still does not exist.
+    /// The target was absent: write only if it still does not exist.
+    ///
+    /// Two requests get it: a PUT with `If-None-Match: *` (or, in opt-in
+    /// mode, any PUT) that creates the target, and a request with any other
+    /// method on a target that does not exist, whose preconditions were not
+    /// evaluated because the answer is 404 (RFC 9110 §13.2.1). A PATCH or
+    /// DELETE handler must answer that 404 itself, not write: a store's
+    /// write under `Absent` would create the target.
     Absent,
     /// The target existed (`If-Match: *`, or a target without an entity-tag):
     /// write only if it still exists.

@@ -15,6 +15,10 @@
 //!   [`ConditionalStore`](crate::ConditionalStore)). If that write reports a
 //!   [`Conflict`], return [`conflict_response`] and the layer answers the
 //!   same 412 a failed precondition gets, with the now-current ETag.
+//!   A target the resolver reports absent is evaluated only for PUT, the
+//!   one method that can create it: any other method proceeds with
+//!   [`Expected::Absent`], and its handler answers 404 (RFC 9110 §13.2.1:
+//!   the 404 comes before preconditions) rather than writing.
 //! - [`ETagLayer`], the "shallow ETag" pattern for GET and HEAD: it hashes a
 //!   200 response's body with blake3 while buffering it (up to a limit,
 //!   1 MiB by default), sets a strong `ETag`, and turns the response into a
@@ -36,18 +40,24 @@
 //! use std::convert::Infallible;
 //! use std::sync::Arc;
 //!
-//! use axum::extract::{Path, State};
-//! use axum::http::{request::Parts, header, StatusCode};
+//! use axum::extract::State;
+//! use axum::http::{request::Parts, header, StatusCode, Uri};
 //! use axum::response::{IntoResponse, Response};
 //! use axum::routing::get;
 //! use axum::{Extension, Router};
 //! use ifmatch::middleware::{conflict_response, ETagLayer, Precondition, PreconditionLayer};
-//! use ifmatch::{MemoryStore, Stored};
+//! use ifmatch::{Expected, MemoryStore, Stored};
 //!
 //! type Store = Arc<MemoryStore<String, String>>;
 //!
-//! async fn read(State(store): State<Store>, Path(id): Path<String>) -> Response {
-//!     match store.get(&id) {
+//! /// The target's key, read the same way by the resolver and the handlers,
+//! /// so that the precondition and the write name the same item.
+//! fn id(uri: &Uri) -> String {
+//!     uri.path().trim_start_matches("/docs/").to_owned()
+//! }
+//!
+//! async fn read(State(store): State<Store>, uri: Uri) -> Response {
+//!     match store.get(&id(&uri)) {
 //!         Some(doc) => ([(header::ETAG, doc.etag().to_header_value())], doc.into_value())
 //!             .into_response(),
 //!         None => StatusCode::NOT_FOUND.into_response(),
@@ -56,13 +66,18 @@
 //!
 //! async fn write(
 //!     State(store): State<Store>,
-//!     Path(id): Path<String>,
 //!     Extension(pre): Extension<Precondition>,
+//!     uri: Uri,
 //!     body: String,
 //! ) -> Response {
+//!     // In strict mode a PUT that creates carries `If-None-Match: *`.
+//!     let status = match pre.expected() {
+//!         Expected::Absent => StatusCode::CREATED,
+//!         _ => StatusCode::OK,
+//!     };
 //!     // The write is conditioned on what the layer checked.
-//!     match store.put(id, pre.expected(), body) {
-//!         Ok(doc) => ([(header::ETAG, doc.etag().to_header_value())], doc.into_value())
+//!     match store.put(id(&uri), pre.expected(), body) {
+//!         Ok(doc) => (status, [(header::ETAG, doc.etag().to_header_value())], doc.into_value())
 //!             .into_response(),
 //!         Err(conflict) => conflict_response(conflict),
 //!     }
@@ -72,8 +87,7 @@
 //! let resolver = {
 //!     let store = store.clone();
 //!     move |parts: &Parts| {
-//!         let id = parts.uri.path().trim_start_matches("/docs/").to_owned();
-//!         let current: Option<Stored<String>> = store.get(&id);
+//!         let current: Option<Stored<String>> = store.get(&id(&parts.uri));
 //!         async move { Ok::<_, Infallible>(current) }
 //!     }
 //! };
@@ -113,6 +127,7 @@
 //! The same holds for any layer that rewrites bodies.
 //!
 //! [`Expected`]: crate::Expected
+//! [`Expected::Absent`]: crate::Expected::Absent
 //! [`Precondition`]: crate::Precondition
 //! [`Conflict`]: crate::Conflict
 
@@ -144,9 +159,13 @@ pub use crate::gate::Precondition;
 /// (the layer answers 503 Service Unavailable, never 412). The future must
 /// not borrow the request: copy what it needs (the id from the path) first.
 ///
-/// Routing stays the framework's job: the resolver usually reads the id
-/// from `parts.uri.path()`, or from `parts.extensions` where the framework
-/// put its route parameters.
+/// Routing stays the framework's job: the resolver reads the id from
+/// `parts.uri`. axum 0.8 keeps its route parameters in a private
+/// extension, and `Path` needs the whole request, so read the path
+/// yourself, with **the same function the handler uses** (as the example
+/// in the [module docs](self) does). Otherwise the precondition and the
+/// write can name different targets: `Path<String>` percent-decodes
+/// (`caf%C3%A9` becomes `café`), `uri.path()` does not.
 pub trait Resolve {
     /// The current state of a target.
     type Current: Versioned;
