@@ -42,6 +42,25 @@ impl Precondition {
     }
 }
 
+/// A request with no `If-Range` to honour, written under `expected`: for
+/// testing a handler without running a [`Gate`].
+///
+/// ```
+/// use ifmatch::{ETag, Expected, Precondition};
+///
+/// let pre = Precondition::from(Expected::ETag(ETag::from_version(3)));
+/// assert_eq!(pre.expected(), &Expected::ETag(ETag::from_version(3)));
+/// assert!(!pre.ignore_range());
+/// ```
+impl From<Expected> for Precondition {
+    fn from(expected: Expected) -> Self {
+        Self {
+            expected,
+            ignore_range: false,
+        }
+    }
+}
+
 /// What [`Gate::check`] decided.
 #[derive(Debug)]
 pub enum Decision {

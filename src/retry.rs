@@ -15,7 +15,10 @@ use crate::write::Conflict;
 ///
 /// Implemented for [`Conflict`], [`WriteError`] (its conflict variant),
 /// [`StatusCode`] and [`http::Response`] (412 Precondition Failed).
-/// Implement it for your HTTP client's error type.
+/// Implement it for your step's own error type, the one that carries your
+/// HTTP client's errors. A foreign type (`reqwest::Error`,
+/// `anyhow::Error`) cannot get it (Rust's orphan rule): wrap it in a type
+/// of yours, or have the step return the 412 `Response` or `StatusCode`.
 pub trait IsConflict {
     /// Whether to retry.
     fn is_conflict(&self) -> bool;

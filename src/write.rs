@@ -35,6 +35,14 @@ use crate::versioned::{Validators, Versioned};
 ///
 /// Returned by the evaluator in [`Outcome::Proceed`](crate::Outcome::Proceed);
 /// passed to a store's compare-and-swap.
+///
+/// A store that can read the current state under its lock should decide
+/// with [`admits`](Self::admits), which always knows every variant. A store
+/// that must translate the expectation into its own condition (an SQL
+/// `WHERE`) matches on it; the enum is `#[non_exhaustive]`, so such a match
+/// needs a catch-all arm, and that arm must **refuse the write** (report a
+/// conflict): a state the store does not understand is not one it may
+/// overwrite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Expected {
