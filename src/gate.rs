@@ -135,11 +135,13 @@ impl Gate {
         self
     }
 
-    /// Header fields the 200 would carry that a 304 must repeat
-    /// ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5):
-    /// Cache-Control, Content-Location, Expires, Vary; other fields of
-    /// `headers` are not used). The gate answers 304 before any handler
-    /// runs, so it cannot take them from the handler's response.
+    /// Header fields the 200 would carry, for the 304s the gate answers
+    /// before any handler runs (it cannot take them from the handler's
+    /// response). RFC 9110
+    /// [§15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5)
+    /// requires a 304 to repeat Cache-Control, Content-Location, Expires
+    /// and Vary; other fields are repeated too, except those describing the
+    /// content (see [`not_modified`](crate::not_modified)).
     ///
     /// `Date`, which §15.4.5 lists too, is dropped: these headers are set
     /// once, and a date set once would be wrong in every later response.

@@ -5,8 +5,9 @@ use std::borrow::Cow;
 use std::time::SystemTime;
 
 use http::header::{
-    CACHE_CONTROL, CONTENT_LOCATION, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderMap, HeaderValue,
-    LAST_MODIFIED, VARY,
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH,
+    CONTENT_LOCATION, CONTENT_RANGE, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderMap, HeaderValue,
+    LAST_MODIFIED, TRAILER, TRANSFER_ENCODING, VARY,
 };
 use http::{Response, StatusCode};
 
@@ -428,19 +429,62 @@ impl serde::Serialize for ProblemBody<'_> {
     }
 }
 
-/// The header fields a 304 copies from the 200 it stands for
-/// ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5)),
-/// besides `ETag`.
+/// The header fields RFC 9110
+/// [§15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5) requires
+/// a 304 to repeat from the 200 it stands for, besides `ETag`.
+/// [`not_modified`] keeps them, with every other field that does not
+/// describe the content.
 pub const NOT_MODIFIED_HEADERS: [http::HeaderName; 5] =
     [CACHE_CONTROL, CONTENT_LOCATION, DATE, EXPIRES, VARY];
 
+/// The fields of a 200 that describe its content or its framing, which a
+/// 304 has none of: RFC 9110 §15.4.5 says a sender SHOULD NOT send
+/// representation metadata beyond the fields it lists, and the digests
+/// (RFC 9530) and `Content-Disposition` (RFC 6266) describe the content
+/// too.
+const CONTENT_METADATA: [http::HeaderName; 12] = [
+    CONTENT_TYPE,
+    CONTENT_LENGTH,
+    CONTENT_ENCODING,
+    CONTENT_LANGUAGE,
+    CONTENT_RANGE,
+    CONTENT_DISPOSITION,
+    TRANSFER_ENCODING,
+    TRAILER,
+    http::HeaderName::from_static("content-digest"),
+    http::HeaderName::from_static("repr-digest"),
+    http::HeaderName::from_static("digest"),
+    http::HeaderName::from_static("content-md5"),
+];
+
+/// Turns the header fields of a 200 into those of the 304 that stands for
+/// it: drops what describes the content ([`CONTENT_METADATA`]) and sets the
+/// validators from `current`.
+pub(crate) fn into_not_modified_headers<V: Versioned + ?Sized>(
+    headers: &mut HeaderMap,
+    current: &V,
+) {
+    for name in CONTENT_METADATA {
+        headers.remove(name);
+    }
+    insert_validators(headers, current);
+}
+
 /// 304 Not Modified for `current`, with no body.
 ///
-/// Carries `ETag` and `Last-Modified` from `current`, and copies from
-/// `headers` (those the 200 would have carried) every field RFC 9110
-/// §15.4.5 requires: Cache-Control, Content-Location, Date, Expires and
-/// Vary (all lines of each). A `Last-Modified` that an HTTP-date cannot
-/// express (before 1970, after 9999) is left out.
+/// `headers` are the fields the 200 would have carried. The 304 keeps
+/// every one of them except those that describe the content or its
+/// framing (Content-Type, Content-Length, Content-Encoding,
+/// Content-Language, Content-Range, Content-Disposition,
+/// Transfer-Encoding, Trailer and the digest fields), which RFC 9110
+/// §15.4.5 says a 304 should not carry. So it repeats what §15.4.5
+/// requires (Cache-Control, Content-Location, Date, Expires, Vary: see
+/// [`NOT_MODIFIED_HEADERS`]) and keeps fields that are not about the
+/// representation, such as `Set-Cookie`, which user agents process in
+/// every response (RFC 6265 §3). `ETag` and `Last-Modified` come from
+/// `current` (a `Last-Modified` of `headers` stays when `current` has
+/// none); a `Last-Modified` that an HTTP-date cannot express (before 1970,
+/// after 9999) is left out.
 ///
 /// ```
 /// use http::{header, HeaderMap, StatusCode};
@@ -449,10 +493,12 @@ pub const NOT_MODIFIED_HEADERS: [http::HeaderName; 5] =
 /// let mut ok_headers = HeaderMap::new();
 /// ok_headers.insert(header::CACHE_CONTROL, "max-age=60".parse()?);
 /// ok_headers.insert(header::CONTENT_TYPE, "application/json".parse()?);
+/// ok_headers.insert(header::SET_COOKIE, "session=abc; HttpOnly".parse()?);
 /// let res = not_modified(&ETag::from_version(1), &ok_headers);
 /// assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
 /// assert_eq!(res.headers()[header::ETAG], "\"v1\"");
 /// assert_eq!(res.headers()[header::CACHE_CONTROL], "max-age=60");
+/// assert_eq!(res.headers()[header::SET_COOKIE], "session=abc; HttpOnly");
 /// assert!(!res.headers().contains_key(header::CONTENT_TYPE));
 /// assert!(res.body().is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -460,13 +506,8 @@ pub const NOT_MODIFIED_HEADERS: [http::HeaderName; 5] =
 pub fn not_modified<V: Versioned + ?Sized>(current: &V, headers: &HeaderMap) -> Response<String> {
     let mut res = Response::new(String::new());
     *res.status_mut() = StatusCode::NOT_MODIFIED;
-    let out = res.headers_mut();
-    for name in NOT_MODIFIED_HEADERS {
-        for value in headers.get_all(&name) {
-            out.append(name.clone(), value.clone());
-        }
-    }
-    insert_validators(out, current);
+    *res.headers_mut() = headers.clone();
+    into_not_modified_headers(res.headers_mut(), current);
     res
 }
 

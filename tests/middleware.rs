@@ -19,9 +19,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use bytes::Bytes;
 use http::header::{
-    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION,
-    CONTENT_RANGE, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderName, HeaderValue, IF_MATCH,
-    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED, RANGE, VARY,
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH,
+    CONTENT_LOCATION, CONTENT_RANGE, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderName, HeaderValue,
+    IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED,
+    RANGE, SET_COOKIE, VARY,
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -621,7 +622,7 @@ async fn every_evaluator_outcome_goes_through_the_precondition_layer() {
 }
 
 #[tokio::test]
-async fn the_layer_304_carries_etag_last_modified_and_the_configured_headers_only() {
+async fn the_layer_304_carries_the_validators_and_the_configured_headers_but_no_content_metadata() {
     let handler = Handler::default();
     let configured = header_map(&[
         (CACHE_CONTROL, "max-age=60"),
@@ -629,10 +630,12 @@ async fn the_layer_304_carries_etag_last_modified_and_the_configured_headers_onl
         (EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT"),
         (VARY, "accept"),
         (VARY, "accept-encoding"),
-        // Not among the fields RFC 9110 §15.4.5 lets a 304 repeat.
+        (HeaderName::from_static("x-custom"), "1"),
+        // Content metadata, which RFC 9110 §15.4.5 says a 304 should not
+        // carry, and a date that would be frozen into every 304.
         (CONTENT_TYPE, "application/json"),
         (CONTENT_LENGTH, "12"),
-        (HeaderName::from_static("x-custom"), "1"),
+        (DATE, "Sun, 06 Nov 1994 08:49:37 GMT"),
     ]);
     let svc = PreconditionLayer::new(resolver(present()))
         .not_modified_headers(configured)
@@ -652,6 +655,7 @@ async fn the_layer_304_carries_etag_last_modified_and_the_configured_headers_onl
         (EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT"),
         (VARY, "accept"),
         (VARY, "accept-encoding"),
+        (HeaderName::from_static("x-custom"), "1"),
         (ETAG, "\"v7\""),
         (LAST_MODIFIED, MODIFIED_HTTP),
     ]);
@@ -1235,7 +1239,7 @@ async fn a_body_in_many_small_frames_gets_the_same_etag_as_in_one_frame() {
     // Spans several 64 KiB hashing pieces and ends off any boundary.
     let bytes = content(150 * 1024 + 17);
     let want = ETag::from_content(&bytes);
-    let splits: [(&str, TestBody); 7] = [
+    let splits: [(&str, TestBody); 9] = [
         ("one frame", TestBody::chunked(&bytes, bytes.len())),
         ("1-byte frames", TestBody::chunked(&bytes, 1)),
         ("8 KiB frames", TestBody::chunked(&bytes, 8 * 1024)),
@@ -1249,6 +1253,23 @@ async fn a_body_in_many_small_frames_gets_the_same_etag_as_in_one_frame() {
             "8 KiB frames each after a pending poll",
             TestBody::chunked(&bytes, 8 * 1024).with_pending(),
         ),
+        ("4097-byte frames", TestBody::chunked(&bytes, 4097)),
+        (
+            "small and large frames mixed",
+            TestBody::new(
+                // 1 byte, 100 KiB, 3 bytes, 40 KiB, then the rest.
+                [
+                    0,
+                    1,
+                    1 + 100 * 1024,
+                    4 + 100 * 1024,
+                    4 + 140 * 1024,
+                    bytes.len(),
+                ]
+                .windows(2)
+                .map(|w| Piece::Data(Bytes::copy_from_slice(&bytes[w[0]..w[1]]))),
+            ),
+        ),
     ];
     for (name, body) in splits {
         let (res, _) = through_etag_layer(None, Reply::ok(body), get_request(&[])).await;
@@ -1256,6 +1277,140 @@ async fn a_body_in_many_small_frames_gets_the_same_etag_as_in_one_frame() {
         let read = read_all(res.into_body()).await;
         assert!(read.data == bytes, "{name}: body not intact");
     }
+}
+
+/// One frame, then nothing for as long as the test runs: a stream of
+/// server-sent events between two events.
+struct OpenEndedBody {
+    sent: bool,
+}
+
+impl Body for OpenEndedBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.sent {
+            return Poll::Pending;
+        }
+        self.sent = true;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+            b"data: hello\n\n",
+        )))))
+    }
+}
+
+#[tokio::test]
+async fn an_event_stream_is_passed_on_at_once_and_untagged() {
+    for content_type in ["text/event-stream", "Text/Event-Stream; charset=utf-8"] {
+        for method in [Method::GET, Method::HEAD] {
+            let inner = service_fn(move |_req: Request<()>| async move {
+                let mut res = Response::new(OpenEndedBody { sent: false });
+                res.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                Ok::<_, Infallible>(res)
+            });
+            let req = request(method.clone(), "/events", &[], ());
+            // The stream never ends: a layer that buffers it never answers.
+            let res = tokio::time::timeout(
+                Duration::from_secs(10),
+                ETagLayer::new().layer(inner).oneshot(req),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{content_type} {method}: response withheld"))
+            .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            assert!(!res.headers().contains_key(ETAG), "{content_type} {method}");
+            if method == Method::GET {
+                let mut body = res.into_body();
+                let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
+                    .await
+                    .expect("first event withheld");
+                let data = first.unwrap().unwrap().into_data().unwrap();
+                assert_eq!(&data[..], b"data: hello\n\n");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_date_condition_the_tags_overrule_does_not_reach_the_inner_service() {
+    // An inner service that knows only dates, as tower-http's ServeDir: 304
+    // for any If-Modified-Since (its file's time never moved), 412 for any
+    // If-Unmodified-Since. Its content did change: the client's tag is
+    // stale.
+    let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+    let inner = {
+        let seen = Arc::clone(&seen);
+        service_fn(move |req: Request<()>| {
+            seen.lock().unwrap().push(req.headers().clone());
+            let status = if req.headers().contains_key(IF_MODIFIED_SINCE) {
+                StatusCode::NOT_MODIFIED
+            } else if req.headers().contains_key(IF_UNMODIFIED_SINCE) {
+                StatusCode::PRECONDITION_FAILED
+            } else {
+                StatusCode::OK
+            };
+            let mut res = Response::new(http_body_util::Full::new(Bytes::from_static(b"new")));
+            *res.status_mut() = status;
+            res.headers_mut()
+                .insert(LAST_MODIFIED, HeaderValue::from_static(MODIFIED_HTTP));
+            ready(Ok::<_, Infallible>(res))
+        })
+    };
+    let stale = ETag::from_content("old").to_string();
+    let current = ETag::from_content("new").to_string();
+    // RFC 9110 §13.1.3: If-Modified-Since is ignored when If-None-Match is
+    // present; §13.1.4: If-Unmodified-Since when If-Match is.
+    type Case<'a> = (&'a str, Vec<(HeaderName, &'a str)>, StatusCode);
+    let cases: [Case; 4] = [
+        (
+            "stale If-None-Match with an old-enough date",
+            vec![(IF_NONE_MATCH, &stale), (IF_MODIFIED_SINCE, MODIFIED_HTTP)],
+            StatusCode::OK,
+        ),
+        (
+            "current If-None-Match with a date",
+            vec![
+                (IF_NONE_MATCH, &current),
+                (IF_MODIFIED_SINCE, MODIFIED_HTTP),
+            ],
+            StatusCode::NOT_MODIFIED,
+        ),
+        (
+            "current If-Match with a date",
+            vec![(IF_MATCH, &current), (IF_UNMODIFIED_SINCE, MODIFIED_HTTP)],
+            StatusCode::OK,
+        ),
+        (
+            "a date alone still reaches the inner service",
+            vec![(IF_MODIFIED_SINCE, MODIFIED_HTTP)],
+            StatusCode::NOT_MODIFIED,
+        ),
+    ];
+    for (name, headers, want) in cases {
+        let res = ETagLayer::new()
+            .layer(inner.clone())
+            .oneshot(request(Method::GET, "/app.js", &headers, ()))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), want, "{name}");
+        if want == StatusCode::OK {
+            assert_eq!(
+                etag_header(&res).map(|t| t.to_string()),
+                Some(current.clone()),
+                "{name}"
+            );
+        }
+    }
+    let seen = seen.lock().unwrap();
+    assert!(!seen[0].contains_key(IF_MODIFIED_SINCE));
+    assert!(!seen[1].contains_key(IF_MODIFIED_SINCE));
+    assert!(!seen[2].contains_key(IF_UNMODIFIED_SINCE));
+    assert!(seen[3].contains_key(IF_MODIFIED_SINCE));
 }
 
 struct ErrorCase {
@@ -1477,7 +1632,7 @@ async fn a_response_with_an_etag_is_not_rehashed_but_still_answers_if_none_match
 }
 
 #[tokio::test]
-async fn the_304_keeps_exactly_the_section_15_4_5_headers_the_handler_sent() {
+async fn the_304_keeps_the_handlers_headers_except_content_metadata() {
     let bytes = content(200);
     let computed = ETag::from_content(&bytes).to_string();
     let cases = [
@@ -1496,9 +1651,16 @@ async fn the_304_keeps_exactly_the_section_15_4_5_headers_the_handler_sent() {
             .header(EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT")
             .header(VARY, "accept")
             .header(VARY, "accept-encoding")
+            // Not representation metadata: kept (user agents process
+            // Set-Cookie in every response, RFC 6265 §3).
+            .header(SET_COOKIE, "session=rotated; HttpOnly")
+            .header(HeaderName::from_static("x-request-id"), "42")
+            // Content metadata and framing: a 304 has no content.
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, "200")
-            .header(HeaderName::from_static("x-custom"), "dropped");
+            .header(CONTENT_ENCODING, "identity")
+            .header(CONTENT_LANGUAGE, "en")
+            .header(HeaderName::from_static("content-digest"), "sha-256=:x:");
         if let Some(t) = handler_tag {
             reply = reply.header(ETAG, t);
         }
@@ -1512,6 +1674,8 @@ async fn the_304_keeps_exactly_the_section_15_4_5_headers_the_handler_sent() {
             (EXPIRES, "Sun, 06 Nov 1994 08:50:37 GMT"),
             (VARY, "accept"),
             (VARY, "accept-encoding"),
+            (SET_COOKIE, "session=rotated; HttpOnly"),
+            (HeaderName::from_static("x-request-id"), "42"),
             (ETAG, tag.as_str()),
         ]);
         assert_eq!(res.headers(), &want, "{name}");

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, ETAG, LAST_MODIFIED};
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, request, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -23,7 +23,7 @@ use crate::etag::ETag;
 use crate::gate::{Decision, Gate};
 use crate::hash::ETagHasher;
 use crate::precondition::{self, Outcome};
-use crate::response::not_modified;
+use crate::response::into_not_modified_headers;
 use crate::versioned::Validators;
 use crate::write::Conflict;
 
@@ -180,8 +180,15 @@ where
 struct Buffering<B> {
     body: Option<Pin<Box<B>>>,
     parts: Option<response::Parts>,
-    // The frames as they came: kept, not copied, and sent on afterwards.
+    // What was read, in order, sent on afterwards: the first frame and
+    // frames of at least `SMALL_FRAME` bytes as they came (no copy), the
+    // others gathered into pieces (`tail`), so that a body of many small
+    // frames is held in about its own size, not in one allocation and one
+    // slot per frame.
     frames: VecDeque<Bytes>,
+    // Small frames being gathered, after everything in `frames`. Filled to
+    // its capacity, then moved to `frames`.
+    tail: BytesMut,
     len: usize,
     // Small frames are coalesced in the hasher's window; large ones go to
     // blake3 directly. Created at the second frame: a hasher is a few KiB
@@ -193,6 +200,15 @@ struct Buffering<B> {
     hashed: usize,
     trailers: Option<HeaderMap>,
 }
+
+/// Frames under this size (after the first) are copied into pieces: held
+/// one by one, each would cost a slot and an allocation of its own, many
+/// times its size for a frame of a few bytes. Larger frames are kept as
+/// they came, which costs under 2 % of their size.
+const SMALL_FRAME: usize = 4 * 1024;
+/// Pieces grow with the body, from [`SMALL_FRAME`] to this size, so that a
+/// small body is not given a large buffer.
+const LARGEST_PIECE: usize = 64 * 1024;
 
 pin_project! {
     /// Response future of [`ETagService`](super::ETagService).
@@ -313,9 +329,8 @@ impl ETagRequest {
         );
         match eval.outcome() {
             Outcome::NotModified => {
-                let (not_modified, _) = not_modified(&current, &parts.headers).into_parts();
-                parts.status = not_modified.status;
-                parts.headers = not_modified.headers;
+                parts.status = StatusCode::NOT_MODIFIED;
+                into_not_modified_headers(&mut parts.headers, &current);
                 Response::from_parts(parts, ResponseBody::empty())
             }
             Outcome::PreconditionFailed(failed) => {
@@ -373,6 +388,13 @@ where
                         };
                         return Poll::Ready(Ok(res));
                     }
+                    // An event stream does not end: buffering it would
+                    // withhold the response for good (tower-http's
+                    // compression skips it for the same reason).
+                    if is_event_stream(&parts.headers) {
+                        this.state.set(ETagState::Done);
+                        return Poll::Ready(Ok(request.respond(parts, ResponseBody::inner(body))));
+                    }
                     let limit = request.config.limit;
                     let hint = body.size_hint();
                     if hint.lower() > limit as u64 {
@@ -385,6 +407,7 @@ where
                             body: Some(Box::pin(body)),
                             parts: Some(parts),
                             frames: VecDeque::new(),
+                            tail: BytesMut::new(),
                             len: 0,
                             hasher: None,
                             hashed: 0,
@@ -423,6 +446,15 @@ fn hash_unseen(hasher: &mut ETagHasher, frames: &VecDeque<Bytes>, hashed: &mut u
     *hashed = frames.len();
 }
 
+/// Whether a response is a stream of server-sent events
+/// (`text/event-stream`), which is open-ended.
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers.get(CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream")
+    })
+}
+
 impl<B: Body<Data = Bytes>> Buffering<B> {
     /// Reads the body, hashing it as it arrives, until it ends, fails, or
     /// outgrows the limit.
@@ -440,8 +472,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
                         self.len += data.len();
-                        self.frames.push_back(data);
                         if self.len > limit {
+                            self.flush_tail();
+                            self.frames.push_back(data);
                             // Too large to hash: send what was read, then
                             // the rest, untouched and without a tag.
                             let held = ResponseBody::held(
@@ -452,6 +485,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                             );
                             return Poll::Ready(self.respond(request, held));
                         }
+                        self.keep(data);
                         if self.frames.len() > 1 {
                             self.feed();
                         }
@@ -466,6 +500,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                     }
                 },
                 Some(Err(err)) => {
+                    self.flush_tail();
                     // Pass the error on where it happened: after the bytes
                     // read before it. No tag: the content is incomplete.
                     // Not even for HEAD is the body dropped and its length
@@ -485,6 +520,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                 }
                 None => {
                     self.body = None;
+                    self.flush_tail();
                     let etag = match (self.frames.len(), self.hashed) {
                         (0, _) => ETag::from_content(b""),
                         (1, 0) => ETag::from_content(&self.frames[0]),
@@ -507,6 +543,39 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                     return Poll::Ready(request.conclude(parts, etag, body));
                 }
             }
+        }
+    }
+
+    /// Keeps a data frame (within the limit): the first one, and any of
+    /// at least [`SMALL_FRAME`] bytes, as it came; the others copied into
+    /// pieces.
+    fn keep(&mut self, data: Bytes) {
+        if self.len == data.len() || data.len() >= SMALL_FRAME {
+            self.flush_tail();
+            self.frames.push_back(data);
+            return;
+        }
+        let mut rest: &[u8] = &data;
+        while !rest.is_empty() {
+            if self.tail.capacity() == 0 {
+                let kept = self.len - rest.len();
+                let size = kept.next_power_of_two().clamp(SMALL_FRAME, LARGEST_PIECE);
+                self.tail = BytesMut::with_capacity(size);
+            }
+            let take = rest.len().min(self.tail.capacity() - self.tail.len());
+            self.tail.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.tail.len() == self.tail.capacity() {
+                self.flush_tail();
+            }
+        }
+    }
+
+    /// Moves the piece being gathered, if any, to `frames`.
+    fn flush_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.frames
+                .push_back(std::mem::take(&mut self.tail).freeze());
         }
     }
 

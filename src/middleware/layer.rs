@@ -78,13 +78,14 @@ impl<R> PreconditionLayer<R> {
         self.map_gate(|g| g.reject_malformed(reject))
     }
 
-    /// Header fields the 200 would carry that a 304 must repeat (RFC 9110
-    /// §15.4.5: Cache-Control, Content-Location, Expires, Vary). The layer
-    /// answers 304 without calling the handler, so it cannot take them
-    /// from the handler's response; only those four fields of `headers`
-    /// are used. `Date`, which §15.4.5 lists too, is dropped: set once, it
-    /// would be wrong in every later response, and the server adds the
-    /// time of each response itself (see [`Gate::not_modified_headers`]).
+    /// Header fields the 200 would carry, for the 304s the layer answers
+    /// without calling the handler (it cannot take them from the handler's
+    /// response): RFC 9110 §15.4.5 requires Cache-Control,
+    /// Content-Location, Expires and Vary; other fields are repeated too,
+    /// except those describing the content. `Date`, which §15.4.5 lists
+    /// too, is dropped: set once, it would be wrong in every later
+    /// response, and the server adds the time of each response itself (see
+    /// [`Gate::not_modified_headers`]).
     #[must_use]
     pub fn not_modified_headers(self, headers: HeaderMap) -> Self {
         self.map_gate(|g| g.not_modified_headers(headers))
@@ -119,7 +120,19 @@ pub(crate) struct ETagConfig {
 /// Adds a strong content `ETag` to GET and HEAD responses and answers
 /// conditional GETs with 304; see [the module docs](crate::middleware).
 ///
-/// Only complete `200` representations are tagged. `Range` and `If-Range`
+/// Only complete `200` representations are tagged, and not server-sent
+/// events (`text/event-stream`): that body does not end, so buffering it
+/// would withhold the response.
+///
+/// The layer evaluates `If-None-Match` and `If-Match` against the tag it
+/// computes, so it does not pass the date conditions those override on to
+/// the handler: `If-Modified-Since` when the request has `If-None-Match`,
+/// `If-Unmodified-Since` when it has `If-Match` (RFC 9110 §13.1.3,
+/// §13.1.4: the server must ignore them then). A handler that knows only
+/// dates (tower-http's `ServeDir`) would otherwise answer 304 for content
+/// that changed within its timestamp's second.
+///
+/// `Range` and `If-Range`
 /// are left to the handler: the tag is computed after the handler has
 /// answered, so a handler that serves `206` cannot check `If-Range`
 /// (RFC 9110 §13.1.5) against it. Routes that serve ranges should expose
@@ -156,8 +169,12 @@ impl ETagLayer {
     }
 
     /// The largest body to buffer and hash. Larger bodies stream through
-    /// untouched, without an `ETag`; memory per response never exceeds
-    /// this.
+    /// untouched, without an `ETag`. A buffered body is held in about its
+    /// own size, however small its frames (frames under 4 KiB are copied
+    /// together into pieces of up to 64 KiB): the memory a response holds
+    /// stays under the limit plus one piece, plus the hasher's 64 KiB
+    /// window for a body of small frames. Responses of type
+    /// `text/event-stream`, which do not end, are passed on at once.
     #[must_use]
     pub fn limit(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).limit = bytes;

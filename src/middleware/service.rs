@@ -115,6 +115,20 @@ where
                 conditions.append(name.clone(), value.clone());
             }
         }
+        // RFC 9110 §13.1.3: a recipient MUST ignore If-Modified-Since when
+        // the request has If-None-Match (and §13.1.4 If-Unmodified-Since
+        // with If-Match). The server here is this layer and the service
+        // below together: a service that knows only dates (tower-http's
+        // ServeDir) would otherwise answer 304 from the date alone, for
+        // content whose tag no longer matches. The layer evaluates the
+        // tags itself, against the content.
+        let headers = req.headers_mut();
+        if headers.contains_key(IF_NONE_MATCH) {
+            headers.remove(IF_MODIFIED_SINCE);
+        }
+        if headers.contains_key(IF_MATCH) {
+            headers.remove(IF_UNMODIFIED_SINCE);
+        }
         // A HEAD is answered from the GET representation, so that both get
         // the same tag even when the stack below strips HEAD bodies. Range
         // is defined for GET only: RFC 9110 §14.2 "A server MUST ignore a
