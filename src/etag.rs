@@ -455,6 +455,14 @@ impl TryFrom<&str> for ETag {
     }
 }
 
+impl TryFrom<String> for ETag {
+    type Error = InvalidETag;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(s.as_bytes())
+    }
+}
+
 impl TryFrom<&[u8]> for ETag {
     type Error = InvalidETag;
 
@@ -716,6 +724,11 @@ mod tests {
         assert_eq!(ETag::try_from(&v).unwrap(), tag("W/\"a\""));
         assert!(ETag::try_from(HeaderValue::from_static("a")).is_err());
         assert_eq!(HeaderValue::from(tag("\"a\"")), "\"a\"");
+        assert_eq!(
+            ETag::try_from("W/\"a\"".to_owned()).unwrap(),
+            tag("W/\"a\"")
+        );
+        assert!(ETag::try_from("a".to_owned()).is_err());
     }
 
     #[test]

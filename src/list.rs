@@ -53,6 +53,12 @@ pub enum ETagList {
 impl ETagList {
     /// Parses a list spread over several field lines, as one list.
     ///
+    /// No lines at all give an empty list, the same as a field whose value
+    /// is empty; but an absent `If-Match` is not an `If-Match` that matches
+    /// nothing (RFC 9110 §13.1.1), so check that the field is present
+    /// before parsing it. [`Policy::evaluate`](crate::Policy::evaluate)
+    /// does.
+    ///
     /// ```
     /// use ifmatch::ETagList;
     ///
