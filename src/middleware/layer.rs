@@ -122,7 +122,10 @@ pub(crate) struct ETagConfig {
 ///
 /// Only complete `200` representations are tagged, and not server-sent
 /// events (`text/event-stream`): that body does not end, so buffering it
-/// would withhold the response.
+/// would withhold the response. Other slow or open-ended streams (an
+/// NDJSON feed, long polling) would be held until they end or pass the
+/// limit: put the layer on the routes that answer with finite documents
+/// (axum's `route_layer`, or a nested router) rather than around them.
 ///
 /// The layer evaluates `If-None-Match` and `If-Match` against the tag it
 /// computes, so it does not pass the date conditions those override on to
