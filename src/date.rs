@@ -3,6 +3,10 @@
 //! Parsing and formatting are `httpdate`'s: it reads all three forms of
 //! [RFC 9110 §5.6.7](https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7)
 //! (IMF-fixdate, obsolete RFC 850 and asctime) and rejects impossible dates.
+//! It also rejects two that the grammar allows, dates before 1970 and leap
+//! seconds (`23:59:60`); those are ignored like invalid dates. This server
+//! never sends either in `Last-Modified`, so a client echoing a date it
+//! was sent never meets the limit.
 //! This module only adds whole-second integer arithmetic (never floats:
 //! 0.999999999 s must not round up) and guards `httpdate`'s panics on
 //! times it cannot write.

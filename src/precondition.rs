@@ -371,17 +371,30 @@ impl Policy {
                 // Step 2: If-Unmodified-Since, only without If-Match.
                 // §13.1.4: ignored when the field is not a valid HTTP-date
                 // or the resource has no modification date.
-                if let (Some(modified), Some(since)) = (
+                match (
                     last_modified,
                     date::single(headers.field_lines(Field::IfUnmodifiedSince)),
                 ) {
-                    // "If the selected representation's last modification
-                    // date is earlier than or equal to the date provided in
-                    // the field value, the condition is true."
-                    if modified > since {
-                        return stop(eval, Outcome::PreconditionFailed(Failed::IfUnmodifiedSince));
+                    (Some(modified), Some(since)) => {
+                        // "If the selected representation's last
+                        // modification date is earlier than or equal to the
+                        // date provided in the field value, the condition
+                        // is true."
+                        if modified > since {
+                            return stop(
+                                eval,
+                                Outcome::PreconditionFailed(Failed::IfUnmodifiedSince),
+                            );
+                        }
+                        guarded = true;
                     }
-                    guarded = true;
+                    // Ignored because there is no target (a PUT that
+                    // creates): that holds only while there is none. A
+                    // target created in the meantime has a modification
+                    // date the client's date was sent to check, so the
+                    // write must still find the target absent.
+                    (None, Some(_)) if current.is_none() => guarded = true,
+                    _ => {}
                 }
             }
             // §13.1.1: "If the field value is "*", the condition is true if

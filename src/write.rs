@@ -51,10 +51,12 @@ pub enum Expected {
     Any,
     /// The target was absent: write only if it still does not exist.
     ///
-    /// Two requests get it: a PUT with `If-None-Match: *` (or, in opt-in
-    /// mode, any PUT) that creates the target, and a request with any other
-    /// method on a target that does not exist, whose preconditions were not
-    /// evaluated because the answer is 404 (RFC 9110 §13.2.1). A PATCH or
+    /// Two requests get it: a PUT that creates the target under a
+    /// condition (`If-None-Match: *`, or, in opt-in mode, any condition
+    /// that was checked against the absent target), and a request with any
+    /// other method on a target that does not exist, whose preconditions
+    /// were not evaluated because the answer is 404 (RFC 9110 §13.2.1). An
+    /// opt-in PUT with no condition gets [`Any`](Self::Any). A PATCH or
     /// DELETE handler must answer that 404 itself, not write: a store's
     /// write under `Absent` would create the target.
     Absent,
