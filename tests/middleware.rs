@@ -1458,6 +1458,11 @@ async fn a_body_error_is_passed_on_after_the_data_read_before_it() {
         let (res, _) = through_etag_layer(Some(case.limit), reply, get_request(&[])).await;
         assert_eq!(res.status(), StatusCode::OK, "{}", case.name);
         assert!(!res.headers().contains_key(ETAG), "{}: tagged", case.name);
+        // An exact size would let an HTTP/1.1 server send Content-Length
+        // and stop reading before the error: a truncated body that looks
+        // complete.
+        assert_eq!(res.body().size_hint().exact(), None, "{}", case.name);
+        assert!(!res.body().is_end_stream(), "{}", case.name);
         let read = read_all(res.into_body()).await;
         assert_eq!(read.data, case.data_before_error, "{}", case.name);
         assert_eq!(read.error, Some(BodyError("boom")), "{}", case.name);
@@ -1740,10 +1745,40 @@ async fn trailers_survive_buffering_and_streaming() {
             tagged.then(|| ETag::from_content("hello world")),
             "{name}"
         );
+        // With an exact size an HTTP/1.1 server frames the body with
+        // Content-Length, which cannot carry trailers.
+        assert_eq!(res.body().size_hint().exact(), None, "{name}");
         let read = read_all(res.into_body()).await;
         assert_eq!(read.data, b"hello world", "{name}");
         assert_eq!(read.trailers.as_ref(), Some(&trailers), "{name}");
     }
+    // Without trailers or an error, a buffered body states its size.
+    let reply = Reply::ok(TestBody::new(pieces[..2].to_vec()));
+    let (res, _) = through_etag_layer(Some(100), reply, get_request(&[])).await;
+    assert_eq!(res.body().size_hint().exact(), Some(11));
+}
+
+#[tokio::test]
+async fn layers_that_make_their_own_responses_fit_outside() {
+    // tower-http's timeout, CORS and header-validation layers build
+    // responses with `Default` bodies.
+    use tower_http::timeout::TimeoutLayer;
+    let inner = service_fn(|_req: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(http_body_util::Full::new(
+            Bytes::from_static(b"hello"),
+        )))
+    });
+    let svc = tower::ServiceBuilder::new()
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(10),
+        ))
+        .layer(ETagLayer::new())
+        .service(inner);
+    let res = svc.oneshot(get_request(&[])).await.unwrap();
+    assert_eq!(etag_header(&res), Some(ETag::from_content("hello")));
+    let empty: ifmatch::middleware::ResponseBody<http_body_util::Full<Bytes>> = Default::default();
+    assert!(empty.is_end_stream());
 }
 
 struct ConditionalCase<'a> {
@@ -1923,6 +1958,40 @@ fn docs_app(store: Docs) -> Router {
         .route_layer(PreconditionLayer::new(resolve))
         .layer(ETagLayer::new())
         .with_state(store)
+}
+
+#[tokio::test]
+async fn axum_a_method_the_route_lacks_is_405_not_a_precondition_answer() {
+    // Layered on the method router, the layer wraps the route's methods
+    // only; `Router::route_layer` would also wrap axum's 405 fallback and
+    // answer 428 to a PATCH the route does not serve.
+    let (store, _) = seeded();
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let resolve = {
+        let store = Arc::clone(&store);
+        let lookups = Arc::clone(&lookups);
+        move |parts: &Parts| {
+            lookups.fetch_add(1, Ordering::SeqCst);
+            let id = parts.uri.path().trim_start_matches("/docs/").to_owned();
+            ready(Ok::<_, Infallible>(store.get(&id)))
+        }
+    };
+    let app: Router = Router::new()
+        .route(
+            "/docs/{id}",
+            get(read_doc)
+                .put(write_doc)
+                .route_layer(PreconditionLayer::new(resolve)),
+        )
+        .with_state(store);
+    for method in [Method::PATCH, Method::DELETE, Method::POST] {
+        let (status, _, _) = call(&app, method.clone(), "/docs/a", &[], None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    assert_eq!(lookups.load(Ordering::SeqCst), 0);
+    let (status, _, _) = call(&app, Method::PUT, "/docs/a", &[], Some(json!({}))).await;
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(lookups.load(Ordering::SeqCst), 1);
 }
 
 /// A store with `/docs/a` = `{"title": "first"}`, and its tag.

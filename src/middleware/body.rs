@@ -137,9 +137,26 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
-            Kind::Held { frames, rest, .. } => {
+            Kind::Held {
+                frames,
+                rest,
+                error,
+                trailers,
+            } => {
                 let held = frames.iter().map(|b| b.len() as u64).sum::<u64>();
                 match rest {
+                    // An exact size makes an HTTP/1.1 server frame the body
+                    // with Content-Length and stop reading it after that
+                    // many bytes: a queued error would never be seen (the
+                    // client would get a complete-looking truncated body)
+                    // and trailers could not be sent. Without an upper
+                    // bound the server reads to the end and uses chunked
+                    // framing, as it would for the inner body.
+                    None if error.is_some() || trailers.is_some() => {
+                        let mut hint = SizeHint::new();
+                        hint.set_lower(held);
+                        hint
+                    }
                     None => SizeHint::with_exact(held),
                     Some(rest) => {
                         let r = rest.size_hint();
@@ -153,6 +170,15 @@ where
                 }
             }
         }
+    }
+}
+
+/// An empty body, as tower-http's `CorsLayer`, `TimeoutLayer` and
+/// `ValidateRequestHeaderLayer` need for the responses they make
+/// themselves.
+impl<B: Body> Default for ResponseBody<B> {
+    fn default() -> Self {
+        Self::empty()
     }
 }
 

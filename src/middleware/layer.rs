@@ -13,6 +13,12 @@ use crate::response::ProblemTexts;
 /// Evaluates preconditions before the inner service runs; see
 /// [the module docs](crate::middleware).
 ///
+/// The inner service must be `Clone`: it is called only after the
+/// resolver's lookup, so the layer keeps the service that was driven ready
+/// for that call and leaves a clone behind, as tower-http's asynchronous
+/// layers do. Services that are not `Clone` (`tower`'s `RateLimit`,
+/// `BoxService`) go behind a `tower::buffer::BufferLayer`.
+///
 /// ```
 /// use std::convert::Infallible;
 /// use std::sync::Arc;

@@ -92,11 +92,21 @@
 //!     }
 //! };
 //! let app: Router = Router::new()
-//!     .route("/docs/{id}", get(read).put(write))
-//!     .route_layer(PreconditionLayer::new(resolver))
+//!     .route(
+//!         "/docs/{id}",
+//!         get(read).put(write).route_layer(PreconditionLayer::new(resolver)),
+//!     )
 //!     .layer(ETagLayer::new())
 //!     .with_state(store);
 //! ```
+//!
+//! Put [`PreconditionLayer`] on the method router, as above:
+//! `Router::route_layer` also wraps axum's fallback for methods the route
+//! lacks, which would then answer 428 (after a needless lookup) instead of
+//! 405. Handlers behind it send the tag the resolver reports (here the
+//! store's), so that clients echo a tag the layer knows: [`ETagLayer`] only
+//! hashes responses that carry no `ETag`, and a content hash in place of
+//! the resolver's version tag would fail every later `If-Match`.
 //!
 //! # Deployment caveat: compression
 //!
@@ -166,6 +176,27 @@ pub use crate::gate::Precondition;
 /// in the [module docs](self) does). Otherwise the precondition and the
 /// write can name different targets: `Path<String>` percent-decodes
 /// (`caf%C3%A9` becomes `café`), `uri.path()` does not.
+///
+/// The future must own what it uses, so an `async fn lookup(parts: &Parts)`
+/// does not fit (its future borrows `parts`). Copy the id, then return an
+/// `async move` block; a named function does it like this:
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::future::Future;
+/// use http::request::Parts;
+/// use ifmatch::ETag;
+/// use ifmatch::middleware::{PreconditionLayer, Resolve};
+///
+/// fn lookup(parts: &Parts) -> impl Future<Output = Result<Option<ETag>, Infallible>> + use<> {
+///     let id = parts.uri.path().to_owned();
+///     async move { Ok(Some(ETag::from_content(id))) }
+/// }
+///
+/// fn is_resolver(_: &impl Resolve) {}
+/// is_resolver(&lookup);
+/// let layer = PreconditionLayer::new(lookup);
+/// ```
 pub trait Resolve {
     /// The current state of a target.
     type Current: Versioned;
