@@ -209,6 +209,13 @@ impl Policy {
     /// requirement in place of `If-Match`. Off by default: HTTP dates have a
     /// resolution of one second, so two writes within the same second are
     /// not told apart, which makes them a weak lock.
+    ///
+    /// The write that proceeds is bound to the target's current strong
+    /// `ETag` ([`Expected::ETag`]), so a change between the check and the
+    /// write is still caught. A target with no strong `ETag` can only be
+    /// bound to its existence ([`Expected::Exists`]): there, a change
+    /// between the check and the write is not caught, so give such targets
+    /// a strong tag before accepting dates.
     #[must_use]
     pub fn accept_if_unmodified_since(mut self, accept: bool) -> Self {
         self.accept_if_unmodified_since = accept;
