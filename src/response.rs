@@ -72,7 +72,10 @@ fn fill(template: &str, etag: &str, field: &str) -> String {
 ///
 /// In `detail`, `{etag}` is replaced by the current entity-tag (e.g.
 /// `"v7"`), or by `(none)` when the target has none, and `{field}` by the
-/// name of the malformed header field.
+/// name of the malformed header field. (For a target without a tag, the
+/// default texts of [`ProblemKind::Changed`] and [`ProblemKind::Exists`]
+/// use no `{etag}`: they do not advise sending `If-Match: (none)`. A text
+/// set with [`ProblemTexts::set`] is used with or without a tag.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProblemText {
     /// The `type` member: a URI that identifies the problem type.
@@ -116,6 +119,11 @@ pub struct ProblemTexts {
     required: ProblemText,
     malformed: ProblemText,
     unavailable: ProblemText,
+    // The default texts for `Changed` and `Exists` when the current state
+    // has no entity-tag: the tagged ones would advise `If-Match: (none)`.
+    // Dropped when the kind's text is replaced.
+    changed_untagged: Option<ProblemText>,
+    exists_untagged: Option<ProblemText>,
 }
 
 impl Default for ProblemTexts {
@@ -176,6 +184,25 @@ impl Default for ProblemTexts {
                      was changed. Try again in a moment.",
                 ),
             },
+            changed_untagged: Some(ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
+                title: Cow::Borrowed("The resource was changed by someone else"),
+                detail: Cow::Borrowed(
+                    "This item was changed after you loaded it, so your change was not applied. \
+                     Load the current version, reapply your change, and send it again, \
+                     conditioned on the version you loaded.",
+                ),
+            }),
+            exists_untagged: Some(ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
+                title: Cow::Borrowed("The resource already exists"),
+                detail: Cow::Borrowed(
+                    "This item already exists, and your request asked to act only if it did \
+                     not, so nothing was changed. To change it, load the current version, \
+                     reapply your change, and send it again, conditioned on the version you \
+                     loaded.",
+                ),
+            }),
         }
     }
 }
@@ -196,6 +223,11 @@ impl ProblemTexts {
     /// ```
     #[must_use]
     pub fn set(mut self, kind: ProblemKind, text: ProblemText) -> Self {
+        match kind {
+            ProblemKind::Changed => self.changed_untagged = None,
+            ProblemKind::Exists => self.exists_untagged = None,
+            _ => {}
+        }
         *self.slot(kind) = text;
         self
     }
@@ -268,6 +300,8 @@ impl ProblemTexts {
     pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
         let kind = if conflict.is_gone() {
             ProblemKind::Gone
+        } else if conflict.already_exists() {
+            ProblemKind::Exists
         } else {
             ProblemKind::Changed
         };
@@ -333,7 +367,12 @@ impl ProblemTexts {
         etag: Option<&ETag>,
         field: &str,
     ) -> Response<String> {
-        let text = self.get(kind);
+        let untagged = match (kind, etag) {
+            (ProblemKind::Changed, None) => self.changed_untagged.as_ref(),
+            (ProblemKind::Exists, None) => self.exists_untagged.as_ref(),
+            _ => None,
+        };
+        let text = untagged.unwrap_or_else(|| self.get(kind));
         let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
         let detail = fill(&text.detail, &shown, field);
         let body = ProblemBody {
@@ -552,7 +591,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::Validators;
+    use crate::{Expected, Validators};
 
     fn json(res: &Response<String>) -> serde_json::Value {
         serde_json::from_str(res.body()).unwrap()
@@ -668,6 +707,47 @@ mod tests {
                 .precondition_failed(None::<&ETag>, Failed::IfMatch)
                 .body()
         );
+        // A create (`If-None-Match: *`) that lost the race to another
+        // create gets what the gate answers once the target exists.
+        let lost_race = texts.conflict(&Conflict::refused(&Expected::Absent, Some(&current)));
+        let exists = texts.precondition_failed(Some(&current), Failed::IfNoneMatch);
+        assert_eq!(lost_race.headers(), exists.headers());
+        assert_eq!(lost_race.body(), exists.body());
+        assert!(
+            json(&lost_race)["title"]
+                .as_str()
+                .unwrap()
+                .contains("already exists")
+        );
+        let stale = Conflict::refused(&Expected::ETag(ETag::from_version(8)), Some(&current));
+        assert_eq!(texts.conflict(&stale).body(), from_precondition.body());
+    }
+
+    #[test]
+    fn a_target_without_a_tag_gets_advice_a_client_can_follow() {
+        let untagged = Validators::modified_at(UNIX_EPOCH + Duration::from_secs(784_111_777));
+        let texts = ProblemTexts::default();
+        for res in [
+            texts.conflict(&Conflict::moved(&untagged)),
+            texts.precondition_failed(Some(&untagged), Failed::IfUnmodifiedSince),
+            texts.precondition_failed(Some(&untagged), Failed::IfNoneMatch),
+        ] {
+            let body = json(&res);
+            let detail = body["detail"].as_str().unwrap();
+            assert!(!detail.contains("(none)"), "{detail}");
+            assert!(detail.to_lowercase().contains("load the current version"), "{detail}");
+            assert!(body.get("etag").is_none());
+            assert!(!res.headers().contains_key(ETAG));
+        }
+        // A replaced text is used with or without a tag.
+        let custom = ProblemText {
+            type_uri: "about:blank".into(),
+            title: "Changed".into(),
+            detail: "Reload (now {etag}).".into(),
+        };
+        let texts = texts.set(ProblemKind::Changed, custom);
+        let res = texts.conflict(&Conflict::moved(&untagged));
+        assert_eq!(json(&res)["detail"], "Reload (now (none)).");
     }
 
     #[test]

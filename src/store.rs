@@ -98,7 +98,7 @@ pub enum WriteError<E> {
 ///   itself finds, in the same atomic step (one locked section, one
 ///   statement, one transaction);
 /// - report a write that finds another state as [`WriteError::Conflict`],
-///   built with [`Conflict::from_current`] from the state it found, so the
+///   built with [`Conflict::refused`] from the state it found, so the
 ///   412 carries the now-current entity-tag (or says "gone");
 /// - derive entity-tags only from what is stored (a version that is never
 ///   reused, or the content), so every instance agrees on them.
@@ -247,7 +247,7 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
         let mut inner = self.lock();
         let current = inner.map.get(&key);
         if !expected.admits(current) {
-            return Err(Conflict::from_current(current));
+            return Err(Conflict::refused(expected, current));
         }
         let value = change(current.map(Stored::value));
         inner.last_version += 1;
@@ -275,7 +275,7 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
         let mut inner = self.lock();
         let current = inner.map.get(key);
         if current.is_none() || !expected.admits(current) {
-            return Err(Conflict::from_current(current));
+            return Err(Conflict::refused(expected, current));
         }
         inner.map.remove(key).ok_or_else(Conflict::gone)
     }

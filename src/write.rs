@@ -103,6 +103,8 @@ impl Expected {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     current: Option<Validators>,
+    // The write expected no target and found one.
+    exists: bool,
 }
 
 impl Conflict {
@@ -110,23 +112,59 @@ impl Conflict {
     pub fn moved<V: Versioned + ?Sized>(current: &V) -> Self {
         Self {
             current: Some(Validators::of(current)),
+            exists: false,
         }
     }
 
     /// The target no longer exists (it was deleted after it was read), or
     /// does not exist yet.
     pub fn gone() -> Self {
-        Self { current: None }
+        Self {
+            current: None,
+            exists: false,
+        }
     }
 
     /// Builds the conflict for a store whose current state is `current`.
+    /// Prefer [`refused`](Self::refused), which also tells a create that
+    /// lost a race from a stale write.
     pub fn from_current<V: Versioned + ?Sized>(current: Option<&V>) -> Self {
         current.map_or_else(Self::gone, Self::moved)
+    }
+
+    /// The conflict for a write under `expected` that found `current`, which
+    /// `expected` does not [admit](Expected::admits): what stores report.
+    ///
+    /// A write that expected no target ([`Expected::Absent`], a create
+    /// under `If-None-Match: *`) and found one is
+    /// [`already_exists`](Self::already_exists), so that it gets the same
+    /// 412 as an `If-None-Match` the gate found false (RFC 9110 §13.1.2),
+    /// not the one for a stale `If-Match`.
+    ///
+    /// ```
+    /// use ifmatch::{Conflict, ETag, Expected};
+    ///
+    /// let winner = ETag::from_version(1);
+    /// let lost_race = Conflict::refused(&Expected::Absent, Some(&winner));
+    /// assert!(lost_race.already_exists());
+    /// let stale = Conflict::refused(&Expected::ETag(ETag::from_version(0)), Some(&winner));
+    /// assert!(!stale.already_exists());
+    /// ```
+    pub fn refused<V: Versioned + ?Sized>(expected: &Expected, current: Option<&V>) -> Self {
+        let mut conflict = Self::from_current(current);
+        conflict.exists = current.is_some() && *expected == Expected::Absent;
+        conflict
     }
 
     /// Whether the target is gone (as opposed to moved on).
     pub fn is_gone(&self) -> bool {
         self.current.is_none()
+    }
+
+    /// Whether the write expected no target and found one (see
+    /// [`refused`](Self::refused)).
+    pub fn already_exists(&self) -> bool {
+        self.exists
     }
 
     /// The validators of the current state, if the target exists.

@@ -185,10 +185,16 @@ impl PgStore {
         Ok(store)
     }
 
-    /// The conflict for a write that matched no row: what is there now.
-    async fn conflict<T>(&self, id: &str) -> Result<T, WriteError<StoreError>> {
+    /// The conflict for a write under `expected` that matched no row: what
+    /// is there now.
+    async fn conflict<T>(
+        &self,
+        id: &str,
+        expected: &Expected,
+    ) -> Result<T, WriteError<StoreError>> {
         match self.load(id).await {
-            Ok(current) => Err(WriteError::Conflict(Conflict::from_current(
+            Ok(current) => Err(WriteError::Conflict(Conflict::refused(
+                expected,
                 current.as_ref(),
             ))),
             // The write was refused: whatever this read met, nothing was
@@ -264,7 +270,7 @@ impl PgStore {
         .await;
         match write {
             Ok(Some(written)) => Ok(written),
-            Ok(None) => self.conflict(id).await,
+            Ok(None) => self.conflict(id, expected).await,
             Err(e) => Err(WriteError::Store(e)),
         }
     }
@@ -345,7 +351,7 @@ impl ConditionalStore<str> for PgStore {
         .await;
         match delete {
             Ok(Some(stored)) => Ok(stored),
-            Ok(None) => self.conflict(id).await,
+            Ok(None) => self.conflict(id, expected).await,
             Err(e) => Err(WriteError::Store(e)),
         }
     }
