@@ -735,7 +735,10 @@ mod tests {
             let body = json(&res);
             let detail = body["detail"].as_str().unwrap();
             assert!(!detail.contains("(none)"), "{detail}");
-            assert!(detail.to_lowercase().contains("load the current version"), "{detail}");
+            assert!(
+                detail.to_lowercase().contains("load the current version"),
+                "{detail}"
+            );
             assert!(body.get("etag").is_none());
             assert!(!res.headers().contains_key(ETAG));
         }

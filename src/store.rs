@@ -144,6 +144,12 @@ type EtagFn<V> = fn(&V, u64) -> ETag;
 /// created again never gets back an old tag; use
 /// [`with_etags`](Self::with_etags) for content-derived tags.
 ///
+/// The counter lives and dies with the store, like its data: a new store
+/// (a restarted process) starts again at `"v1"`, so a tag a client kept
+/// from before can match a different state after. That is fine for tests
+/// and demos; a store that outlives its processes must take its versions
+/// from what it persists (the PostgreSQL example uses a sequence).
+///
 /// ```
 /// use ifmatch::{Expected, MemoryStore};
 ///
@@ -186,7 +192,10 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
 
     /// An empty store that derives each entity-tag with `etag(value,
     /// version)`, e.g. `|v, _| ETag::from_serialize(v).unwrap_or_else(...)`
-    /// for content tags.
+    /// for content tags. The tags must be strong: a write conditioned on a
+    /// weak tag never matches (compare-and-swap compares strongly, RFC 9110
+    /// §13.1.1). `etag` runs under the store's lock: it must not call back
+    /// into the store.
     pub fn with_etags(etag: fn(&V, u64) -> ETag) -> Self {
         Self {
             inner: Mutex::new(Inner {
@@ -198,8 +207,10 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<K, V>> {
-        // Nothing panics while the lock is held between a check and its
-        // write, so a poisoned map is still consistent.
+        // The user's code that runs under the lock (an `update` closure,
+        // the `etag` function, `V::clone`) runs before the map is touched,
+        // so a panic there leaves the map as it was: a poisoned map is
+        // still consistent.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -234,7 +245,8 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// # Errors
     ///
     /// A [`Conflict`] with the current state when `expected` does not admit
-    /// it; `change` is not called then.
+    /// it; `change` is not called then. `change` runs under the store's
+    /// lock: it must not call back into the store.
     pub fn update(
         &self,
         key: K,
