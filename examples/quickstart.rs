@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
-use ifmatch::{MemoryStore, Outcome, Policy, ProblemTexts, Retry};
+use ifmatch::{Expected, MemoryStore, Outcome, Policy, ProblemTexts, Retry};
 
 /// The whole "service": one document, GET and PUT, in a plain function of
 /// an `http::Request`.
@@ -43,6 +43,13 @@ impl Service {
             },
             // The write is a compare-and-swap on what was checked.
             Method::PUT => match self.store.put("doc", &expected, req.body().clone()) {
+                // RFC 9110 §9.3.4: 201 when the PUT created the document
+                // (in strict mode a create carries If-None-Match: *).
+                Ok(doc) if expected == Expected::Absent => {
+                    let mut res = ok(doc.etag(), doc.value().clone());
+                    *res.status_mut() = StatusCode::CREATED;
+                    res
+                }
                 Ok(doc) => ok(doc.etag(), doc.value().clone()),
                 Err(conflict) => self.texts.conflict(&conflict),
             },

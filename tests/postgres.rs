@@ -708,6 +708,23 @@ async fn client_mistakes_get_4xx_from_the_database_store_never_503() {
         assert_eq!(status, StatusCode::CREATED, "PUT a 256-byte id: {text}");
         let (status, _, _, item) = get(&http, &url).await.expect("GET");
         assert_eq!((status, &item["id"]), (StatusCode::OK, &json!(id)));
+
+        // jsonb gives the largest f64 back as a 309-digit integer, which
+        // a parser without exact float conversion refuses: the item would
+        // be written and then unreadable, not even deletable.
+        let url = format!("{base}/items/{}", fresh_id("largest-float"));
+        let value = json!({ "x": f64::MAX, "y": f64::MIN_POSITIVE, "z": 0.1 });
+        let (status, text) =
+            status_of(http.put(&url).header(IF_NONE_MATCH, "*").json(&value)).await;
+        assert_eq!(status, StatusCode::CREATED, "PUT f64::MAX: {text}");
+        let (status, etag, _, item) = get(&http, &url).await.expect("GET");
+        assert_eq!(status, StatusCode::OK, "GET f64::MAX");
+        assert_eq!(
+            (&item["x"], &item["y"], &item["z"]),
+            (&value["x"], &value["y"], &value["z"])
+        );
+        let (status, text) = status_of(http.delete(&url).header(IF_MATCH, &etag)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "DELETE f64::MAX: {text}");
     }
 }
 

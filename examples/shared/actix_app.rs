@@ -146,7 +146,9 @@ pub fn configure(items: Items, gate: Gate) -> impl FnOnce(&mut web::ServiceConfi
         cfg.app_data(Data::new(items))
             .app_data(Data::new(gate))
             .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
-            .route("/items", web::post().to(create))
+            // A resource, not a bare route, so that another method on
+            // `/items` gets 405 as on axum, not 404 (RFC 9110 §15.5.6).
+            .service(web::resource("/items").route(web::post().to(create)))
             .service(
                 web::resource("/items/{id}")
                     .wrap(from_fn(preconditions))

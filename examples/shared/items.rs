@@ -252,6 +252,8 @@ pub enum InvalidId {
     /// It holds this control character (U+0000 included, which PostgreSQL
     /// `text` cannot hold).
     Control(char),
+    /// It is `.` or `..`, which a path cannot hold as a segment.
+    DotSegment,
 }
 
 impl std::fmt::Display for InvalidId {
@@ -268,12 +270,15 @@ impl std::fmt::Display for InvalidId {
                 "the item id contains the control character U+{:04X}",
                 u32::from(*c)
             ),
+            Self::DotSegment => {
+                f.write_str("the item id is `.` or `..`, which URLs resolve away (RFC 3986 §5.2.4)")
+            }
         }
     }
 }
 
 /// What every item id is: 1 to [`MAX_ID_BYTES`] bytes of UTF-8 without
-/// control characters.
+/// control characters, and not `.` or `..`.
 const ID_RULE: &str = "Item ids are 1 to 256 bytes of UTF-8 (after percent-decoding) without \
                        control characters.";
 
@@ -281,6 +286,12 @@ const ID_RULE: &str = "Item ids are 1 to 256 bytes of UTF-8 (after percent-decod
 fn check_id(id: &str) -> Result<(), InvalidId> {
     if id.is_empty() {
         return Err(InvalidId::Empty);
+    }
+    // RFC 3986 §5.2.4 removes these segments from a path, so
+    // `/items/..` is `/`: the item's URL (its Location) would name
+    // another resource, one that clients normalising paths reach instead.
+    if id == "." || id == ".." {
+        return Err(InvalidId::DotSegment);
     }
     if id.len() > MAX_ID_BYTES {
         return Err(InvalidId::TooLong(id.len()));
@@ -651,11 +662,13 @@ impl Items {
     ) -> Reply {
         let id = id.as_str();
         if !is_json(content_type) {
-            return unsupported("application/json").into();
+            return self
+                .refuse_body(id, pre, unsupported("application/json"))
+                .await;
         }
         let item = match parse_object(body).and_then(|item| own_id(item, id)) {
             Ok(item) => item,
-            Err(res) => return (*res).into(),
+            Err(res) => return self.refuse_body(id, pre, *res).await,
         };
         match self.store.write(id, pre.expected(), item.clone()).await {
             // RFC 9110 §9.3.4: 201 when the PUT created the item, whether
@@ -678,6 +691,23 @@ impl Items {
             Err(WriteError::Conflict(conflict)) => Reply::Conflict(conflict),
             Err(err) => self.write_failed(err),
         }
+    }
+
+    /// Answers `refusal` to a PUT whose body cannot be used, unless its
+    /// `If-Match` no longer holds: preconditions come before the content
+    /// (RFC 9110 §13.2.1), and a PUT the gate let through with a stale tag,
+    /// for the handler to confirm a retry (`confirm_retried_puts`), has not
+    /// succeeded before if its body is unusable now. It gets the 412 it
+    /// would have had.
+    async fn refuse_body(&self, id: &str, pre: &Precondition, refusal: Response<String>) -> Reply {
+        if let Expected::ETag(tag) = pre.expected() {
+            if let Ok(current) = self.store.load(id).await {
+                if current.as_ref().map(Stored::etag) != Some(tag) {
+                    return Reply::Conflict(Conflict::refused(pre.expected(), current.as_ref()));
+                }
+            }
+        }
+        refusal.into()
     }
 
     /// `PATCH /items/{id}`: RFC 7396 merge patch of the version checked.
@@ -780,6 +810,10 @@ mod tests {
         assert_eq!(id("/items/%FF"), Err(InvalidId::NotUtf8));
         assert_eq!(id("/items/a%00b"), Err(InvalidId::Control('\0')));
         assert_eq!(id("/items/a%0Ab"), Err(InvalidId::Control('\n')));
+        assert_eq!(id("/items/."), Err(InvalidId::DotSegment));
+        assert_eq!(id("/items/.."), Err(InvalidId::DotSegment));
+        assert_eq!(id("/items/%2E%2e"), Err(InvalidId::DotSegment));
+        assert_eq!(id("/items/..."), Ok("...".to_owned()));
         let longest = "x".repeat(MAX_ID_BYTES);
         assert_eq!(id(&format!("/items/{longest}")), Ok(longest.clone()));
         assert_eq!(
@@ -801,6 +835,49 @@ mod tests {
             );
         }
         assert_eq!(location("0123abcdef"), "/items/0123abcdef");
+    }
+
+    #[tokio::test]
+    async fn a_stale_put_with_an_unusable_body_gets_412_not_a_body_error() {
+        // The gate lets a PUT with a stale tag through for the handler to
+        // confirm a retry; an unusable body cannot be a retry that
+        // succeeded, and preconditions come before the content (RFC 9110
+        // §13.2.1).
+        let items = Items::new(Store::memory());
+        let id = ItemId::from_path("/items/a").unwrap();
+        let json = Some(&b"application/json"[..]);
+        let Reply::Done(res) = items
+            .replace(
+                &id,
+                &Precondition::from(Expected::Absent),
+                json,
+                br#"{"n": 1}"#,
+            )
+            .await
+        else {
+            panic!("create failed")
+        };
+        let v1 = ifmatch::ETag::try_from(&res.headers()[http::header::ETAG]).unwrap();
+        let stale = Precondition::from(Expected::ETag(v1.clone()));
+        let fresh = items.replace(&id, &stale, json, br#"{"n": 2}"#).await;
+        assert!(matches!(fresh, Reply::Done(ref r) if r.status() == StatusCode::OK));
+        for (content_type, body) in [
+            (json, &b"{broken"[..]),
+            (json, b"[1]"),
+            (Some(&b"text/plain"[..]), br#"{"n": 3}"#),
+        ] {
+            match items.replace(&id, &stale, content_type, body).await {
+                Reply::Conflict(c) => assert_ne!(c.current_etag(), Some(&v1)),
+                Reply::Done(r) => panic!("{}: {}", r.status(), r.body()),
+            }
+        }
+        // With a current tag, the body's own error is the answer.
+        let current = items.store.load("a").await.unwrap().unwrap();
+        let pre = Precondition::from(Expected::ETag(current.etag().clone()));
+        match items.replace(&id, &pre, json, b"{broken").await {
+            Reply::Done(r) => assert_eq!(r.status(), StatusCode::BAD_REQUEST),
+            Reply::Conflict(_) => panic!("a current tag got 412"),
+        }
     }
 
     #[test]
