@@ -143,12 +143,21 @@ impl Gate {
     /// and Vary; other fields are repeated too, except those describing the
     /// content (see [`not_modified`](crate::not_modified)).
     ///
-    /// `Date`, which §15.4.5 lists too, is dropped: these headers are set
-    /// once, and a date set once would be wrong in every later response.
-    /// The server adds the time of each response (hyper and actix-web do).
+    /// These headers are set once and repeated in every 304, so they must
+    /// hold nothing that belongs to one response or one target: `Date`
+    /// (which §15.4.5 lists too; the server adds the time of each
+    /// response, as hyper and actix-web do), `ETag` and `Last-Modified`
+    /// (each 304 carries the current target's) are dropped, and a
+    /// per-response field such as `Set-Cookie` does not belong here.
     #[must_use]
     pub fn not_modified_headers(mut self, mut headers: HeaderMap) -> Self {
-        headers.remove(http::header::DATE);
+        for name in [
+            http::header::DATE,
+            http::header::ETAG,
+            http::header::LAST_MODIFIED,
+        ] {
+            headers.remove(name);
+        }
         self.not_modified_headers = headers;
         self
     }
@@ -321,6 +330,32 @@ mod tests {
         assert_eq!(res.headers()[http::header::CACHE_CONTROL], "max-age=60");
         assert_eq!(res.headers()[http::header::VARY], "accept");
         assert!(!res.headers().contains_key(http::header::DATE));
+
+        // Validators configured once would describe another target.
+        let mut ok = HeaderMap::new();
+        ok.insert(http::header::ETAG, "\"some-other-item\"".parse().unwrap());
+        ok.insert(
+            http::header::LAST_MODIFIED,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        let gate = Gate::new().not_modified_headers(ok);
+        let dated = crate::Validators::modified_at(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000),
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::IF_MODIFIED_SINCE,
+            "Sun, 09 Sep 2001 01:46:40 GMT".parse().unwrap(),
+        );
+        let res = gate
+            .check(&Method::GET, &h, Some(&dated), SystemTime::now())
+            .unwrap_err();
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+        assert!(!res.headers().contains_key(http::header::ETAG));
+        assert_eq!(
+            res.headers()[http::header::LAST_MODIFIED],
+            "Sun, 09 Sep 2001 01:46:40 GMT"
+        );
     }
 
     #[test]

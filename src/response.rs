@@ -367,7 +367,11 @@ impl ProblemTexts {
         etag: Option<&ETag>,
         field: &str,
     ) -> Response<String> {
-        let untagged = match (kind, etag) {
+        // A tag with bytes that are not UTF-8 (obs-text) has no JSON string
+        // that names it: neither the `etag` member nor the `detail` can,
+        // so the client must take it from the `ETag` header.
+        let nameable = etag.filter(|tag| std::str::from_utf8(tag.as_bytes()).is_ok());
+        let untagged = match (kind, nameable) {
             (ProblemKind::Changed, None) => self.changed_untagged.as_ref(),
             (ProblemKind::Exists, None) => self.exists_untagged.as_ref(),
             _ => None,
@@ -380,12 +384,7 @@ impl ProblemTexts {
             title: &text.title,
             status: status.as_u16(),
             detail: &detail,
-            // A tag with bytes that are not UTF-8 (obs-text) has no JSON
-            // string that names it: the client must take it from the
-            // `ETag` header, not from a member that names another tag.
-            etag: etag
-                .filter(|tag| std::str::from_utf8(tag.as_bytes()).is_ok())
-                .map(|_| shown.as_str()),
+            etag: nameable.map(|_| shown.as_str()),
         };
         let mut res = body.into_response(status);
         if let Some(tag) = etag {
@@ -630,6 +629,10 @@ mod tests {
         let res = ProblemTexts::default().precondition_failed(Some(&latin1), Failed::IfMatch);
         assert_eq!(res.headers()[ETAG].as_bytes(), b"\"caf\xe9\"");
         assert!(json(&res).get("etag").is_none());
+        // Nor does the detail name it (as its Latin-1 reading, another tag).
+        let detail = json(&res)["detail"].as_str().unwrap().to_owned();
+        assert!(!detail.contains("caf"), "{detail}");
+        assert!(!detail.contains("If-Match:"), "{detail}");
     }
 
     #[test]

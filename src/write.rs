@@ -139,7 +139,9 @@ impl Conflict {
     /// under `If-None-Match: *`) and found one is
     /// [`already_exists`](Self::already_exists), so that it gets the same
     /// 412 as an `If-None-Match` the gate found false (RFC 9110 §13.1.2),
-    /// not the one for a stale `If-Match`.
+    /// not the one for a stale `If-Match`. (Only a creating PUT writes
+    /// under `Absent`: any other method that gets it answers 404 without
+    /// writing, see [`Expected::Absent`].)
     ///
     /// ```
     /// use ifmatch::{Conflict, ETag, Expected};

@@ -158,7 +158,8 @@ fn building_content_and_version_tags_never_allocates() {
 #[cfg(feature = "middleware")]
 struct Drip {
     frames: usize,
-    frame: usize,
+    // Frame sizes, taken in turn.
+    sizes: Vec<usize>,
 }
 
 #[cfg(feature = "middleware")]
@@ -174,7 +175,8 @@ impl http_body::Body for Drip {
             return std::task::Poll::Ready(None);
         }
         self.frames -= 1;
-        let data = bytes::Bytes::from(vec![b'x'; self.frame]);
+        let size = self.sizes[self.frames % self.sizes.len()];
+        let data = bytes::Bytes::from(vec![b'x'; size]);
         std::task::Poll::Ready(Some(Ok(http_body::Frame::data(data))))
     }
 }
@@ -188,15 +190,30 @@ fn the_etag_layer_holds_a_body_of_small_frames_in_about_its_size() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    // Frame sizes that fill the gathering pieces exactly, and ones that
-    // straddle them.
-    for frame in [1, 100, 4097, 40_000] {
-        let frames = LIMIT / frame;
+    // Frame sizes that fill the gathering pieces exactly, ones that
+    // straddle them, and small frames cut short by large ones.
+    for sizes in [
+        vec![1],
+        vec![100],
+        vec![4097],
+        vec![40_000],
+        vec![1, 4096],
+        vec![3, 5000, 1, 1],
+    ] {
+        let frames = LIMIT / sizes.iter().sum::<usize>() * sizes.len();
+        let len: usize = (0..frames).map(|i| sizes[i % sizes.len()]).sum();
         let mut etag = None;
         let info = allocation_counter::measure(|| {
             rt.block_on(async {
-                let inner = tower::service_fn(move |_req: http::Request<()>| async move {
-                    Ok::<_, std::convert::Infallible>(http::Response::new(Drip { frames, frame }))
+                let sizes = sizes.clone();
+                let inner = tower::service_fn(move |_req: http::Request<()>| {
+                    let sizes = sizes.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Drip {
+                            frames,
+                            sizes,
+                        }))
+                    }
                 });
                 let res = ifmatch::middleware::ETagLayer::new()
                     .layer(inner)
@@ -206,14 +223,18 @@ fn the_etag_layer_holds_a_body_of_small_frames_in_about_its_size() {
                 etag = res.headers().get(http::header::ETAG).cloned();
             });
         });
-        let want = ETag::from_content(vec![b'x'; frames * frame]);
-        assert_eq!(etag, Some(want.to_header_value()), "{frame}-byte frames");
+        let want = ETag::from_content(vec![b'x'; len]);
+        assert_eq!(
+            etag,
+            Some(want.to_header_value()),
+            "frames of {sizes:?} bytes"
+        );
         // The body itself, one gathering piece not yet full, the frame
         // being copied, and bookkeeping: a quarter of the limit is ample.
         // One allocation per frame held would be 30-50 times the limit.
         assert!(
             info.bytes_max <= (LIMIT + LIMIT / 4) as u64,
-            "{frame}-byte frames: peak heap {} B for a {LIMIT} B body",
+            "frames of {sizes:?} bytes: peak heap {} B for a {len} B body",
             info.bytes_max
         );
     }

@@ -719,6 +719,12 @@ impl Items {
         body: &[u8],
     ) -> Reply {
         let id = id.as_str();
+        // The item did not exist when the gate looked: the answer is 404
+        // (RFC 9110 §13.2.1), whatever appeared since; a PATCH does not
+        // create.
+        if *pre.expected() == Expected::Absent {
+            return not_found(id).into();
+        }
         let essence = essence(content_type);
         if !matches!(
             essence.as_deref(),
@@ -777,6 +783,11 @@ impl Items {
     /// `DELETE /items/{id}`.
     pub async fn delete(&self, id: &ItemId, pre: &Precondition) -> Reply {
         let id = id.as_str();
+        // The item did not exist when the gate looked: the answer is 404
+        // (RFC 9110 §13.2.1), whatever appeared since.
+        if *pre.expected() == Expected::Absent {
+            return not_found(id).into();
+        }
         match self.store.remove(id, pre.expected()).await {
             Ok(_) => {
                 let mut res = Response::new(String::new());
@@ -784,9 +795,7 @@ impl Items {
                 res.into()
             }
             // Nothing to delete and no If-Match said it should exist: 404.
-            Err(WriteError::Conflict(c))
-                if c.is_gone() && matches!(pre.expected(), Expected::Absent | Expected::Any) =>
-            {
+            Err(WriteError::Conflict(c)) if c.is_gone() && *pre.expected() == Expected::Any => {
                 not_found(id).into()
             }
             Err(err) => self.write_failed(err),
@@ -878,6 +887,30 @@ mod tests {
             Reply::Done(r) => assert_eq!(r.status(), StatusCode::BAD_REQUEST),
             Reply::Conflict(_) => panic!("a current tag got 412"),
         }
+    }
+
+    #[tokio::test]
+    async fn patch_and_delete_of_an_item_absent_at_the_check_get_404() {
+        // The gate let them through with `Absent` because the item did not
+        // exist (the 404 comes first, RFC 9110 §13.2.1); one created since
+        // is not theirs to change.
+        let items = Items::new(Store::memory());
+        let id = ItemId::from_path("/items/a").unwrap();
+        let absent = Precondition::from(Expected::Absent);
+        let json = Some(&b"application/json"[..]);
+        items.replace(&id, &absent, json, br#"{"n": 1}"#).await;
+        let before = items.store.load("a").await.unwrap().unwrap();
+        let merge = Some(&b"application/merge-patch+json"[..]);
+        for reply in [
+            items.patch(&id, &absent, merge, br#"{"n": 2}"#).await,
+            items.delete(&id, &absent).await,
+        ] {
+            match reply {
+                Reply::Done(r) => assert_eq!(r.status(), StatusCode::NOT_FOUND, "{}", r.body()),
+                Reply::Conflict(c) => panic!("412: {c}"),
+            }
+        }
+        assert_eq!(items.store.load("a").await.unwrap(), Some(before));
     }
 
     #[test]

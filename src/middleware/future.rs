@@ -550,6 +550,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
     /// at least [`SMALL_FRAME`] bytes, as it came; the others copied into
     /// pieces.
     fn keep(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
         if self.len == data.len() || data.len() >= SMALL_FRAME {
             self.flush_tail();
             self.frames.push_back(data);
@@ -574,8 +577,10 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
     /// Moves the piece being gathered, if any, to `frames`.
     fn flush_tail(&mut self) {
         if !self.tail.is_empty() {
-            self.frames
-                .push_back(std::mem::take(&mut self.tail).freeze());
+            // `split` hands on the filled part and keeps the rest of the
+            // piece for the next small frames: a piece cut short by a large
+            // frame is not left holding its unused capacity.
+            self.frames.push_back(self.tail.split().freeze());
         }
     }
 
