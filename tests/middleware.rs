@@ -4,6 +4,9 @@
 //! services and over a real axum `Router`, alone and with tower-http's
 //! `CompressionLayer`.
 
+#[path = "support/xorshift.rs"]
+mod xorshift;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -2435,14 +2438,9 @@ async fn a_head_with_range_is_answered_for_the_whole_representation() {
 /// `len` bytes that do not repeat, so that frames out of order or lost
 /// change the content.
 fn unrepeating(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
+    xorshift::xorshift(seed)
+        .take(len)
+        .map(|x| (x >> 32) as u8)
         .collect()
 }
 

@@ -16,6 +16,8 @@
 mod items;
 #[path = "../examples/shared/postgres.rs"]
 mod postgres;
+#[path = "support/xorshift.rs"]
+mod xorshift;
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
@@ -577,15 +579,9 @@ fn incompressible(len: usize) -> String {
         .fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            // xorshift64
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(ALPHABET[(x % ALPHABET.len() as u64) as usize])
-        })
+    xorshift::xorshift(seed)
+        .take(len)
+        .map(|x| char::from(ALPHABET[(x % ALPHABET.len() as u64) as usize]))
         .collect()
 }
 

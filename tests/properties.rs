@@ -16,6 +16,8 @@
 
 #[path = "support/invariants.rs"]
 mod invariants;
+#[path = "support/xorshift.rs"]
+mod xorshift;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -30,6 +32,7 @@ use ifmatch::{
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
+use xorshift::xorshift;
 
 /// `cases` unless `PROPTEST_CASES` says otherwise. Failures are not
 /// persisted to a regressions file: the minimal cases found so far are kept
@@ -345,16 +348,8 @@ fn now() -> impl Strategy<Value = SystemTime> {
 
 /// Bytes with a cheap generator, for content larger than proptest should
 /// draw byte by byte.
-fn pseudo_random(mut seed: u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            // xorshift64*
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-        })
-        .collect()
+fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    xorshift(seed).take(len).map(|x| (x >> 56) as u8).collect()
 }
 
 /// Content of every size around the hasher's 64 KiB staging window.
