@@ -86,6 +86,15 @@ pub struct ProblemText {
     pub detail: Cow<'static, str>,
 }
 
+/// The default `Changed` detail for a state without an entity-tag.
+const UNTAGGED_CHANGED: &str = "This item was changed after you loaded it, so your change was \
+     not applied. Load the current version, reapply your change, and send it again, \
+     conditioned on the version you loaded.";
+/// The default `Exists` detail for a state without an entity-tag.
+const UNTAGGED_EXISTS: &str = "This item already exists, and your request asked to act only if \
+     it did not, so nothing was changed. To change it, load the current version, reapply your \
+     change, and send it again, conditioned on the version you loaded.";
+
 /// Builds the responses for the outcomes that stop a request, with texts a
 /// person can act on. Replace any of them with [`set`](Self::set).
 ///
@@ -119,11 +128,12 @@ pub struct ProblemTexts {
     required: ProblemText,
     malformed: ProblemText,
     unavailable: ProblemText,
-    // The default texts for `Changed` and `Exists` when the current state
-    // has no entity-tag: the tagged ones would advise `If-Match: (none)`.
-    // Dropped when the kind's text is replaced.
-    changed_untagged: Option<ProblemText>,
-    exists_untagged: Option<ProblemText>,
+    // Whether `Changed` / `Exists` still have their default texts, which
+    // have a detail without `{etag}` ([`UNTAGGED_CHANGED`],
+    // [`UNTAGGED_EXISTS`]) for a state without an entity-tag: the tagged
+    // one would advise `If-Match: (none)`.
+    default_changed: bool,
+    default_exists: bool,
 }
 
 impl Default for ProblemTexts {
@@ -184,25 +194,8 @@ impl Default for ProblemTexts {
                      was changed. Try again in a moment.",
                 ),
             },
-            changed_untagged: Some(ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
-                title: Cow::Borrowed("The resource was changed by someone else"),
-                detail: Cow::Borrowed(
-                    "This item was changed after you loaded it, so your change was not applied. \
-                     Load the current version, reapply your change, and send it again, \
-                     conditioned on the version you loaded.",
-                ),
-            }),
-            exists_untagged: Some(ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
-                title: Cow::Borrowed("The resource already exists"),
-                detail: Cow::Borrowed(
-                    "This item already exists, and your request asked to act only if it did \
-                     not, so nothing was changed. To change it, load the current version, \
-                     reapply your change, and send it again, conditioned on the version you \
-                     loaded.",
-                ),
-            }),
+            default_changed: true,
+            default_exists: true,
         }
     }
 }
@@ -224,8 +217,8 @@ impl ProblemTexts {
     #[must_use]
     pub fn set(mut self, kind: ProblemKind, text: ProblemText) -> Self {
         match kind {
-            ProblemKind::Changed => self.changed_untagged = None,
-            ProblemKind::Exists => self.exists_untagged = None,
+            ProblemKind::Changed => self.default_changed = false,
+            ProblemKind::Exists => self.default_exists = false,
             _ => {}
         }
         *self.slot(kind) = text;
@@ -372,13 +365,13 @@ impl ProblemTexts {
         // so the client must take it from the `ETag` header.
         let nameable = etag.filter(|tag| std::str::from_utf8(tag.as_bytes()).is_ok());
         let untagged = match (kind, nameable) {
-            (ProblemKind::Changed, None) => self.changed_untagged.as_ref(),
-            (ProblemKind::Exists, None) => self.exists_untagged.as_ref(),
+            (ProblemKind::Changed, None) if self.default_changed => Some(UNTAGGED_CHANGED),
+            (ProblemKind::Exists, None) if self.default_exists => Some(UNTAGGED_EXISTS),
             _ => None,
         };
-        let text = untagged.unwrap_or_else(|| self.get(kind));
+        let text = self.get(kind);
         let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
-        let detail = fill(&text.detail, &shown, field);
+        let detail = fill(untagged.unwrap_or(&text.detail), &shown, field);
         let body = ProblemBody {
             type_uri: &text.type_uri,
             title: &text.title,
