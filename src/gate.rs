@@ -21,6 +21,9 @@ use crate::write::{Conflict, Expected};
 pub struct Precondition {
     expected: Expected,
     ignore_range: bool,
+    // Set when `If-Match` failed and the request was let through only for
+    // the handler to confirm a retried PUT.
+    failed: Option<Conflict>,
 }
 
 impl Precondition {
@@ -40,6 +43,16 @@ impl Precondition {
     pub fn ignore_range(&self) -> bool {
         self.ignore_range
     }
+
+    /// The conflict the precondition already found, when `If-Match` failed
+    /// and the request was let through only so that the handler can
+    /// confirm a retried PUT ([`Gate::confirm_retried_puts`]). Unless the
+    /// handler finds the stored state already equal to the request, its
+    /// answer is this conflict's 412, and before looking at the body:
+    /// preconditions come before the content (RFC 9110 §13.2.1).
+    pub fn failed(&self) -> Option<&Conflict> {
+        self.failed.as_ref()
+    }
 }
 
 /// A request with no `If-Range` to honour, written under `expected`: for
@@ -57,6 +70,7 @@ impl From<Expected> for Precondition {
         Self {
             expected,
             ignore_range: false,
+            failed: None,
         }
     }
 }
@@ -207,14 +221,17 @@ impl Gate {
             } => Decision::Proceed(Precondition {
                 expected,
                 ignore_range,
+                failed: None,
             }),
             Outcome::PreconditionFailed(Failed::IfMatch)
                 if self.confirm_retried_puts && *method == Method::PUT && current.is_some() =>
             {
                 match ETagList::from_lines(headers.field_lines(Field::IfMatch)) {
                     Ok(ETagList::Tags(mut tags)) if tags.len() == 1 && tags[0].is_strong() => {
+                        let expected = Expected::ETag(tags.remove(0));
                         Decision::Proceed(Precondition {
-                            expected: Expected::ETag(tags.remove(0)),
+                            failed: Some(Conflict::refused(&expected, current)),
+                            expected,
                             ignore_range: false,
                         })
                     }
@@ -385,8 +402,20 @@ mod tests {
             )
             .unwrap();
         assert_eq!(pre.expected(), &Expected::ETag(ETag::from_version(1)));
-        // The write it allows cannot succeed against the current state.
+        // The write it allows cannot succeed against the current state,
+        // and the failure found is handed on with the current tag.
         assert!(!pre.expected().admits(Some(&cur)));
+        assert_eq!(pre.failed().and_then(Conflict::current_etag), Some(&cur));
+        // A request whose precondition held carries no failure.
+        let held = gate
+            .check(
+                &Method::PUT,
+                &headers(&[(IF_MATCH, "\"v2\"")]),
+                Some(&cur),
+                now,
+            )
+            .unwrap();
+        assert_eq!(held.failed(), None);
         // Not for lists, weak tags, other methods or absent targets.
         for (method, value, current) in [
             (Method::PUT, "\"v1\", \"v0\"", Some(&cur)),
