@@ -1340,6 +1340,16 @@ async fn an_event_stream_is_passed_on_at_once_and_untagged() {
 }
 
 #[tokio::test]
+async fn only_the_event_stream_media_type_itself_passes_untagged() {
+    // Another media type that merely starts the same way is an ordinary,
+    // finite body.
+    let reply =
+        Reply::ok(TestBody::chunked(b"hello", 2)).header(CONTENT_TYPE, "text/event-streamer");
+    let (res, _) = through_etag_layer(None, reply, get_request(&[])).await;
+    assert_eq!(etag_header(&res), Some(ETag::from_content("hello")));
+}
+
+#[tokio::test]
 async fn a_date_condition_the_tags_overrule_does_not_reach_the_inner_service() {
     // An inner service that knows only dates, as tower-http's ServeDir: 304
     // for any If-Modified-Since (its file's time never moved), 412 for any

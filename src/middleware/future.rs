@@ -449,9 +449,13 @@ fn hash_unseen(hasher: &mut ETagHasher, frames: &VecDeque<Bytes>, hashed: &mut u
 /// Whether a response is a stream of server-sent events
 /// (`text/event-stream`), which is open-ended.
 fn is_event_stream(headers: &HeaderMap) -> bool {
+    const SSE: &[u8] = b"text/event-stream";
     headers.get(CONTENT_TYPE).is_some_and(|v| {
         let v = v.as_bytes();
-        v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream")
+        v.get(..SSE.len())
+            .is_some_and(|essence| essence.eq_ignore_ascii_case(SSE))
+            // The media type ends there: parameters or nothing follow.
+            && matches!(v.get(SSE.len()), None | Some(b';' | b' ' | b'\t'))
     })
 }
 
