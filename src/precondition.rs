@@ -378,10 +378,14 @@ impl Policy {
                 // Step 2: If-Unmodified-Since, only without If-Match.
                 // §13.1.4: ignored when the field is not a valid HTTP-date
                 // or the resource has no modification date.
-                match (
-                    last_modified,
-                    date::single(headers.field_lines(Field::IfUnmodifiedSince)),
-                ) {
+                // The field is read only when it can matter: with a
+                // modification date to compare, or with no target.
+                let since = if last_modified.is_some() || current.is_none() {
+                    date::single(headers.field_lines(Field::IfUnmodifiedSince))
+                } else {
+                    None
+                };
+                match (last_modified, since) {
                     (Some(modified), Some(since)) => {
                         // "If the selected representation's last
                         // modification date is earlier than or equal to the
@@ -433,11 +437,8 @@ impl Policy {
             Scan::Absent => {
                 // Step 4: If-Modified-Since, GET and HEAD only, and only
                 // without If-None-Match (§13.1.3).
-                if is_get_or_head {
-                    if let (Some(modified), Some(since)) = (
-                        last_modified,
-                        date::single(headers.field_lines(Field::IfModifiedSince)),
-                    ) {
+                if let Some(modified) = last_modified.filter(|_| is_get_or_head) {
+                    if let Some(since) = date::single(headers.field_lines(Field::IfModifiedSince)) {
                         // "If the selected representation's last
                         // modification date is earlier or equal to the date
                         // provided in the field value, the condition is
