@@ -274,12 +274,12 @@ impl Stage {
                 }
                 self.stage.reserve_exact(STAGE);
             }
-            self.stage.extend_from_slice(data);
+            crate::copy::extend(&mut self.stage, data);
             return;
         }
         if !self.stage.is_empty() {
             let take = STAGE - self.stage.len();
-            self.stage.extend_from_slice(&data[..take]);
+            crate::copy::extend(&mut self.stage, &data[..take]);
             self.hasher.update(&self.stage);
             self.stage.clear();
             data = &data[take..];
@@ -287,7 +287,7 @@ impl Stage {
         if data.len() >= STAGE {
             self.hasher.update(data);
         } else {
-            self.stage.extend_from_slice(data);
+            crate::copy::extend(&mut self.stage, data);
         }
     }
 

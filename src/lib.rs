@@ -70,6 +70,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod copy;
 mod date;
 mod error;
 mod etag;

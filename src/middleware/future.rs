@@ -570,7 +570,10 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                 self.tail = BytesMut::with_capacity(size);
             }
             let take = rest.len().min(self.tail.capacity() - self.tail.len());
-            self.tail.extend_from_slice(&rest[..take]);
+            let end = self.tail.as_ptr().wrapping_add(self.tail.len());
+            for piece in crate::copy::pieces(end, &rest[..take]) {
+                self.tail.extend_from_slice(piece);
+            }
             rest = &rest[take..];
             if self.tail.len() == self.tail.capacity() {
                 self.flush_tail();
