@@ -1339,6 +1339,100 @@ async fn an_event_stream_is_passed_on_at_once_and_untagged() {
     }
 }
 
+/// Marks a streaming response, for `skip_when`.
+#[derive(Clone)]
+struct Streaming;
+
+/// An `ETagLayer` that skips NDJSON responses and responses marked
+/// [`Streaming`].
+fn skipping_layer() -> ETagLayer {
+    ETagLayer::new().skip_when(|res| {
+        res.extensions.get::<Streaming>().is_some()
+            || res
+                .headers
+                .get(CONTENT_TYPE)
+                .is_some_and(|t| t.as_bytes().starts_with(b"application/x-ndjson"))
+    })
+}
+
+#[tokio::test]
+async fn skip_when_passes_other_open_ended_streams_on_at_once_and_untagged() {
+    for (content_type, marked) in [("application/x-ndjson", false), ("application/json", true)] {
+        let inner = service_fn(move |_req: Request<()>| async move {
+            let mut res = Response::new(OpenEndedBody { sent: false });
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if marked {
+                res.extensions_mut().insert(Streaming);
+            }
+            Ok::<_, Infallible>(res)
+        });
+        let req = get_request(&[]);
+        // The stream never ends: without the predicate the layer would
+        // hold it for good.
+        let res = tokio::time::timeout(
+            Duration::from_secs(10),
+            skipping_layer().layer(inner).oneshot(req),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{content_type}: response withheld"))
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(!res.headers().contains_key(ETAG), "{content_type}");
+        let mut body = res.into_body();
+        let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("first frame withheld");
+        assert_eq!(
+            &first.unwrap().unwrap().into_data().unwrap()[..],
+            b"data: hello\n\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn skip_when_leaves_other_responses_and_handler_tags_alone() {
+    let layer = skipping_layer();
+    let serve = |content_type: &'static str, etag: Option<&'static str>| {
+        service_fn(move |_req: Request<()>| async move {
+            let mut res = Response::new(http_body_util::Full::new(Bytes::from_static(b"{}")));
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if let Some(tag) = etag {
+                res.headers_mut()
+                    .insert(ETAG, HeaderValue::from_static(tag));
+            }
+            Ok::<_, Infallible>(res)
+        })
+    };
+    // Not skipped: tagged as usual.
+    let res = layer
+        .clone()
+        .layer(serve("application/json", None))
+        .oneshot(get_request(&[]))
+        .await
+        .unwrap();
+    assert_eq!(etag_header(&res), Some(ETag::from_content("{}")));
+    // Skipped, untagged, and no 304 for a tag that would have matched.
+    let tag = ETag::from_content("{}").to_string();
+    let res = layer
+        .clone()
+        .layer(serve("application/x-ndjson", None))
+        .oneshot(get_request(&[(IF_NONE_MATCH, &tag)]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.headers().contains_key(ETAG));
+    // A tag the handler set is never buffered, so the predicate is not
+    // needed for it: its conditions are still answered.
+    let res = layer
+        .layer(serve("application/x-ndjson", Some("\"v7\"")))
+        .oneshot(get_request(&[(IF_NONE_MATCH, "\"v7\"")]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+}
+
 #[tokio::test]
 async fn only_the_event_stream_media_type_itself_passes_untagged() {
     // Another media type that merely starts the same way is an ordinary,

@@ -390,8 +390,10 @@ where
                     }
                     // An event stream does not end: buffering it would
                     // withhold the response for good (tower-http's
-                    // compression skips it for the same reason).
-                    if is_event_stream(&parts.headers) {
+                    // compression skips it for the same reason). The
+                    // service names any other such streams.
+                    let skip = request.config.skip_when.as_ref();
+                    if is_event_stream(&parts.headers) || skip.is_some_and(|skip| skip(&parts)) {
                         this.state.set(ETagState::Done);
                         return Poll::Ready(Ok(request.respond(parts, ResponseBody::inner(body))));
                     }

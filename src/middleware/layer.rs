@@ -1,8 +1,9 @@
 //! The layers and their configuration.
 
+use std::fmt;
 use std::sync::Arc;
 
-use http::HeaderMap;
+use http::{HeaderMap, response};
 use tower_layer::Layer;
 
 use super::service::{ETagService, PreconditionService};
@@ -116,11 +117,26 @@ impl<S, R: Clone> Layer<S> for PreconditionLayer<R> {
 /// The default largest body [`ETagLayer`] buffers to hash: 1 MiB.
 pub const DEFAULT_ETAG_LIMIT: usize = 1024 * 1024;
 
-#[derive(Debug, Clone)]
+/// Decides which responses [`ETagLayer`] passes on untouched.
+pub(crate) type SkipWhen = Arc<dyn Fn(&response::Parts) -> bool + Send + Sync>;
+
+#[derive(Clone)]
 pub(crate) struct ETagConfig {
     pub(crate) limit: usize,
     pub(crate) policy: Policy,
     pub(crate) texts: ProblemTexts,
+    pub(crate) skip_when: Option<SkipWhen>,
+}
+
+impl fmt::Debug for ETagConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ETagConfig")
+            .field("limit", &self.limit)
+            .field("policy", &self.policy)
+            .field("texts", &self.texts)
+            .field("skip_when", &self.skip_when.as_ref().map(|_| "Fn"))
+            .finish()
+    }
 }
 
 /// Adds a strong content `ETag` to GET and HEAD responses and answers
@@ -131,7 +147,8 @@ pub(crate) struct ETagConfig {
 /// would withhold the response. Other slow or open-ended streams (an
 /// NDJSON feed, long polling) would be held until they end or pass the
 /// limit: put the layer on the routes that answer with finite documents
-/// (axum's `route_layer`, or a nested router) rather than around them.
+/// (axum's `route_layer`, or a nested router) rather than around them, or
+/// name such responses with [`skip_when`](Self::skip_when).
 ///
 /// The layer evaluates `If-None-Match` and `If-Match` against the tag it
 /// computes, so it does not pass the date conditions those override on to
@@ -173,6 +190,7 @@ impl ETagLayer {
                 limit: DEFAULT_ETAG_LIMIT,
                 policy: Policy::default(),
                 texts: ProblemTexts::default(),
+                skip_when: None,
             }),
         }
     }
@@ -187,6 +205,40 @@ impl ETagLayer {
     #[must_use]
     pub fn limit(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).limit = bytes;
+        self
+    }
+
+    /// Passes on at once, untagged and unbuffered, the responses for which
+    /// `skip` returns true, as it does for `text/event-stream`: open-ended
+    /// or slow streams that buffering would hold back (an NDJSON feed, a
+    /// long poll). `skip` sees the response head: status, headers and
+    /// extensions, so a handler can also mark a response by putting a type
+    /// of its own in the extensions. A later call replaces an earlier one.
+    ///
+    /// A response with an `ETag` of its own is never buffered, so it needs
+    /// no skipping; its conditions are still answered.
+    ///
+    /// ```
+    /// use http::header::CONTENT_TYPE;
+    /// use ifmatch::middleware::ETagLayer;
+    ///
+    /// /// Set by handlers that stream.
+    /// #[derive(Clone)]
+    /// struct Streaming;
+    ///
+    /// let layer = ETagLayer::new().skip_when(|res| {
+    ///     res.extensions.get::<Streaming>().is_some()
+    ///         || res.headers.get(CONTENT_TYPE).is_some_and(|t| {
+    ///             t.as_bytes().starts_with(b"application/x-ndjson")
+    ///         })
+    /// });
+    /// ```
+    #[must_use]
+    pub fn skip_when<F>(mut self, skip: F) -> Self
+    where
+        F: Fn(&response::Parts) -> bool + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.config).skip_when = Some(Arc::new(skip));
         self
     }
 
