@@ -1261,6 +1261,13 @@ async fn patch_merges_under_if_match(s: &Api) {
         )
         .await;
     r.expect(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // RFC 5789 §2.2: the 415 says which patch formats are accepted.
+    assert_eq!(
+        r.header(HeaderName::from_static("accept-patch")),
+        Some("application/merge-patch+json, application/json"),
+        "{}",
+        r.what
+    );
     s.assert_unchanged(path, &before, &r.what).await;
 
     // Unknown id: 404, with or without If-Match.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use http::header::{CONTENT_TYPE, LOCATION};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use ifmatch::{
     ConditionalStore, Conflict, Expected, Gate, MemoryStore, Policy, Precondition, ProblemTexts,
     Stored, WriteError, insert_validators, problem_response,
@@ -718,7 +718,14 @@ impl Items {
             essence.as_deref(),
             Some("application/merge-patch+json" | "application/json")
         ) {
-            return unsupported("application/merge-patch+json").into();
+            // RFC 5789 §2.2: a 415 to a PATCH names the patch formats the
+            // resource accepts, in Accept-Patch (§3.1).
+            let mut res = unsupported("application/merge-patch+json");
+            res.headers_mut().insert(
+                HeaderName::from_static("accept-patch"),
+                HeaderValue::from_static("application/merge-patch+json, application/json"),
+            );
+            return res.into();
         }
         let patch: Value = match serde_json::from_slice(body) {
             Ok(patch) => patch,
