@@ -529,7 +529,7 @@ both_servers! {
     Strict json_with_u0000_in_a_string_or_key_gets_422_and_changes_nothing,
     Strict a_percent_encoded_id_names_the_decoded_item_for_the_check_and_the_write,
     OptIn a_put_without_a_precondition_answers_201_when_it_creates_and_200_when_it_replaces,
-    Strict other_methods_on_the_collection_get_405,
+    Strict other_methods_on_the_collection_and_post_on_an_item_get_405,
 }
 
 // ---------------------------------------------------------------------------
@@ -1404,11 +1404,21 @@ async fn delete_requires_the_current_etag_and_then_the_item_is_gone(s: &Api) {
     }
 }
 
-async fn other_methods_on_the_collection_get_405(s: &Api) {
+async fn other_methods_on_the_collection_and_post_on_an_item_get_405(s: &Api) {
     // RFC 9110 §15.5.6: the resource exists (POST creates in it); the
     // method is what it does not support.
     for method in [Method::GET, Method::PUT, Method::DELETE] {
         s.send(s.request(method, "/items"))
+            .await
+            .expect(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    // And on an item: no POST, whether or not the id is one the service
+    // would accept (the method is checked before the id, on both).
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let valid = [created.path, "/items/no-such-item".to_owned()];
+    let invalid = invalid_id_paths().into_iter().map(|(_, path)| path);
+    for path in valid.into_iter().chain(invalid) {
+        s.send(s.request(Method::POST, &path))
             .await
             .expect(StatusCode::METHOD_NOT_ALLOWED);
     }

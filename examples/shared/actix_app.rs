@@ -53,6 +53,12 @@ async fn preconditions(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // A method the resource does not serve gets the resource's 405 (RFC
+    // 9110 §15.5.6), whatever the id, as on axum, where the method router
+    // answers before the layer runs.
+    if !SERVED.contains(req.method()) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let (Some(items), Some(gate)) = (
         req.app_data::<Data<Items>>().cloned(),
         req.app_data::<Data<Gate>>().cloned(),
@@ -139,6 +145,15 @@ async fn delete(
     let result = items.delete(&id, &pre).await;
     reply(&gate, result)
 }
+
+/// The methods `/items/{id}` serves, one route each in [`configure`].
+const SERVED: [actix_web::http::Method; 5] = [
+    actix_web::http::Method::GET,
+    actix_web::http::Method::HEAD,
+    actix_web::http::Method::PUT,
+    actix_web::http::Method::PATCH,
+    actix_web::http::Method::DELETE,
+];
 
 /// Registers the routes; `items` and `gate` become app data.
 pub fn configure(items: Items, gate: Gate) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
