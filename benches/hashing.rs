@@ -99,7 +99,7 @@ fn streaming_etag(c: &mut Criterion) {
     });
     // The same, from the source offset (modulo 4 KiB) at which the pieces
     // hash slowest in this process. Where the staging window lies relative
-    // to the pieces is up to the allocator, and with glibc < 2.39 on AMD
+    // to the pieces is up to the allocator, and with an unfixed glibc on AMD
     // Zen 3/4 one offset in a hundred made every copy into the window about
     // 15 times slower (see `src/copy.rs`); this row shows that no offset
     // does any more.

@@ -1,11 +1,12 @@
 //! Appending bytes to a buffer without meeting a slow `memcpy` path.
 //!
-//! glibc before 2.39 copies blocks of more than about 2 KiB with
+//! glibc releases that predate the fix for
+//! [bug 30994](https://sourceware.org/bugzilla/show_bug.cgi?id=30994)
+//! (Debian 12's 2.36 is one) copy blocks of more than about 2 KiB with
 //! `rep movsb` on CPUs that advertise fast short `rep movsb` (FSRM), AMD
 //! Zen 3 and Zen 4 among them. There, `rep movsb` is about 15–20 times
 //! slower when the destination lies a few bytes past the source modulo
-//! 4 KiB ([glibc bug 30994](https://sourceware.org/bugzilla/show_bug.cgi?id=30994);
-//! glibc 2.39 stopped using it on those CPUs). Measured on an EPYC (Zen 3)
+//! 4 KiB; the fix stops glibc using it on those CPUs. Measured on an EPYC (Zen 3)
 //! with Debian 12's glibc 2.36: copying 1 MiB in 8 KiB pieces took 25–35 µs,
 //! or 370–580 µs when `(destination - source) % 4096` was 1 to 31. The
 //! staging window of [`ETagHasher`](crate::ETagHasher) is one such
@@ -13,14 +14,15 @@
 //! where the allocator put them, so a whole hash could take twice as long
 //! from one process to the next.
 //!
-//! Copies of at most 2048 bytes never take the `rep movsb` path (its
-//! threshold is 2048 bytes or more with glibc's default tuning), so a copy
+//! Copies of at most 2048 bytes do not take the `rep movsb` path (its
+//! threshold is 2048 bytes or more unless tuned lower), so a copy
 //! at such an offset is made in steps of that size instead. Anywhere else,
 //! or with another C library, this costs one comparison.
 
 use std::slice::Chunks;
 
-/// The largest copy glibc makes with vector moves whatever its tuning.
+/// A copy size below glibc's default `rep movsb` threshold (2048 bytes
+/// and up, depending on the CPU).
 const STEP: usize = 2048;
 
 /// Offsets `(destination - source) % 4096` to copy around: the slow range
