@@ -11,8 +11,8 @@
 //! or 370–580 µs when `(destination - source) % 4096` was 1 to 31. The
 //! staging window of [`ETagHasher`](crate::ETagHasher) is one such
 //! destination, and whether a body's pieces meet it that way depends only on
-//! where the allocator put them, so a whole hash could take twice as long
-//! from one process to the next.
+//! where the allocator put them, so a whole hash could take 2.5 times as
+//! long from one process to the next.
 //!
 //! Copies of at most 2048 bytes do not take the `rep movsb` path (its
 //! threshold is 2048 bytes or more unless tuned lower), so a copy

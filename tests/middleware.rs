@@ -2593,3 +2593,16 @@ proptest::proptest! {
         proptest::prop_assert_eq!(read.error, None);
     }
 }
+
+/// The layers and services can be shared across threads and held across a
+/// `catch_unwind`, with or without a `skip_when` predicate.
+#[test]
+fn layers_and_services_are_send_sync_and_unwind_safe() {
+    fn check<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>(_: &T) {}
+    let inner = service_fn(|_req: Request<()>| ready(Ok::<_, Infallible>(Response::new(()))));
+    check(&ETagLayer::new());
+    let skipping = skipping_layer();
+    check(&skipping);
+    check(&skipping.layer(inner));
+    check(&ETagLayer::new().layer(inner));
+}

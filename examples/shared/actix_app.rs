@@ -146,7 +146,9 @@ async fn delete(
     reply(&gate, result)
 }
 
-/// The methods `/items/{id}` serves, one route each in [`configure`].
+/// The methods `/items/{id}` serves, one route each in [`configure`]:
+/// keep the two in step (a route missing here would skip the gate, and
+/// its handler would then fail to find its `ItemId`).
 const SERVED: [actix_web::http::Method; 5] = [
     actix_web::http::Method::GET,
     actix_web::http::Method::HEAD,

@@ -1,6 +1,7 @@
 //! The layers and their configuration.
 
 use std::fmt;
+use std::panic::RefUnwindSafe;
 use std::sync::Arc;
 
 use http::{HeaderMap, response};
@@ -118,7 +119,7 @@ impl<S, R: Clone> Layer<S> for PreconditionLayer<R> {
 pub const DEFAULT_ETAG_LIMIT: usize = 1024 * 1024;
 
 /// Decides which responses [`ETagLayer`] passes on untouched.
-pub(crate) type SkipWhen = Arc<dyn Fn(&response::Parts) -> bool + Send + Sync>;
+pub(crate) type SkipWhen = Arc<dyn Fn(&response::Parts) -> bool + Send + Sync + RefUnwindSafe>;
 
 #[derive(Clone)]
 pub(crate) struct ETagConfig {
@@ -215,8 +216,19 @@ impl ETagLayer {
     /// extensions, so a handler can also mark a response by putting a type
     /// of its own in the extensions. A later call replaces an earlier one.
     ///
-    /// A response with an `ETag` of its own is never buffered, so it needs
-    /// no skipping; its conditions are still answered.
+    /// `skip` is asked only about `200` responses without an `ETag`: other
+    /// statuses are never tagged, and a response with an `ETag` of its own
+    /// is never buffered (its conditions are still answered). A skipped
+    /// response has no tag to evaluate conditions against, so it goes out
+    /// as the handler made it, whatever the request's `If-None-Match` or
+    /// `If-Match`; and since the layer decides this only once the handler
+    /// has answered, the handler still does not see `If-Modified-Since`
+    /// when the request has `If-None-Match` (see [`ETagLayer`]). A route whose
+    /// handler answers conditional requests by date itself is better left
+    /// outside the layer.
+    ///
+    /// `skip` must be [`RefUnwindSafe`], as the layer and its service are:
+    /// closures that capture plain data, atomics or a `Mutex` are.
     ///
     /// ```
     /// use http::header::CONTENT_TYPE;
@@ -236,7 +248,7 @@ impl ETagLayer {
     #[must_use]
     pub fn skip_when<F>(mut self, skip: F) -> Self
     where
-        F: Fn(&response::Parts) -> bool + Send + Sync + 'static,
+        F: Fn(&response::Parts) -> bool + Send + Sync + RefUnwindSafe + 'static,
     {
         Arc::make_mut(&mut self.config).skip_when = Some(Arc::new(skip));
         self
