@@ -21,6 +21,8 @@
 
 use std::slice::Chunks;
 
+use bytes::BufMut;
+
 /// A copy size below glibc's default `rep movsb` threshold (2048 bytes
 /// and up, depending on the CPU).
 const STEP: usize = 2048;
@@ -31,9 +33,9 @@ const ALIASED: std::ops::Range<usize> = 1..64;
 
 /// `src` in the pieces to append it in, when it is appended at `dst_end`
 /// (the address one past the last byte of the destination buffer, which
-/// must have room for all of `src`): one piece, or steps of [`STEP`] bytes
-/// when the two addresses fall in the slow range.
-pub(crate) fn pieces(dst_end: *const u8, src: &[u8]) -> Chunks<'_, u8> {
+/// should have room for all of `src`): one piece, or steps of [`STEP`]
+/// bytes when the two addresses fall in the slow range.
+fn pieces(dst_end: *const u8, src: &[u8]) -> Chunks<'_, u8> {
     // Only the addresses are compared; nothing is read through them.
     let offset = (dst_end as usize).wrapping_sub(src.as_ptr() as usize) % 4096;
     let step = if src.len() > STEP && ALIASED.contains(&offset) {
@@ -44,11 +46,15 @@ pub(crate) fn pieces(dst_end: *const u8, src: &[u8]) -> Chunks<'_, u8> {
     src.chunks(step)
 }
 
-/// Appends `src` to `dst`, in [`pieces`].
-pub(crate) fn extend(dst: &mut Vec<u8>, src: &[u8]) {
-    dst.reserve(src.len());
-    for piece in pieces(dst.as_ptr().wrapping_add(dst.len()), src) {
-        dst.extend_from_slice(piece);
+/// Appends `src` to `dst` (a `Vec<u8>` or a `BytesMut` with room for it),
+/// in [`pieces`].
+pub(crate) fn extend<B: BufMut + AsRef<[u8]>>(dst: &mut B, src: &[u8]) {
+    // Where the next byte goes. A buffer that must grow first moves, which
+    // would only spoil the choice of steps; both callers have room.
+    let filled = dst.as_ref();
+    let end = filled.as_ptr().wrapping_add(filled.len());
+    for piece in pieces(end, src) {
+        dst.put_slice(piece);
     }
 }
 

@@ -572,10 +572,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                 self.tail = BytesMut::with_capacity(size);
             }
             let take = rest.len().min(self.tail.capacity() - self.tail.len());
-            let end = self.tail.as_ptr().wrapping_add(self.tail.len());
-            for piece in crate::copy::pieces(end, &rest[..take]) {
-                self.tail.extend_from_slice(piece);
-            }
+            crate::copy::extend(&mut self.tail, &rest[..take]);
             rest = &rest[take..];
             if self.tail.len() == self.tail.capacity() {
                 self.flush_tail();
