@@ -378,34 +378,32 @@ impl Policy {
                 // Step 2: If-Unmodified-Since, only without If-Match.
                 // §13.1.4: ignored when the field is not a valid HTTP-date
                 // or the resource has no modification date.
-                // The field is read only when it can matter: with a
-                // modification date to compare, or with no target.
-                let since = if last_modified.is_some() || current.is_none() {
-                    date::single(headers.field_lines(Field::IfUnmodifiedSince))
-                } else {
-                    None
-                };
-                match (last_modified, since) {
-                    (Some(modified), Some(since)) => {
-                        // "If the selected representation's last
-                        // modification date is earlier than or equal to the
-                        // date provided in the field value, the condition
-                        // is true."
-                        if modified > since {
-                            return stop(
-                                eval,
-                                Outcome::PreconditionFailed(Failed::IfUnmodifiedSince),
-                            );
+                // The field is read only where it can matter.
+                let since = || date::single(headers.field_lines(Field::IfUnmodifiedSince));
+                match last_modified {
+                    Some(modified) => {
+                        if let Some(since) = since() {
+                            // "If the selected representation's last
+                            // modification date is earlier than or equal to
+                            // the date provided in the field value, the
+                            // condition is true."
+                            if modified > since {
+                                return stop(
+                                    eval,
+                                    Outcome::PreconditionFailed(Failed::IfUnmodifiedSince),
+                                );
+                            }
+                            guarded = true;
                         }
-                        guarded = true;
                     }
                     // Ignored because there is no target (a PUT that
                     // creates): that holds only while there is none. A
                     // target created in the meantime has a modification
                     // date the client's date was sent to check, so the
                     // write must still find the target absent.
-                    (None, Some(_)) if current.is_none() => guarded = true,
-                    _ => {}
+                    None if current.is_none() => guarded = since().is_some(),
+                    // A target without a modification date.
+                    None => {}
                 }
             }
             // §13.1.1: "If the field value is "*", the condition is true if
