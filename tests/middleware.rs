@@ -2539,15 +2539,6 @@ async fn a_head_with_range_is_answered_for_the_whole_representation() {
 // Any framing
 // ---------------------------------------------------------------------------
 
-/// `len` bytes that do not repeat, so that frames out of order or lost
-/// change the content.
-fn unrepeating(seed: u64, len: usize) -> Vec<u8> {
-    xorshift::xorshift(seed)
-        .take(len)
-        .map(|x| (x >> 32) as u8)
-        .collect()
-}
-
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig {
         cases: 48,
@@ -2568,7 +2559,7 @@ proptest::proptest! {
         ),
         over in proptest::prelude::any::<bool>(),
     ) {
-        let bytes = unrepeating(seed, len);
+        let bytes = xorshift::bytes(seed, len);
         let mut pieces = Vec::new();
         let mut at = 0;
         for size in sizes.iter().cycle() {

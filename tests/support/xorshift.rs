@@ -12,3 +12,11 @@ pub fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
         x
     })
 }
+
+/// `len` bytes from the numbers that follow `seed`: content that does not
+/// repeat (frames out of order or lost change it), cheaper than drawing
+/// each byte from proptest.
+#[allow(dead_code)] // not every test file that includes this uses it
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    xorshift(seed).take(len).map(|x| (x >> 32) as u8).collect()
+}
