@@ -29,6 +29,12 @@ pub struct Precondition {
 impl Precondition {
     /// The state the handler's write must still find: pass it to the
     /// store's compare-and-swap.
+    ///
+    /// [`Expected::Absent`] on a GET, HEAD, PATCH or DELETE means the
+    /// target did not exist and preconditions were not evaluated: answer
+    /// 404, do not write (RFC 9110 §13.2.1). A handler that loads the
+    /// current value before changing it writes under
+    /// [`pinned_to`](Expected::pinned_to)`(&loaded)`.
     pub fn expected(&self) -> &Expected {
         &self.expected
     }
@@ -235,10 +241,15 @@ impl Gate {
                             ignore_range: false,
                         })
                     }
-                    _ => {
-                        Decision::Respond(self.texts.precondition_failed(current, Failed::IfMatch))
-                    }
+                    _ => Decision::Respond(self.texts.precondition_failed_for(
+                        headers,
+                        current,
+                        Failed::IfMatch,
+                    )),
                 }
+            }
+            Outcome::PreconditionFailed(failed) => {
+                Decision::Respond(self.texts.precondition_failed_for(headers, current, failed))
             }
             stop => Decision::Respond(
                 self.texts
@@ -272,6 +283,7 @@ mod tests {
 
     use super::*;
     use crate::etag::ETag;
+    use crate::response::ProblemText;
 
     impl Decision {
         fn unwrap(self) -> Precondition {
@@ -325,6 +337,89 @@ mod tests {
             now,
         );
         assert_eq!(nm.unwrap_err().status(), 304);
+    }
+
+    /// The problem body's `title`, `detail` and `etag` member of a 412.
+    fn problem_of(decision: Decision) -> (String, String, String) {
+        let res = decision.unwrap_err();
+        assert_eq!(res.status(), 412);
+        assert_eq!(res.headers()[http::header::ETAG], "\"v2\"");
+        let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+        (text("title"), text("detail"), text("etag"))
+    }
+
+    #[test]
+    fn an_if_match_that_could_never_match_is_not_called_a_change() {
+        let cur = ETag::from_version(2);
+        let now = SystemTime::now();
+        let put = |gate: &Gate, value: &'static str| {
+            gate.check(
+                &Method::PUT,
+                &headers(&[(IF_MATCH, value)]),
+                Some(&cur),
+                now,
+            )
+        };
+        let gate = Gate::new();
+        let changed = ProblemTexts::default()
+            .get(ProblemKind::Changed)
+            .title
+            .clone();
+        let unmatchable = ProblemTexts::default()
+            .get(ProblemKind::Unmatchable)
+            .title
+            .clone();
+        // The current version, but weak or without its quotes (a proxy that
+        // weakens tags, a client that strips quotes): nothing changed.
+        for value in ["W/\"v2\"", "v2", "W/\"v1\", W/\"v2\"", ",", "\"v2"] {
+            let (title, detail, etag) = problem_of(put(&gate, value));
+            assert_eq!(title, unmatchable, "{value}");
+            assert!(detail.contains("If-Match: \"v2\" exactly"), "{detail}");
+            assert!(!detail.contains("changed after you loaded it"), "{detail}");
+            assert_eq!(etag, "\"v2\"");
+        }
+        // A strong tag that is not current is a change, even beside a weak one.
+        for value in ["\"v1\"", "W/\"v2\", \"v1\""] {
+            let (title, _, _) = problem_of(put(&gate, value));
+            assert_eq!(title, changed, "{value}");
+        }
+        // The same when confirming retried PUTs, and on a GET.
+        let confirming = Gate::new().confirm_retried_puts(true);
+        assert_eq!(problem_of(put(&confirming, "W/\"v2\"")).0, unmatchable);
+        let get = gate.check(
+            &Method::GET,
+            &headers(&[(IF_MATCH, "W/\"v2\"")]),
+            Some(&cur),
+            now,
+        );
+        assert_eq!(problem_of(get).0, unmatchable);
+        // A service's own text replaces it.
+        let custom = Gate::new().texts(ProblemTexts::default().set(
+            ProblemKind::Unmatchable,
+            ProblemText {
+                type_uri: "about:blank".into(),
+                title: "Send the ETag as given".into(),
+                detail: "Use {etag}.".into(),
+            },
+        ));
+        let (title, detail, _) = problem_of(put(&custom, "W/\"v2\""));
+        assert_eq!(
+            (title.as_str(), detail.as_str()),
+            ("Send the ETag as given", "Use \"v2\".")
+        );
+        // Without a tag to name, the usual text for a target without one.
+        let dated = crate::Validators::modified_at(SystemTime::UNIX_EPOCH);
+        let res = gate
+            .check(
+                &Method::PUT,
+                &headers(&[(IF_MATCH, "W/\"v2\"")]),
+                Some(&dated),
+                now,
+            )
+            .unwrap_err();
+        let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        assert_eq!(body["title"], changed.as_ref());
     }
 
     #[test]

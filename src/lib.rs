@@ -21,33 +21,58 @@
 //!
 //! # Example
 //!
+//! [`Gate`] evaluates a request's preconditions and builds the 304, 412 or
+//! 428 when they stop it; the store's compare-and-swap makes the write
+//! conditional on the state that was checked. (With tower or axum, the
+//! `middleware` feature's `PreconditionLayer` makes the [`Gate`] call.)
+//!
 //! ```
 //! use std::time::SystemTime;
-//! use http::{header, HeaderMap, Method};
-//! use ifmatch::{Expected, MemoryStore, Outcome, Policy, ProblemTexts};
+//! use http::{header, HeaderMap, Method, Response, StatusCode};
+//! use ifmatch::{insert_validators, Decision, Expected, Gate, MemoryStore};
 //!
-//! let store: MemoryStore<&str, String> = MemoryStore::new();
-//! let v1 = store.put("doc", &Expected::Absent, "draft".to_owned())?;
-//!
-//! // A client sends a PUT with the tag it read earlier.
-//! let mut headers = HeaderMap::new();
-//! headers.insert(header::IF_MATCH, v1.etag().to_header_value());
-//!
-//! let current = store.get("doc");
-//! let eval = Policy::default().evaluate(&Method::PUT, &headers, current.as_ref(), SystemTime::now());
-//! match eval.into_outcome() {
-//!     Outcome::Proceed { expected, .. } => match store.put("doc", &expected, "final".to_owned()) {
-//!         Ok(stored) => println!("200, ETag: {}", stored.etag()),
-//!         // Someone else wrote between the check and the write.
-//!         Err(conflict) => println!("{:?}", ProblemTexts::default().conflict(&conflict)),
-//!     },
-//!     outcome => {
-//!         let res = ProblemTexts::default().respond(&outcome, current.as_ref(), &HeaderMap::new());
-//!         println!("{res:?}");
+//! fn put(store: &MemoryStore<&'static str, String>, headers: &HeaderMap, body: &str) -> Response<String> {
+//!     let gate = Gate::default();
+//!     let current = store.get("doc");
+//!     match gate.check(&Method::PUT, headers, current.as_ref(), SystemTime::now()) {
+//!         // The preconditions held: write only if the state is still the one checked.
+//!         Decision::Proceed(pre) => match store.put("doc", pre.expected(), body.to_owned()) {
+//!             Ok(stored) => {
+//!                 let mut res = Response::new(String::new());
+//!                 insert_validators(res.headers_mut(), &stored);
+//!                 res
+//!             }
+//!             // Someone else wrote between the check and the write: the same 412.
+//!             Err(conflict) => gate.conflict(&conflict),
+//!         },
+//!         // 304, 412 or 428, with a problem body that says how to recover.
+//!         Decision::Respond(res) => res,
 //!     }
 //! }
+//!
+//! let store = MemoryStore::new();
+//! let v1 = store.put("doc", &Expected::Absent, "draft".to_owned())?;
+//!
+//! // No precondition: refused, nothing written (strict mode, the default).
+//! assert_eq!(put(&store, &HeaderMap::new(), "blind").status(), StatusCode::PRECONDITION_REQUIRED);
+//!
+//! // A client sends the tag it read: the write goes ahead.
+//! let mut headers = HeaderMap::new();
+//! headers.insert(header::IF_MATCH, v1.etag().to_header_value());
+//! let res = put(&store, &headers, "final");
+//! assert_eq!(res.status(), StatusCode::OK);
+//! assert_ne!(res.headers()[header::ETAG], v1.etag().to_header_value());
+//!
+//! // The same tag again is stale now: 412 with the current tag, and the
+//! // first change survives.
+//! let res = put(&store, &headers, "lost?");
+//! assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+//! assert_eq!(*store.get("doc").unwrap().value(), "final");
 //! # Ok::<(), ifmatch::Conflict>(())
 //! ```
+//!
+//! [`Policy::evaluate`] is the evaluator underneath, for services that
+//! build their own responses.
 //!
 //! # Feature flags
 //!

@@ -259,8 +259,9 @@ impl Policy {
     /// - for CONNECT, OPTIONS and TRACE (§13.2.1);
     /// - when the target does not exist and the method is not PUT: the
     ///   response without preconditions would be a 404, which takes
-    ///   precedence over them (§13.2.1). The [`Expected::Absent`] returned
-    ///   then lets a write refuse to act on a target created meanwhile.
+    ///   precedence over them (§13.2.1). The handler gets
+    ///   [`Expected::Absent`] and must answer that 404 itself, not write: a
+    ///   store's write under `Absent` would create the target.
     ///
     /// In [strict mode](Mode::Strict), a method that requires a precondition
     /// and carries none gets 428 before anything is evaluated, unless one

@@ -13,6 +13,8 @@ use http::{Response, StatusCode};
 
 use crate::date;
 use crate::etag::ETag;
+use crate::headers::{Field, RequestHeaders};
+use crate::list::{self, Scan};
 use crate::precondition::{Failed, Outcome};
 use crate::versioned::Versioned;
 use crate::write::Conflict;
@@ -28,6 +30,13 @@ pub enum ProblemKind {
     /// `If-Unmodified-Since` failed, or a conditional write found a newer
     /// version).
     Changed,
+    /// 412: `If-Match` could never have matched: it is malformed, or every
+    /// tag in it is weak (`W/"…"`), and `If-Match` compares strongly
+    /// (RFC 9110 §13.1.1). The target has not necessarily changed, so the
+    /// default text says how to send the tag instead of claiming a change.
+    /// Used by [`Gate`](crate::Gate) and the middleware when the target
+    /// has an entity-tag to name.
+    Unmatchable,
     /// 412: the target does not exist (deleted since the client read it).
     Gone,
     /// 412: `If-None-Match` matched on a write, e.g. `If-None-Match: *` on a
@@ -123,6 +132,7 @@ const UNTAGGED_EXISTS: &str = "This item already exists, and your request asked 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProblemTexts {
     changed: ProblemText,
+    unmatchable: ProblemText,
     gone: ProblemText,
     exists: ProblemText,
     required: ProblemText,
@@ -146,6 +156,18 @@ impl Default for ProblemTexts {
                     "This item was changed after you loaded it, so your change was not applied. \
                      Load the current version (ETag {etag}), reapply your change, and send it \
                      again with If-Match: {etag}.",
+                ),
+            },
+            unmatchable: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#field.if-match"),
+                title: Cow::Borrowed("The If-Match header cannot match any version"),
+                detail: Cow::Borrowed(
+                    "Your If-Match header names no version a change can be checked against: it \
+                     is not a valid list of entity-tags, or its tags are all weak (W/\"...\"), \
+                     which a change is never compared with. Nothing was changed. The current \
+                     version has ETag {etag}. If that is the version you loaded, send If-Match: \
+                     {etag} exactly as the ETag header gave it, with the double quotes and \
+                     without W/; otherwise load it again and reapply your change.",
                 ),
             },
             gone: ProblemText {
@@ -229,6 +251,7 @@ impl ProblemTexts {
     pub fn get(&self, kind: ProblemKind) -> &ProblemText {
         match kind {
             ProblemKind::Changed => &self.changed,
+            ProblemKind::Unmatchable => &self.unmatchable,
             ProblemKind::Gone => &self.gone,
             ProblemKind::Exists => &self.exists,
             ProblemKind::Required => &self.required,
@@ -240,6 +263,7 @@ impl ProblemTexts {
     fn slot(&mut self, kind: ProblemKind) -> &mut ProblemText {
         match kind {
             ProblemKind::Changed => &mut self.changed,
+            ProblemKind::Unmatchable => &mut self.unmatchable,
             ProblemKind::Gone => &mut self.gone,
             ProblemKind::Exists => &mut self.exists,
             ProblemKind::Required => &mut self.required,
@@ -285,6 +309,42 @@ impl ProblemTexts {
         };
         let etag = current.and_then(Versioned::etag);
         self.problem(kind, StatusCode::PRECONDITION_FAILED, etag.as_ref())
+    }
+
+    /// The 412 for a failed precondition of a request with these headers:
+    /// [`precondition_failed`](Self::precondition_failed), except that an
+    /// `If-Match` that could never have matched a target with an
+    /// entity-tag (malformed, or weak tags only) gets
+    /// [`ProblemKind::Unmatchable`] rather than a claim that the target
+    /// changed. Scans `If-Match` once more, without allocating.
+    pub(crate) fn precondition_failed_for<H, V>(
+        &self,
+        headers: &H,
+        current: Option<&V>,
+        failed: Failed,
+    ) -> Response<String>
+    where
+        H: RequestHeaders + ?Sized,
+        V: Versioned + ?Sized,
+    {
+        if failed == Failed::IfMatch {
+            if let Some(tag) = current.and_then(Versioned::etag) {
+                // `matched`: whether any member is strong.
+                let unmatchable =
+                    match list::scan(headers.field_lines(Field::IfMatch), |weak, _| !weak) {
+                        Scan::Malformed | Scan::Tags { matched: false } => true,
+                        Scan::Absent | Scan::Any | Scan::Tags { matched: true } => false,
+                    };
+                if unmatchable {
+                    return self.problem(
+                        ProblemKind::Unmatchable,
+                        StatusCode::PRECONDITION_FAILED,
+                        Some(&tag),
+                    );
+                }
+            }
+        }
+        self.precondition_failed(current, failed)
     }
 
     /// 412 Precondition Failed, for a conditional write that found the

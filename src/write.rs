@@ -93,6 +93,47 @@ impl Expected {
             (Self::ETag(_), None) => false,
         }
     }
+
+    /// The expectation for writing a change computed from `read`, a state
+    /// loaded after the preconditions were checked: the read-modify-write
+    /// of a PATCH through [`ConditionalStore`](crate::ConditionalStore),
+    /// which loads and stores in two steps.
+    ///
+    /// [`Any`](Self::Any) and [`Exists`](Self::Exists) (no precondition in
+    /// opt-in mode, or `If-Match: *`) say only that the target may be
+    /// written, not which version the change was made from: writing under
+    /// them after a separate read erases whatever landed in between, the
+    /// lost update this crate is for. Pinned, they become
+    /// [`ETag`](Self::ETag) of `read`'s strong tag, so that write is
+    /// refused instead. [`ETag`](Self::ETag) and [`Absent`](Self::Absent)
+    /// come back unchanged: they already name one state, and if `read` is
+    /// not that state the store refuses the write, as it should. A `read`
+    /// without a strong tag cannot be pinned: `Any` and `Exists` become
+    /// `Exists`.
+    ///
+    /// ```
+    /// use ifmatch::{Expected, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.put("a", &Expected::Absent, 1).unwrap();
+    /// // Two PATCHes with `If-Match: *` both read version 1 ...
+    /// let (first, second) = (store.get("a").unwrap(), store.get("a").unwrap());
+    /// store.put("a", &Expected::Exists.pinned_to(&first), first.value() + 10).unwrap();
+    /// // ... and the second, computed from the same version, is refused.
+    /// let refused = store.put("a", &Expected::Exists.pinned_to(&second), second.value() + 100);
+    /// assert!(refused.is_err());
+    /// assert_eq!(*store.get("a").unwrap().value(), 11);
+    /// ```
+    #[must_use]
+    pub fn pinned_to<V: Versioned + ?Sized>(&self, read: &V) -> Self {
+        match self {
+            Self::Any | Self::Exists => match read.etag() {
+                Some(tag) if tag.is_strong() => Self::ETag(tag),
+                _ => Self::Exists,
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 /// A conditional write found the target in another state than expected.
@@ -217,6 +258,28 @@ mod tests {
         assert!(!Expected::ETag(weak.clone()).admits(Some(&weak)));
         let no_tag = Validators::modified_at(SystemTime::UNIX_EPOCH);
         assert!(!Expected::ETag(v1).admits(Some(&no_tag)));
+    }
+
+    #[test]
+    fn pinning_names_the_version_read_and_keeps_exact_expectations() {
+        let v1 = ETag::from_version(1);
+        let v2 = ETag::from_version(2);
+        assert_eq!(Expected::Any.pinned_to(&v1), Expected::ETag(v1.clone()));
+        assert_eq!(Expected::Exists.pinned_to(&v1), Expected::ETag(v1.clone()));
+        // A named state stays named, even when the read found another one:
+        // the store refuses that write.
+        assert_eq!(
+            Expected::ETag(v2.clone()).pinned_to(&v1),
+            Expected::ETag(v2.clone())
+        );
+        assert_eq!(Expected::Absent.pinned_to(&v1), Expected::Absent);
+        // A weak tag or none cannot be compared strongly: the best left is
+        // "still exists".
+        let weak = v1.clone().into_weak();
+        assert_eq!(Expected::Any.pinned_to(&weak), Expected::Exists);
+        let no_tag = Validators::modified_at(SystemTime::UNIX_EPOCH);
+        assert_eq!(Expected::Any.pinned_to(&no_tag), Expected::Exists);
+        assert!(!Expected::Exists.pinned_to(&v1).admits(Some(&v2)));
     }
 
     #[test]

@@ -1982,6 +1982,37 @@ async fn the_etag_layer_412_is_a_problem_response() {
 }
 
 #[tokio::test]
+async fn a_weak_or_unquoted_if_match_of_the_current_tag_gets_the_unmatchable_412_from_both_layers()
+{
+    let unmatchable = ProblemTexts::default()
+        .get(ProblemKind::Unmatchable)
+        .title
+        .clone();
+    // ETagLayer: the tag it computed, sent back weak.
+    let bytes = content(64);
+    let tag = ETag::from_content(&bytes);
+    let weak = tag.clone().into_weak().to_string();
+    let reply = Reply::ok(TestBody::chunked(&bytes, 16));
+    let (res, _) = through_etag_layer(None, reply, get_request(&[(IF_MATCH, weak.as_str())])).await;
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    let json = problem(&read_all(res.into_body()).await.data);
+    assert_eq!(json["title"], unmatchable.as_ref());
+    assert_eq!(json["etag"], tag.to_string());
+    // PreconditionLayer: the resolver's "v7", weak and without quotes.
+    for value in ["W/\"v7\"", "v7"] {
+        let handler = Handler::default();
+        let svc = PreconditionLayer::new(resolver(present())).layer(handler.service());
+        let req = request(Method::PUT, "/doc", &[(IF_MATCH, value)], String::new());
+        let res = svc.oneshot(req).await.unwrap();
+        assert_eq!(handler.calls(), 0, "{value}");
+        assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED, "{value}");
+        assert_eq!(res.headers()[ETAG], "\"v7\"", "{value}");
+        let json = problem(&body_bytes(res.into_body()).await);
+        assert_eq!(json["title"], unmatchable.as_ref(), "{value}");
+    }
+}
+
+#[tokio::test]
 async fn if_modified_since_is_evaluated_against_the_handler_last_modified() {
     let bytes = content(64);
     let reply = || Reply::ok(TestBody::chunked(&bytes, 16)).header(LAST_MODIFIED, MODIFIED_HTTP);

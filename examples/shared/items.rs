@@ -763,12 +763,10 @@ impl Items {
             Ok(item) => item,
             Err(res) => return (*res).into(),
         };
-        let expected = match pre.expected() {
-            // Opt-in mode without a precondition: still never apply the
-            // patch to a version other than the one it was computed from.
-            Expected::Any | Expected::Exists => Expected::ETag(current.etag().clone()),
-            other => other.clone(),
-        };
+        // `If-Match: *`, or opt-in mode without a precondition: still never
+        // apply the patch to a version other than the one it was computed
+        // from.
+        let expected = pre.expected().pinned_to(&current);
         match self.store.store(id, &expected, item).await {
             Ok(stored) => json_response(StatusCode::OK, &stored).into(),
             Err(err) => self.write_failed(err),

@@ -106,7 +106,15 @@
 //! 405. Handlers behind it send the tag the resolver reports (here the
 //! store's), so that clients echo a tag the layer knows: [`ETagLayer`] only
 //! hashes responses that carry no `ETag`, and a content hash in place of
-//! the resolver's version tag would fail every later `If-Match`.
+//! the resolver's version tag would fail every later `If-Match`. Add every
+//! method before `route_layer`: one added after it is not behind the layer.
+//!
+//! A handler gets [`Expected::Absent`](crate::Expected::Absent) for a GET,
+//! HEAD, PATCH or DELETE of a target the resolver found absent
+//! (preconditions are not evaluated; the answer is 404, RFC 9110 §13.2.1)
+//! and must answer that 404 rather than write. A PATCH that loads the
+//! current value and stores the patched one writes under
+//! [`pre.expected().pinned_to(&current)`](crate::Expected::pinned_to).
 //!
 //! # Deployment caveat: compression
 //!
