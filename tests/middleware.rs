@@ -740,6 +740,43 @@ async fn a_rejected_malformed_if_match_gets_a_400_problem_naming_the_field() {
 }
 
 #[tokio::test]
+async fn the_precondition_layer_answers_head_without_content_but_with_the_get_length() {
+    let targets = [
+        (
+            "a stale If-Match",
+            present(),
+            StatusCode::PRECONDITION_FAILED,
+        ),
+        (
+            "an unreachable store",
+            Target::Unreachable("database down"),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    ];
+    for (name, target, status) in targets {
+        let handler = Handler::default();
+        let svc = PreconditionLayer::new(resolver(target)).layer(handler.service());
+        let stale = |method| request(method, "/doc", &[(IF_MATCH, "\"v6\"")], String::new());
+        let get = svc.clone().oneshot(stale(Method::GET)).await.unwrap();
+        let head = svc.oneshot(stale(Method::HEAD)).await.unwrap();
+        let calls = handler.calls();
+        assert_eq!(calls, 0, "{name}");
+        assert_eq!(get.status(), status, "{name}");
+        assert_eq!(head.status(), status, "{name}");
+        assert_eq!(head.headers()[CONTENT_TYPE], PROBLEM_JSON, "{name}");
+        let get_body = body_bytes(get.into_body()).await;
+        assert!(!get_body.is_empty(), "{name}");
+        // RFC 9110 §9.3.2: no content, the length a GET would have had.
+        assert_eq!(
+            head.headers()[CONTENT_LENGTH],
+            get_body.len().to_string(),
+            "{name}"
+        );
+        assert!(body_bytes(head.into_body()).await.is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
 async fn a_resolver_error_gets_a_503_problem_with_the_error_in_the_extensions() {
     let handler = Handler::default();
     let svc = PreconditionLayer::new(resolver(Target::Unreachable("database down")))
@@ -1228,13 +1265,100 @@ async fn bodies_up_to_the_limit_are_tagged_and_larger_ones_stream_untouched() {
 }
 
 #[tokio::test]
-async fn an_untagged_over_limit_body_ignores_if_none_match() {
+async fn an_untagged_over_limit_body_gets_the_conditions_that_need_no_tag() {
     let bytes = content(101);
-    let reply = Reply::ok(TestBody::chunked(&bytes, 10));
-    let (res, _) = through_etag_layer(Some(100), reply, get_request(&[(IF_NONE_MATCH, "*")])).await;
+    let reply = || Reply::ok(TestBody::chunked(&bytes, 10));
+    // A tag cannot match a representation that has none: sent whole.
+    let (res, _) =
+        through_etag_layer(Some(100), reply(), get_request(&[(IF_NONE_MATCH, "\"x\"")])).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(!res.headers().contains_key(ETAG));
     assert_eq!(read_all(res.into_body()).await.data, bytes);
+    // `*` matches any current representation (RFC 9110 §13.1.2): 304.
+    let (res, _) =
+        through_etag_layer(Some(100), reply(), get_request(&[(IF_NONE_MATCH, "*")])).await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert!(read_all(res.into_body()).await.data.is_empty());
+}
+
+/// A service that knows only dates (as tower-http's `ServeDir`): its
+/// Last-Modified is after the request's `If-Unmodified-Since`, so it answers
+/// 412 to any request that carries one.
+fn date_only_reply(req_has_ius: bool, bytes: &[u8], content_type: &str) -> Reply {
+    let reply = Reply::ok(TestBody::chunked(bytes, 10))
+        .header(LAST_MODIFIED, MODIFIED_HTTP)
+        .header(CONTENT_TYPE, content_type);
+    if req_has_ius {
+        reply.status(StatusCode::PRECONDITION_FAILED)
+    } else {
+        reply
+    }
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_412_even_when_the_layer_leaves_the_body_untagged() {
+    // The layer takes If-Unmodified-Since away from the service below when
+    // If-Match is present (§13.1.4), so it must evaluate If-Match itself
+    // whether or not it tags the body.
+    let stale = [
+        (IF_MATCH, "\"stale\""),
+        (IF_UNMODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+    ];
+    let bytes = content(200);
+    let seen_ius = Arc::new(AtomicUsize::new(0));
+    let layers = [
+        ("over the limit", ETagLayer::new().limit(100), "text/plain"),
+        ("an event stream", ETagLayer::new(), "text/event-stream"),
+        ("skipped", skipping_layer(), "application/x-ndjson"),
+    ];
+    for (name, layer, content_type) in layers {
+        let inner = {
+            let (bytes, seen_ius) = (bytes.clone(), Arc::clone(&seen_ius));
+            service_fn(move |req: Request<()>| {
+                let has_ius = req.headers().contains_key(IF_UNMODIFIED_SINCE);
+                seen_ius.fetch_add(usize::from(has_ius), Ordering::SeqCst);
+                let reply = date_only_reply(has_ius, &bytes, content_type);
+                let mut res = Response::new(reply.body.clone());
+                *res.status_mut() = reply.status;
+                *res.headers_mut() = reply.headers;
+                ready(Ok::<_, Infallible>(res))
+            })
+        };
+        let svc = layer.layer(inner);
+        let res = svc.clone().oneshot(get_request(&stale)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED, "{name}");
+        assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON, "{name}");
+        assert!(!res.headers().contains_key(ETAG), "{name}: no tag to name");
+        // `*` holds for any current representation: the body streams on.
+        let res = svc.oneshot(get_request(&[(IF_MATCH, "*")])).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+        assert!(read_all(res.into_body()).await.data == bytes, "{name}");
+    }
+    assert_eq!(seen_ius.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn untagged_responses_other_than_200_keep_their_status_unless_they_carry_a_tag() {
+    let bytes = content(40);
+    let stale = get_request(&[(IF_MATCH, "\"stale\"")]);
+    // A 206 is a part the layer cannot tag: left to the handler.
+    let part = Reply::ok(TestBody::chunked(&bytes, 8))
+        .status(StatusCode::PARTIAL_CONTENT)
+        .header(CONTENT_RANGE, "bytes 0-39/100");
+    let (res, _) = through_etag_layer(None, part, stale).await;
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    // With the handler's tag, the conditions are evaluated against it.
+    let tagged = Reply::ok(TestBody::chunked(&bytes, 8))
+        .status(StatusCode::PARTIAL_CONTENT)
+        .header(CONTENT_RANGE, "bytes 0-39/100")
+        .header(ETAG, "\"full\"");
+    let (res, _) = through_etag_layer(None, tagged, get_request(&[(IF_MATCH, "\"stale\"")])).await;
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(res.headers()[ETAG], "\"full\"");
+    // Not a 2xx: preconditions do not apply (RFC 9110 §13.2.1).
+    let missing = Reply::ok(TestBody::chunked(&bytes, 8)).status(StatusCode::NOT_FOUND);
+    let (res, _) = through_etag_layer(None, missing, get_request(&[(IF_MATCH, "\"stale\"")])).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

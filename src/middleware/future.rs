@@ -27,7 +27,16 @@ use crate::response::into_not_modified_headers;
 use crate::versioned::Validators;
 use crate::write::Conflict;
 
-fn full<B: Body>(res: Response<String>) -> Response<ResponseBody<B>> {
+/// A response the layer made itself. To a HEAD it has no content (RFC 9110
+/// §9.3.2 "The server MUST NOT send content in the response"), but the
+/// Content-Length a GET would have had.
+fn full<B: Body>(mut res: Response<String>, head: bool) -> Response<ResponseBody<B>> {
+    if head {
+        let len = res.body().len();
+        res.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(len));
+        return res.map(|_| ResponseBody::empty());
+    }
     res.map(|s| ResponseBody::full(Bytes::from(s)))
 }
 
@@ -58,6 +67,7 @@ pin_project! {
         #[pin]
         state: PreconditionState<R::Future, S::Future, Pending<S, ReqBody>>,
         gate: Arc<Gate>,
+        head: bool,
     }
 }
 
@@ -90,6 +100,7 @@ where
         gate: Arc<Gate>,
     ) -> Self {
         Self {
+            head: parts.method == Method::HEAD,
             state: PreconditionState::Resolving {
                 resolve,
                 pending: Some(Pending { parts, body, inner }),
@@ -138,7 +149,7 @@ where
                             this.state.set(PreconditionState::Done);
                             let mut res = gate.unavailable();
                             res.extensions_mut().insert(ResolveError::new(err.into()));
-                            return Poll::Ready(Ok(full(res)));
+                            return Poll::Ready(Ok(full(res, *this.head)));
                         }
                     };
                     let checked = gate.check(
@@ -155,7 +166,7 @@ where
                         }
                         Decision::Respond(res) => {
                             this.state.set(PreconditionState::Done);
-                            return Poll::Ready(Ok(full(res)));
+                            return Poll::Ready(Ok(full(res, *this.head)));
                         }
                     }
                 }
@@ -166,7 +177,8 @@ where
                     // The handler's conditional write found the target moved
                     // on: answer the same 412 a failed precondition gets.
                     if let Some(conflict) = res.extensions_mut().remove::<Conflict>() {
-                        return Poll::Ready(Ok(full(this.gate.conflict(&conflict))));
+                        let res = this.gate.conflict(&conflict);
+                        return Poll::Ready(Ok(full(res, *this.head)));
                     }
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
@@ -302,18 +314,46 @@ impl ETagRequest {
         Response::from_parts(parts, body)
     }
 
+    /// A response passed on without a content tag: another status than
+    /// 200, a handler's tag that does not parse, an event stream or a
+    /// skipped response, a body over the limit. The service below did not
+    /// see the date conditions that `If-Match` and `If-None-Match`
+    /// override, so the layer still evaluates the conditions (without
+    /// reading the body) against the validators the response carries: RFC
+    /// 9110 §13.1.1 "An origin server that receives an If-Match header
+    /// field MUST evaluate the condition". A 200 is the whole current
+    /// representation: without a tag, none in `If-Match` can match and only
+    /// `*` holds. Any other 2xx is evaluated only when it carries a tag of
+    /// its own (a 206 is a part the layer cannot tag); other statuses never
+    /// are (§13.2.1).
+    fn pass_untagged<B: Body<Data = Bytes>>(
+        &self,
+        parts: response::Parts,
+        body: ResponseBody<B>,
+    ) -> Response<ResponseBody<B>> {
+        if self.conditions.is_empty() || !parts.status.is_success() {
+            return self.respond(parts, body);
+        }
+        let etag = parts.headers.get(ETAG).and_then(|v| ETag::try_from(v).ok());
+        if etag.is_none() && parts.status != StatusCode::OK {
+            return self.respond(parts, body);
+        }
+        self.conclude(parts, etag, body)
+    }
+
     /// Evaluates the request's conditions against the response's validators
-    /// and turns the response into a 304 or 412 when they say so.
+    /// (`etag`, and its Last-Modified) and turns the response into a 304 or
+    /// 412 when they say so.
     fn conclude<B: Body<Data = Bytes>>(
         &self,
         mut parts: response::Parts,
-        etag: ETag,
+        etag: Option<ETag>,
         body: ResponseBody<B>,
     ) -> Response<ResponseBody<B>> {
         if self.conditions.is_empty() {
             return self.respond(parts, body);
         }
-        let mut current = Validators::new(etag);
+        let mut current = etag.map_or_else(Validators::default, Validators::new);
         if let Some(time) = parts
             .headers
             .get(LAST_MODIFIED)
@@ -376,15 +416,18 @@ where
                     // representation of the target).
                     if parts.status != StatusCode::OK {
                         this.state.set(ETagState::Done);
-                        return Poll::Ready(Ok(request.respond(parts, ResponseBody::inner(body))));
+                        let res = request.pass_untagged(parts, ResponseBody::inner(body));
+                        return Poll::Ready(Ok(res));
                     }
                     // A tag set by the handler is kept, not re-hashed; the
                     // conditions are still evaluated against it.
                     if let Some(value) = parts.headers.get(ETAG) {
                         this.state.set(ETagState::Done);
                         let res = match ETag::try_from(value) {
-                            Ok(tag) => request.conclude(parts, tag, ResponseBody::inner(body)),
-                            Err(_) => request.respond(parts, ResponseBody::inner(body)),
+                            Ok(tag) => {
+                                request.conclude(parts, Some(tag), ResponseBody::inner(body))
+                            }
+                            Err(_) => request.pass_untagged(parts, ResponseBody::inner(body)),
                         };
                         return Poll::Ready(Ok(res));
                     }
@@ -395,14 +438,16 @@ where
                     let skip = request.config.skip_when.as_ref();
                     if is_event_stream(&parts.headers) || skip.is_some_and(|skip| skip(&parts)) {
                         this.state.set(ETagState::Done);
-                        return Poll::Ready(Ok(request.respond(parts, ResponseBody::inner(body))));
+                        let res = request.pass_untagged(parts, ResponseBody::inner(body));
+                        return Poll::Ready(Ok(res));
                     }
                     let limit = request.config.limit;
                     let hint = body.size_hint();
                     if hint.lower() > limit as u64 {
                         // Known to be too large: stream it untouched.
                         this.state.set(ETagState::Done);
-                        return Poll::Ready(Ok(request.respond(parts, ResponseBody::inner(body))));
+                        let res = request.pass_untagged(parts, ResponseBody::inner(body));
+                        return Poll::Ready(Ok(res));
                     }
                     this.state.set(ETagState::Buffering {
                         buffering: Buffering {
@@ -489,7 +534,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                                 self.trailers.take(),
                                 self.body.take(),
                             );
-                            return Poll::Ready(self.respond(request, held));
+                            return Poll::Ready(self.pass_untagged(request, held));
                         }
                         self.keep(data);
                         if self.frames.len() > 1 {
@@ -546,7 +591,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                         self.trailers.take(),
                         None,
                     );
-                    return Poll::Ready(request.conclude(parts, etag, body));
+                    return Poll::Ready(request.conclude(parts, Some(etag), body));
                 }
             }
         }
@@ -596,13 +641,13 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         hash_unseen(hasher, &self.frames, &mut self.hashed);
     }
 
-    fn respond(
+    fn pass_untagged(
         &mut self,
         request: &ETagRequest,
         body: ResponseBody<B>,
     ) -> Response<ResponseBody<B>> {
         match self.parts.take() {
-            Some(parts) => request.respond(parts, body),
+            Some(parts) => request.pass_untagged(parts, body),
             None => panic!("ETagFuture polled after completion"),
         }
     }

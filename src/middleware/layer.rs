@@ -157,7 +157,12 @@ impl fmt::Debug for ETagConfig {
 /// `If-Unmodified-Since` when it has `If-Match` (RFC 9110 §13.1.3,
 /// §13.1.4: the server must ignore them then). A handler that knows only
 /// dates (tower-http's `ServeDir`) would otherwise answer 304 for content
-/// that changed within its timestamp's second.
+/// that changed within its timestamp's second. A `200` the layer leaves
+/// untagged (over the limit, an event stream, a [skipped](Self::skip_when)
+/// response) is still evaluated, against the validators it carries: with
+/// no tag, `If-Match` holds only for `*` (412 otherwise) and
+/// `If-None-Match: *` gives 304. Another `2xx` (a `206`) is evaluated only
+/// when the handler gave it an `ETag`.
 ///
 /// `Range` and `If-Range`
 /// are left to the handler: the tag is computed after the handler has
@@ -197,11 +202,12 @@ impl ETagLayer {
     }
 
     /// The largest body to buffer and hash. Larger bodies stream through
-    /// untouched, without an `ETag`. A buffered body is held in about its
-    /// own size, however small its frames (frames under 4 KiB are copied
-    /// together into pieces of up to 64 KiB): the memory a response holds
-    /// stays under the limit plus one piece, plus the hasher's 64 KiB
-    /// window for a body of small frames. Responses of type
+    /// untouched, without an `ETag`. A body of small frames is held in about
+    /// its own size (frames under 4 KiB are copied together into pieces of
+    /// up to 64 KiB), plus the hasher's 64 KiB window. Frames of 4 KiB or
+    /// more are held as they came, so a frame that is a slice of a larger
+    /// allocation keeps all of it alive: the limit counts the bytes of the
+    /// body, not the memory behind them. Responses of type
     /// `text/event-stream`, which do not end, are passed on at once.
     #[must_use]
     pub fn limit(mut self, bytes: usize) -> Self {
@@ -219,13 +225,16 @@ impl ETagLayer {
     /// `skip` is asked only about `200` responses without an `ETag`: other
     /// statuses are never tagged, and a response with an `ETag` of its own
     /// is never buffered (its conditions are still answered). A skipped
-    /// response has no tag to evaluate conditions against, so it goes out
-    /// as the handler made it, whatever the request's `If-None-Match` or
-    /// `If-Match`; and since the layer decides this only once the handler
-    /// has answered, the handler still does not see `If-Modified-Since`
-    /// when the request has `If-None-Match` (see [`ETagLayer`]). A route whose
-    /// handler answers conditional requests by date itself is better left
-    /// outside the layer.
+    /// response is not read, but the request's conditions are still
+    /// evaluated against the validators its head carries, as for any
+    /// untagged `200` (see [`ETagLayer`]): `If-Match` with tags gets 412,
+    /// `If-None-Match: *` gets 304, and `If-Modified-Since` (when the
+    /// request has no `If-None-Match`) is compared with its
+    /// `Last-Modified`. Since the layer decides this only once the handler
+    /// has answered, the handler still does not see the date conditions
+    /// that `If-None-Match` and `If-Match` override. A route whose handler
+    /// answers conditional requests by date itself is better left outside
+    /// the layer.
     ///
     /// `skip` must be [`RefUnwindSafe`], as the layer and its service are:
     /// closures that capture plain data, atomics or a `Mutex` are.
