@@ -408,6 +408,28 @@ mod tests {
             (title.as_str(), detail.as_str()),
             ("Send the ETag as given", "Use \"v2\".")
         );
+        // A weak current tag can never be matched, and one with bytes that
+        // are not UTF-8 cannot be shown in JSON: no advice to send it.
+        let weak = ETag::from_version(2).into_weak();
+        let latin = ETag::parse(b"\"caf\xe9\"").unwrap();
+        for cur in [weak, latin] {
+            let res = gate
+                .check(
+                    &Method::PUT,
+                    &headers(&[(IF_MATCH, "W/\"v2\"")]),
+                    Some(&cur),
+                    now,
+                )
+                .unwrap_err();
+            let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+            assert_eq!(body["title"], changed.as_ref(), "{cur}");
+            let detail = body["detail"].as_str().unwrap();
+            assert!(
+                !detail.contains("exactly as the ETag header gave it"),
+                "{detail}"
+            );
+            assert!(!detail.contains("caf"), "{detail}");
+        }
         // Without a tag to name, the usual text for a target without one.
         let dated = crate::Validators::modified_at(SystemTime::UNIX_EPOCH);
         let res = gate

@@ -53,6 +53,13 @@ pub enum ProblemKind {
     Unavailable,
 }
 
+/// Whether JSON can name `tag`: a tag with obs-text bytes that are not
+/// UTF-8 has no JSON string that stands for it alone (its Latin-1 reading
+/// is another tag), so the client must take it from the `ETag` header.
+fn nameable(tag: &ETag) -> bool {
+    std::str::from_utf8(tag.as_bytes()).is_ok()
+}
+
 /// `template` with `{etag}` and `{field}` replaced, in one pass: a tag may
 /// itself contain `{field}` (braces are `etagc`), and must be shown as it
 /// is.
@@ -328,7 +335,12 @@ impl ProblemTexts {
         V: Versioned + ?Sized,
     {
         if failed == Failed::IfMatch {
-            if let Some(tag) = current.and_then(Versioned::etag) {
+            // The text advises sending the current tag: that needs a strong
+            // tag (a weak one never matches) that JSON can name.
+            let advisable = current
+                .and_then(Versioned::etag)
+                .filter(|tag| tag.is_strong() && nameable(tag));
+            if let Some(tag) = advisable {
                 // `matched`: whether any member is strong.
                 let unmatchable =
                     match list::scan(headers.field_lines(Field::IfMatch), |weak, _| !weak) {
@@ -420,11 +432,10 @@ impl ProblemTexts {
         etag: Option<&ETag>,
         field: &str,
     ) -> Response<String> {
-        // A tag with bytes that are not UTF-8 (obs-text) has no JSON string
-        // that names it: neither the `etag` member nor the `detail` can,
-        // so the client must take it from the `ETag` header.
-        let nameable = etag.filter(|tag| std::str::from_utf8(tag.as_bytes()).is_ok());
-        let untagged = match (kind, nameable) {
+        // Neither the `etag` member nor the `detail` can show a tag JSON
+        // cannot name (see `nameable`).
+        let named = etag.filter(|tag| nameable(tag));
+        let untagged = match (kind, named) {
             (ProblemKind::Changed, None) if self.default_changed => Some(UNTAGGED_CHANGED),
             (ProblemKind::Exists, None) if self.default_exists => Some(UNTAGGED_EXISTS),
             _ => None,
@@ -437,7 +448,7 @@ impl ProblemTexts {
             title: &text.title,
             status: status.as_u16(),
             detail: &detail,
-            etag: nameable.map(|_| shown.as_str()),
+            etag: named.map(|_| shown.as_str()),
         };
         let mut res = body.into_response(status);
         if let Some(tag) = etag {

@@ -131,7 +131,7 @@ impl Expected {
                 Some(tag) if tag.is_strong() => Self::ETag(tag),
                 _ => Self::Exists,
             },
-            other => other.clone(),
+            Self::ETag(_) | Self::Absent => self.clone(),
         }
     }
 }

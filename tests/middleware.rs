@@ -741,39 +741,80 @@ async fn a_rejected_malformed_if_match_gets_a_400_problem_naming_the_field() {
 
 #[tokio::test]
 async fn the_precondition_layer_answers_head_without_content_but_with_the_get_length() {
-    let targets = [
+    let cases = [
         (
             "a stale If-Match",
             present(),
+            Config::Default,
+            (IF_MATCH, "\"v6\""),
             StatusCode::PRECONDITION_FAILED,
         ),
         (
             "an unreachable store",
             Target::Unreachable("database down"),
+            Config::Default,
+            (IF_MATCH, "\"v6\""),
             StatusCode::SERVICE_UNAVAILABLE,
         ),
+        (
+            "a rejected malformed If-Match",
+            present(),
+            Config::RejectMalformed,
+            (IF_MATCH, "v7"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a matching If-None-Match",
+            present(),
+            Config::Default,
+            (IF_NONE_MATCH, "\"v7\""),
+            StatusCode::NOT_MODIFIED,
+        ),
     ];
-    for (name, target, status) in targets {
+    for (name, target, config, condition, status) in cases {
         let handler = Handler::default();
-        let svc = PreconditionLayer::new(resolver(target)).layer(handler.service());
-        let stale = |method| request(method, "/doc", &[(IF_MATCH, "\"v6\"")], String::new());
-        let get = svc.clone().oneshot(stale(Method::GET)).await.unwrap();
-        let head = svc.oneshot(stale(Method::HEAD)).await.unwrap();
-        let calls = handler.calls();
-        assert_eq!(calls, 0, "{name}");
+        let svc = precondition_layer(target, config).layer(handler.service());
+        let req = |method| {
+            request(
+                method,
+                "/doc",
+                std::slice::from_ref(&condition),
+                String::new(),
+            )
+        };
+        let get = svc.clone().oneshot(req(Method::GET)).await.unwrap();
+        let head = svc.oneshot(req(Method::HEAD)).await.unwrap();
+        assert_eq!(handler.calls(), 0, "{name}");
         assert_eq!(get.status(), status, "{name}");
         assert_eq!(head.status(), status, "{name}");
-        assert_eq!(head.headers()[CONTENT_TYPE], PROBLEM_JSON, "{name}");
         let get_body = body_bytes(get.into_body()).await;
-        assert!(!get_body.is_empty(), "{name}");
-        // RFC 9110 §9.3.2: no content, the length a GET would have had.
-        assert_eq!(
-            head.headers()[CONTENT_LENGTH],
-            get_body.len().to_string(),
-            "{name}"
-        );
+        let length = head.headers().get(CONTENT_LENGTH).cloned();
         assert!(body_bytes(head.into_body()).await.is_empty(), "{name}");
+        if status == StatusCode::NOT_MODIFIED {
+            // §8.6: a 304's length could only be the 200's, which the
+            // layer does not know.
+            assert_eq!(length, None, "{name}");
+        } else {
+            // §9.3.2: no content, the length a GET would have had.
+            assert!(!get_body.is_empty(), "{name}");
+            assert_eq!(length.unwrap(), get_body.len().to_string(), "{name}");
+        }
     }
+    // A conflict the handler reports becomes the layer's 412, for HEAD too.
+    let svc =
+        PreconditionLayer::new(resolver(present())).layer(service_fn(|_: Request<String>| {
+            ready(Ok::<_, Infallible>(conflict_response::<String>(
+                Conflict::moved(&ETag::from_version(8)),
+            )))
+        }));
+    let req = |method| request(method, "/doc", &[(IF_MATCH, "\"v7\"")], String::new());
+    let get = svc.clone().oneshot(req(Method::GET)).await.unwrap();
+    let head = svc.oneshot(req(Method::HEAD)).await.unwrap();
+    assert_eq!(head.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(head.headers()[ETAG], "\"v8\"");
+    let get_body = body_bytes(get.into_body()).await;
+    assert_eq!(head.headers()[CONTENT_LENGTH], get_body.len().to_string());
+    assert!(body_bytes(head.into_body()).await.is_empty());
 }
 
 #[tokio::test]
@@ -1338,14 +1379,20 @@ async fn a_stale_if_match_is_412_even_when_the_layer_leaves_the_body_untagged() 
 }
 
 #[tokio::test]
-async fn untagged_responses_other_than_200_keep_their_status_unless_they_carry_a_tag() {
+async fn untagged_responses_other_than_200_are_evaluated_when_2xx() {
     let bytes = content(40);
     let stale = get_request(&[(IF_MATCH, "\"stale\"")]);
-    // A 206 is a part the layer cannot tag: left to the handler.
-    let part = Reply::ok(TestBody::chunked(&bytes, 8))
-        .status(StatusCode::PARTIAL_CONTENT)
-        .header(CONTENT_RANGE, "bytes 0-39/100");
-    let (res, _) = through_etag_layer(None, part, stale).await;
+    // A 206 the handler did not tag cannot be checked against a tag: 412,
+    // rather than a part of what may be another representation.
+    let part = || {
+        Reply::ok(TestBody::chunked(&bytes, 8))
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(CONTENT_RANGE, "bytes 0-39/100")
+    };
+    let (res, _) = through_etag_layer(None, part(), stale).await;
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert!(!res.headers().contains_key(CONTENT_RANGE));
+    let (res, _) = through_etag_layer(None, part(), get_request(&[(IF_MATCH, "*")])).await;
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
     // With the handler's tag, the conditions are evaluated against it.
     let tagged = Reply::ok(TestBody::chunked(&bytes, 8))
@@ -1947,8 +1994,11 @@ async fn only_complete_200_responses_to_get_and_head_are_tagged() {
         if status == StatusCode::PARTIAL_CONTENT {
             reply = reply.header(CONTENT_RANGE, "bytes 0-39/100");
         }
-        // A condition that would match any tag: it must be left alone too.
-        let req = request(method, "/", &[(IF_NONE_MATCH, "*")], ());
+        // Preconditions do not apply to other statuses than 2xx (RFC 9110
+        // §13.2.1), even one that needs no tag; a 2xx without a tag cannot
+        // match one.
+        let condition = if status.is_success() { "\"x\"" } else { "*" };
+        let req = request(method, "/", &[(IF_NONE_MATCH, condition)], ());
         let (res, calls) = through_etag_layer(None, reply, req).await;
         assert_eq!(calls, 1, "{name}");
         assert_eq!(res.status(), status, "{name}");

@@ -29,12 +29,15 @@ use crate::write::Conflict;
 
 /// A response the layer made itself. To a HEAD it has no content (RFC 9110
 /// §9.3.2 "The server MUST NOT send content in the response"), but the
-/// Content-Length a GET would have had.
+/// Content-Length a GET would have had, except on a 304, which has no
+/// content of its own to measure (§8.6).
 fn full<B: Body>(mut res: Response<String>, head: bool) -> Response<ResponseBody<B>> {
     if head {
-        let len = res.body().len();
-        res.headers_mut()
-            .insert(CONTENT_LENGTH, HeaderValue::from(len));
+        if has_content(res.status()) {
+            let len = res.body().len();
+            res.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(len));
+        }
         return res.map(|_| ResponseBody::empty());
     }
     res.map(|s| ResponseBody::full(Bytes::from(s)))
@@ -321,11 +324,11 @@ impl ETagRequest {
     /// override, so the layer still evaluates the conditions (without
     /// reading the body) against the validators the response carries: RFC
     /// 9110 §13.1.1 "An origin server that receives an If-Match header
-    /// field MUST evaluate the condition". A 200 is the whole current
-    /// representation: without a tag, none in `If-Match` can match and only
-    /// `*` holds. Any other 2xx is evaluated only when it carries a tag of
-    /// its own (a 206 is a part the layer cannot tag); other statuses never
-    /// are (§13.2.1).
+    /// field MUST evaluate the condition". Without a tag, none in
+    /// `If-Match` can match and only `*` holds: a 206 the handler did not
+    /// tag gets 412 for a tag it cannot be checked against, rather than a
+    /// part of what may be another representation. Only a 2xx is evaluated
+    /// (§13.2.1).
     fn pass_untagged<B: Body<Data = Bytes>>(
         &self,
         parts: response::Parts,
@@ -335,9 +338,6 @@ impl ETagRequest {
             return self.respond(parts, body);
         }
         let etag = parts.headers.get(ETAG).and_then(|v| ETag::try_from(v).ok());
-        if etag.is_none() && parts.status != StatusCode::OK {
-            return self.respond(parts, body);
-        }
         self.conclude(parts, etag, body)
     }
 

@@ -118,7 +118,7 @@ impl<S, R: Clone> Layer<S> for PreconditionLayer<R> {
 /// The default largest body [`ETagLayer`] buffers to hash: 1 MiB.
 pub const DEFAULT_ETAG_LIMIT: usize = 1024 * 1024;
 
-/// Decides which responses [`ETagLayer`] passes on untouched.
+/// Decides which responses [`ETagLayer`] passes on unbuffered and untagged.
 pub(crate) type SkipWhen = Arc<dyn Fn(&response::Parts) -> bool + Send + Sync + RefUnwindSafe>;
 
 #[derive(Clone)]
@@ -157,12 +157,14 @@ impl fmt::Debug for ETagConfig {
 /// `If-Unmodified-Since` when it has `If-Match` (RFC 9110 §13.1.3,
 /// §13.1.4: the server must ignore them then). A handler that knows only
 /// dates (tower-http's `ServeDir`) would otherwise answer 304 for content
-/// that changed within its timestamp's second. A `200` the layer leaves
+/// that changed within its timestamp's second. A `2xx` the layer leaves
 /// untagged (over the limit, an event stream, a [skipped](Self::skip_when)
-/// response) is still evaluated, against the validators it carries: with
-/// no tag, `If-Match` holds only for `*` (412 otherwise) and
-/// `If-None-Match: *` gives 304. Another `2xx` (a `206`) is evaluated only
-/// when the handler gave it an `ETag`.
+/// response, a `206`) is still evaluated, against the validators it
+/// carries, without reading its body: with no tag, `If-Match` holds only
+/// for `*` (412 otherwise), `If-None-Match: *` gives 304, and the dates
+/// are compared with its `Last-Modified`. A handler serving ranges to
+/// clients that send `If-Match` must put the representation's `ETag` on
+/// its `206`.
 ///
 /// `Range` and `If-Range`
 /// are left to the handler: the tag is computed after the handler has
@@ -202,7 +204,8 @@ impl ETagLayer {
     }
 
     /// The largest body to buffer and hash. Larger bodies stream through
-    /// untouched, without an `ETag`. A body of small frames is held in about
+    /// unbuffered, without an `ETag` (their conditions are still evaluated
+    /// against the response head; see [`ETagLayer`]). A body of small frames is held in about
     /// its own size (frames under 4 KiB are copied together into pieces of
     /// up to 64 KiB), plus the hasher's 64 KiB window. Frames of 4 KiB or
     /// more are held as they came, so a frame that is a slice of a larger

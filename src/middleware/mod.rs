@@ -186,7 +186,16 @@ pub use crate::gate::Precondition;
 /// yourself, with **the same function the handler uses** (as the example
 /// in the [module docs](self) does). Otherwise the precondition and the
 /// write can name different targets: `Path<String>` percent-decodes
-/// (`caf%C3%A9` becomes `café`), `uri.path()` does not.
+/// (`caf%C3%A9` becomes `café`), `uri.path()` does not. A middleware
+/// that parses the id once and puts it in the request extensions, added
+/// after this layer so that it runs first, serves both (the examples'
+/// `axum_app.rs` does this).
+///
+/// The resolver needs only the validators, so against a database it can
+/// read the version column alone (or [`Validators`](crate::Validators)):
+/// the handler loads the value itself, and its write is conditional on
+/// [`Precondition::expected`] whatever happened in between. Returning the
+/// whole value costs a second copy of it per request.
 ///
 /// The future must own what it uses, so an `async fn lookup(parts: &Parts)`
 /// does not fit (its future borrows `parts`). Copy the id, then return an
