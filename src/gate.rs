@@ -30,9 +30,10 @@ impl Precondition {
     /// The state the handler's write must still find: pass it to the
     /// store's compare-and-swap.
     ///
-    /// [`Expected::Absent`] on a GET, HEAD, PATCH or DELETE means the
-    /// target did not exist and preconditions were not evaluated: answer
-    /// 404, do not write (RFC 9110 §13.2.1). A handler that loads the
+    /// [`Expected::Absent`] on a GET or HEAD means the target did not
+    /// exist and preconditions were not evaluated: answer 404 (RFC 9110
+    /// §13.2.1). (A PATCH or DELETE of a missing target gets its 404 from
+    /// [`Gate::check`] and never gets here.) A handler that loads the
     /// current value before changing it writes under
     /// [`pinned_to`](Expected::pinned_to)`(&loaded)`.
     pub fn expected(&self) -> &Expected {
@@ -205,6 +206,18 @@ impl Gate {
     /// either the [`Precondition`] to proceed with, or the response to send
     /// instead: 304, 412 or 428 (and 400 for malformed fields if
     /// [`reject_malformed`](Self::reject_malformed)).
+    ///
+    /// A PATCH or DELETE of a target that does not exist gets 404
+    /// ([`ProblemKind::NotFound`]) before anything is evaluated (RFC 9110
+    /// §13.2.1), so its handler never runs: a write under the
+    /// [`Expected::Absent`] it would get could only create the target.
+    /// A GET or HEAD of a missing target proceeds with `Expected::Absent`
+    /// for the handler's own 404, and a PUT (or POST) is evaluated against
+    /// the absent target, as it may create it.
+    ///
+    /// The responses have a body even for a HEAD; servers drop it, but a
+    /// glue that can should send none (RFC 9110 §9.3.2), as
+    /// `PreconditionLayer` does.
     pub fn check<H, V>(
         &self,
         method: &Method,
@@ -216,6 +229,16 @@ impl Gate {
         H: RequestHeaders + ?Sized,
         V: Versioned + ?Sized,
     {
+        // RFC 9110 §13.2.1: the 404 comes before preconditions. Answered
+        // here for the methods that act on an existing target, so that no
+        // handler can turn `Expected::Absent` into a create by writing.
+        if current.is_none() && (*method == Method::PATCH || *method == Method::DELETE) {
+            return Decision::Respond(self.texts.problem(
+                ProblemKind::NotFound,
+                StatusCode::NOT_FOUND,
+                None,
+            ));
+        }
         let eval = self.policy.evaluate(method, headers, current, now);
         if let (true, Some(field)) = (self.reject_malformed, eval.malformed()) {
             return Decision::Respond(self.texts.malformed(&field));
@@ -442,6 +465,57 @@ mod tests {
             .unwrap_err();
         let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
         assert_eq!(body["title"], changed.as_ref());
+    }
+
+    #[test]
+    fn a_patch_or_delete_of_a_missing_target_is_404_and_never_a_write() {
+        let now = SystemTime::now();
+        let none: Option<&ETag> = None;
+        let conditions: [&[(http::HeaderName, &'static str)]; 5] = [
+            &[],
+            &[(IF_MATCH, "\"v1\"")],
+            &[(IF_MATCH, "*")],
+            &[(IF_MATCH, "v1")],
+            &[(IF_NONE_MATCH, "*")],
+        ];
+        let gates = [
+            Gate::new(),
+            Gate::new().reject_malformed(true),
+            Gate::new().policy(Policy::opt_in()),
+        ];
+        for gate in &gates {
+            for method in [Method::PATCH, Method::DELETE] {
+                for condition in conditions {
+                    let res = gate
+                        .check(&method, &headers(condition), none, now)
+                        .unwrap_err();
+                    assert_eq!(res.status(), 404, "{method} {condition:?}");
+                    let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+                    assert_eq!(body["status"], 404);
+                    assert!(!res.headers().contains_key(http::header::ETAG));
+                }
+            }
+        }
+        // A GET is the handler's own 404; a PUT may create.
+        let gate = Gate::new();
+        let get = gate.check(&Method::GET, &HeaderMap::new(), none, now);
+        assert_eq!(get.unwrap().expected(), &Expected::Absent);
+        let create = gate.check(&Method::PUT, &headers(&[(IF_NONE_MATCH, "*")]), none, now);
+        assert_eq!(create.unwrap().expected(), &Expected::Absent);
+        // The text is the service's to replace.
+        let texts = ProblemTexts::default().set(
+            ProblemKind::NotFound,
+            ProblemText {
+                type_uri: "about:blank".into(),
+                title: "No such note".into(),
+                detail: "Check the address.".into(),
+            },
+        );
+        let res = Gate::new()
+            .texts(texts)
+            .check(&Method::DELETE, &HeaderMap::new(), none, now)
+            .unwrap_err();
+        assert!(res.body().contains("No such note"));
     }
 
     #[test]

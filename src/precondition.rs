@@ -262,6 +262,8 @@ impl Policy {
     ///   precedence over them (§13.2.1). The handler gets
     ///   [`Expected::Absent`] and must answer that 404 itself, not write: a
     ///   store's write under `Absent` would create the target.
+    ///   ([`Gate::check`](crate::Gate::check) answers the 404 of a PATCH
+    ///   or DELETE itself.)
     ///
     /// In [strict mode](Mode::Strict), a method that requires a precondition
     /// and carries none gets 428 before anything is evaluated, unless one

@@ -51,6 +51,9 @@ pub enum ProblemKind {
     /// 503: the current state could not be read or written (the store is
     /// unreachable). Never a 412: nothing is known about the version.
     Unavailable,
+    /// 404: a PATCH or DELETE of a target that does not exist, answered by
+    /// [`Gate`](crate::Gate) before any precondition (RFC 9110 §13.2.1).
+    NotFound,
 }
 
 /// Whether JSON can name `tag`: a tag with obs-text bytes that are not
@@ -145,6 +148,7 @@ pub struct ProblemTexts {
     required: ProblemText,
     malformed: ProblemText,
     unavailable: ProblemText,
+    not_found: ProblemText,
     // Whether `Changed` / `Exists` still have their default texts, which
     // have a detail without `{etag}` ([`UNTAGGED_CHANGED`],
     // [`UNTAGGED_EXISTS`]) for a state without an entity-tag: the tagged
@@ -223,6 +227,14 @@ impl Default for ProblemTexts {
                      was changed. Try again in a moment.",
                 ),
             },
+            not_found: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.404"),
+                title: Cow::Borrowed("Not Found"),
+                detail: Cow::Borrowed(
+                    "There is no item here: it does not exist, or it was deleted. Nothing was \
+                     changed.",
+                ),
+            },
             default_changed: true,
             default_exists: true,
         }
@@ -264,6 +276,7 @@ impl ProblemTexts {
             ProblemKind::Required => &self.required,
             ProblemKind::Malformed => &self.malformed,
             ProblemKind::Unavailable => &self.unavailable,
+            ProblemKind::NotFound => &self.not_found,
         }
     }
 
@@ -276,6 +289,7 @@ impl ProblemTexts {
             ProblemKind::Required => &mut self.required,
             ProblemKind::Malformed => &mut self.malformed,
             ProblemKind::Unavailable => &mut self.unavailable,
+            ProblemKind::NotFound => &mut self.not_found,
         }
     }
 

@@ -56,9 +56,10 @@ pub enum Expected {
     /// that was checked against the absent target), and a request with any
     /// other method on a target that does not exist, whose preconditions
     /// were not evaluated because the answer is 404 (RFC 9110 §13.2.1). An
-    /// opt-in PUT with no condition gets [`Any`](Self::Any). A PATCH or
-    /// DELETE handler must answer that 404 itself, not write: a store's
-    /// write under `Absent` would create the target.
+    /// opt-in PUT with no condition gets [`Any`](Self::Any). A handler
+    /// other than a PUT's must answer that 404 itself, not write: a store's
+    /// write under `Absent` would create the target. ([`Gate`](crate::Gate)
+    /// answers the 404 of a PATCH or DELETE itself.)
     Absent,
     /// The target existed (`If-Match: *`, or a target without an entity-tag):
     /// write only if it still exists.

@@ -709,7 +709,8 @@ impl Items {
         let id = id.as_str();
         // The item did not exist when the gate looked: the answer is 404
         // (RFC 9110 §13.2.1), whatever appeared since; a PATCH does not
-        // create.
+        // create. The gate answers that itself; this guards a call made
+        // without it.
         if *pre.expected() == Expected::Absent {
             return not_found(id).into();
         }
@@ -777,7 +778,8 @@ impl Items {
     pub async fn delete(&self, id: &ItemId, pre: &Precondition) -> Reply {
         let id = id.as_str();
         // The item did not exist when the gate looked: the answer is 404
-        // (RFC 9110 §13.2.1), whatever appeared since.
+        // (RFC 9110 §13.2.1), whatever appeared since. The gate answers
+        // that itself; this guards a call made without it.
         if *pre.expected() == Expected::Absent {
             return not_found(id).into();
         }

@@ -16,9 +16,10 @@
 //!   [`Conflict`], return [`conflict_response`] and the layer answers the
 //!   same 412 a failed precondition gets, with the now-current ETag.
 //!   A target the resolver reports absent is evaluated only for PUT, the
-//!   one method that can create it: any other method proceeds with
-//!   [`Expected::Absent`], and its handler answers 404 (RFC 9110 §13.2.1:
-//!   the 404 comes before preconditions) rather than writing.
+//!   one method that can create it (RFC 9110 §13.2.1: the 404 comes before
+//!   preconditions): a PATCH or DELETE of it gets 404 from the layer, and a
+//!   GET or HEAD proceeds with [`Expected::Absent`] for the handler's own
+//!   404.
 //! - [`ETagLayer`], the "shallow ETag" pattern for GET and HEAD: it hashes a
 //!   200 response's body with blake3 while buffering it (up to a limit,
 //!   1 MiB by default), sets a strong `ETag`, and turns the response into a
@@ -112,12 +113,8 @@
 //! the resolver's version tag would fail every later `If-Match`. Add every
 //! method before `route_layer`: one added after it is not behind the layer.
 //!
-//! A handler gets [`Expected::Absent`](crate::Expected::Absent) for a GET,
-//! HEAD, PATCH or DELETE of a target the resolver found absent
-//! (preconditions are not evaluated; the answer is 404, RFC 9110 §13.2.1)
-//! and must answer that 404 rather than write. A PATCH that loads the
-//! current value and stores the patched one writes under
-//! [`pre.expected().pinned_to(&current)`](crate::Expected::pinned_to).
+//! A PATCH that loads the current value and stores the patched one writes
+//! under [`pre.expected().pinned_to(&current)`](crate::Expected::pinned_to).
 //!
 //! # Deployment caveat: compression
 //!
