@@ -191,11 +191,28 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     }
 
     /// An empty store that derives each entity-tag with `etag(value,
-    /// version)`, e.g. `|v, _| ETag::from_serialize(v).unwrap_or_else(...)`
-    /// for content tags. The tags must be strong: a write conditioned on a
-    /// weak tag never matches (compare-and-swap compares strongly, RFC 9110
-    /// §13.1.1). `etag` runs under the store's lock: it must not call back
-    /// into the store.
+    /// version)`, such as a content tag. The tags must be strong: a write
+    /// conditioned on a weak tag never matches (compare-and-swap compares
+    /// strongly, RFC 9110 §13.1.1). `etag` runs under the store's lock: it
+    /// must not call back into the store.
+    ///
+    /// [`ETag::from_serialize`] fails only for a value whose `Serialize`
+    /// fails or that nests deeper than 256 levels; falling back to the
+    /// version keeps such a value's tag unique (the two kinds of tag never
+    /// look alike: `"v7"` against 32 base64 characters).
+    ///
+    /// ```
+    /// use ifmatch::{ETag, Expected, MemoryStore};
+    /// use serde_json::{json, Value};
+    ///
+    /// fn content_tag(value: &Value, version: u64) -> ETag {
+    ///     ETag::from_serialize(value).unwrap_or_else(|_| ETag::from_version(version))
+    /// }
+    ///
+    /// let store = MemoryStore::with_etags(content_tag);
+    /// let a = store.put("a", &Expected::Absent, json!({"x": 1})).unwrap();
+    /// assert_eq!(a.etag(), &ETag::from_serialize(&json!({"x": 1})).unwrap());
+    /// ```
     pub fn with_etags(etag: fn(&V, u64) -> ETag) -> Self {
         Self {
             inner: Mutex::new(Inner {
