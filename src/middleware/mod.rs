@@ -50,7 +50,7 @@
 //! use axum::routing::get;
 //! use axum::{Extension, Router};
 //! use ifmatch::middleware::{conflict_response, ETagLayer, Precondition, PreconditionLayer};
-//! use ifmatch::{Expected, MemoryStore, Stored};
+//! use ifmatch::{MemoryStore, Stored};
 //!
 //! type Store = Arc<MemoryStore<String, String>>;
 //!
@@ -74,15 +74,19 @@
 //!     uri: Uri,
 //!     body: String,
 //! ) -> Response {
-//!     // In strict mode a PUT that creates carries `If-None-Match: *`.
-//!     let status = match pre.expected() {
-//!         Expected::Absent => StatusCode::CREATED,
-//!         _ => StatusCode::OK,
-//!     };
-//!     // The write is conditioned on what the layer checked.
-//!     match store.put(id(&uri), pre.expected(), body) {
-//!         Ok(doc) => (status, [(header::ETAG, doc.etag().to_header_value())], doc.into_value())
-//!             .into_response(),
+//!     // The write is conditioned on what the layer checked. Whether it
+//!     // created the document is seen under the store's lock (in opt-in
+//!     // mode a PUT without a precondition may create too).
+//!     let mut created = false;
+//!     match store.update(id(&uri), pre.expected(), |old| {
+//!         created = old.is_none();
+//!         body
+//!     }) {
+//!         Ok(doc) => {
+//!             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+//!             (status, [(header::ETAG, doc.etag().to_header_value())], doc.into_value())
+//!                 .into_response()
+//!         }
 //!         Err(conflict) => conflict_response(conflict),
 //!     }
 //! }
