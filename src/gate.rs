@@ -88,8 +88,8 @@ pub enum Decision {
     /// Run the handler, conditioning its write on
     /// [`Precondition::expected`].
     Proceed(Precondition),
-    /// Send this response instead (304, 400, 412 or 428); nothing may be
-    /// changed.
+    /// Send this response instead (304, 400, 404, 412 or 428); nothing may
+    /// be changed.
     Respond(Response<String>),
 }
 
@@ -204,16 +204,19 @@ impl Gate {
     /// Evaluates the request's preconditions against `current` (`None`:
     /// the target does not exist) with [`Policy::evaluate`], and returns
     /// either the [`Precondition`] to proceed with, or the response to send
-    /// instead: 304, 412 or 428 (and 400 for malformed fields if
+    /// instead: 304, 404, 412 or 428 (and 400 for malformed fields if
     /// [`reject_malformed`](Self::reject_malformed)).
     ///
     /// A PATCH or DELETE of a target that does not exist gets 404
     /// ([`ProblemKind::NotFound`]) before anything is evaluated (RFC 9110
     /// §13.2.1), so its handler never runs: a write under the
     /// [`Expected::Absent`] it would get could only create the target.
-    /// A GET or HEAD of a missing target proceeds with `Expected::Absent`
-    /// for the handler's own 404, and a PUT (or POST) is evaluated against
-    /// the absent target, as it may create it.
+    /// A PUT is evaluated against the absent target, as it may create it.
+    /// Any other method proceeds with `Expected::Absent`, unevaluated: a
+    /// GET or HEAD for the handler's own 404, and a POST for its handler to
+    /// decide, since what a POST does is the resource's own (§9.3.3): a
+    /// POST handler that must not create answers 404 rather than writing
+    /// under `Absent`.
     ///
     /// The responses have a body even for a HEAD; servers drop it, but a
     /// glue that can should send none (RFC 9110 §9.3.2), as
@@ -478,10 +481,18 @@ mod tests {
             &[(IF_MATCH, "v1")],
             &[(IF_NONE_MATCH, "*")],
         ];
+        let with_post = Policy::strict().require_precondition_for([
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::POST,
+        ]);
         let gates = [
             Gate::new(),
             Gate::new().reject_malformed(true),
             Gate::new().policy(Policy::opt_in()),
+            Gate::new().confirm_retried_puts(true),
+            Gate::new().policy(with_post.clone()),
         ];
         for gate in &gates {
             for method in [Method::PATCH, Method::DELETE] {
@@ -496,6 +507,12 @@ mod tests {
                 }
             }
         }
+        // A POST is the resource's own (RFC 9110 §9.3.3): its handler
+        // decides, even where POST requires a precondition.
+        let post = Gate::new()
+            .policy(with_post)
+            .check(&Method::POST, &HeaderMap::new(), none, now);
+        assert_eq!(post.unwrap().expected(), &Expected::Absent);
         // A GET is the handler's own 404; a PUT may create.
         let gate = Gate::new();
         let get = gate.check(&Method::GET, &HeaderMap::new(), none, now);

@@ -22,7 +22,8 @@
 //! # Example
 //!
 //! [`Gate`] evaluates a request's preconditions and builds the 304, 412 or
-//! 428 when they stop it; the store's compare-and-swap makes the write
+//! 428 when they stop it (and the 404 for a PATCH or DELETE of a missing
+//! target); the store's compare-and-swap makes the write
 //! conditional on the state that was checked. (With tower or axum, the
 //! `middleware` feature's `PreconditionLayer` makes the [`Gate`] call.)
 //!

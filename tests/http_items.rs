@@ -1455,6 +1455,23 @@ async fn unknown_ids_get_404_problem_json(s: &Api) {
             .await
             .expect(StatusCode::NOT_FOUND)
             .assert_no_body();
+        // A PATCH or DELETE gets its 404 from the gate, before any
+        // precondition and without creating anything: the same title.
+        for (label, request) in [
+            ("DELETE", s.delete(path).header(IF_MATCH, "*")),
+            ("DELETE without If-Match", s.delete(path)),
+            (
+                "PATCH",
+                s.patch(path)
+                    .header(IF_MATCH, "*")
+                    .header(CONTENT_TYPE, "application/merge-patch+json")
+                    .body("{\"name\":\"chair\"}"),
+            ),
+        ] {
+            let other = s.send(request).await.problem(StatusCode::NOT_FOUND);
+            assert_eq!(other["title"], body["title"], "{label}");
+        }
+        s.send(s.get(path)).await.problem(StatusCode::NOT_FOUND);
     }
 }
 

@@ -17,8 +17,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use ifmatch::{
-    ConditionalStore, Conflict, Expected, Gate, MemoryStore, Policy, Precondition, ProblemTexts,
-    Stored, WriteError, insert_validators, problem_response,
+    ConditionalStore, Conflict, Expected, Gate, MemoryStore, Policy, Precondition, ProblemKind,
+    ProblemText, ProblemTexts, Stored, WriteError, insert_validators, problem_response,
 };
 use serde_json::{Map, Value};
 
@@ -229,8 +229,20 @@ pub fn gate(opt_in: bool) -> Gate {
     } else {
         Policy::strict()
     };
+    // The gate answers a PATCH or DELETE of a missing item itself; it
+    // cannot name the id, but reads like the handlers' own 404.
+    let texts = ProblemTexts::default().set(
+        ProblemKind::NotFound,
+        ProblemText {
+            type_uri: "https://www.rfc-editor.org/rfc/rfc9110#status.404".into(),
+            title: "No such item".into(),
+            detail: "There is no item with the id in this address. It may have been deleted."
+                .into(),
+        },
+    );
     Gate::new()
         .policy(policy)
+        .texts(texts)
         .reject_malformed(true)
         .confirm_retried_puts(true)
 }

@@ -71,7 +71,7 @@ impl<R> PreconditionLayer<R> {
         self.map_gate(|g| g.policy(policy))
     }
 
-    /// Sets the texts of the 412, 428, 400 and 503 problem responses.
+    /// Sets the texts of the 412, 428, 404, 400 and 503 problem responses.
     #[must_use]
     pub fn texts(self, texts: ProblemTexts) -> Self {
         self.map_gate(|g| g.texts(texts))

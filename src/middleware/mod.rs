@@ -8,7 +8,8 @@
 //!   current version the service can look up: before calling the handler it
 //!   asks a [`Resolve`]r for the target's current state, evaluates the
 //!   request's preconditions with [`Policy::evaluate`](crate::Policy::evaluate)
-//!   and answers 304, 412 or 428 itself — the handler is **not called**, so
+//!   and answers 304, 412 or 428 (404 for a PATCH or DELETE of a missing
+//!   target) itself — the handler is **not called**, so
 //!   nothing is written. When the request may proceed, the handler finds a
 //!   [`Precondition`] in the request extensions: the [`Expected`] state its
 //!   write must be conditioned on (a compare-and-swap, see
