@@ -348,29 +348,28 @@ impl ProblemTexts {
         H: RequestHeaders + ?Sized,
         V: Versioned + ?Sized,
     {
-        if failed == Failed::IfMatch {
-            // The text advises sending the current tag: that needs a strong
-            // tag (a weak one never matches) that JSON can name.
-            let advisable = current
-                .and_then(Versioned::etag)
-                .filter(|tag| tag.is_strong() && nameable(tag));
-            if let Some(tag) = advisable {
-                // `matched`: whether any member is strong.
-                let unmatchable =
-                    match list::scan(headers.field_lines(Field::IfMatch), |weak, _| !weak) {
-                        Scan::Malformed | Scan::Tags { matched: false } => true,
-                        Scan::Absent | Scan::Any | Scan::Tags { matched: true } => false,
-                    };
-                if unmatchable {
-                    return self.problem(
-                        ProblemKind::Unmatchable,
-                        StatusCode::PRECONDITION_FAILED,
-                        Some(&tag),
-                    );
-                }
-            }
+        // The text advises sending the current tag: that needs a strong
+        // tag (a weak one never matches) that JSON can name.
+        let advisable = current
+            .filter(|_| failed == Failed::IfMatch)
+            .and_then(Versioned::etag)
+            .filter(|tag| tag.is_strong() && nameable(tag));
+        // With `matches` true for strong members, `matched: false` means
+        // a list of weak tags only.
+        let never_matches = || {
+            matches!(
+                list::scan(headers.field_lines(Field::IfMatch), |weak, _| !weak),
+                Scan::Malformed | Scan::Tags { matched: false }
+            )
+        };
+        match advisable {
+            Some(tag) if never_matches() => self.problem(
+                ProblemKind::Unmatchable,
+                StatusCode::PRECONDITION_FAILED,
+                Some(&tag),
+            ),
+            _ => self.precondition_failed(current, failed),
         }
-        self.precondition_failed(current, failed)
     }
 
     /// 412 Precondition Failed, for a conditional write that found the

@@ -31,16 +31,25 @@ use crate::write::Conflict;
 /// §9.3.2 "The server MUST NOT send content in the response"), but the
 /// Content-Length a GET would have had, except on a 304, which has no
 /// content of its own to measure (§8.6).
-fn full<B: Body>(mut res: Response<String>, head: bool) -> Response<ResponseBody<B>> {
+fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>> {
     if head {
-        if has_content(res.status()) {
-            let len = res.body().len();
-            res.headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from(len));
-        }
-        return res.map(|_| ResponseBody::empty());
+        let len = res.body().len() as u64;
+        return without_content(res.into_parts().0, len);
     }
     res.map(|s| ResponseBody::full(Bytes::from(s)))
+}
+
+/// The answer to a HEAD whose GET content is `len` bytes: no content, and
+/// that length in Content-Length unless the response already states one or
+/// its status has no content (§8.6).
+fn without_content<B: Body>(mut parts: response::Parts, len: u64) -> Response<ResponseBody<B>> {
+    if has_content(parts.status) {
+        parts
+            .headers
+            .entry(CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(len));
+    }
+    Response::from_parts(parts, ResponseBody::empty())
 }
 
 /// The time to evaluate `headers` at: the clock is read only when the
@@ -300,18 +309,12 @@ impl ETagRequest {
     /// empty body of the inner service's 304 does not tell.
     fn respond<B: Body<Data = Bytes>>(
         &self,
-        mut parts: response::Parts,
+        parts: response::Parts,
         body: ResponseBody<B>,
     ) -> Response<ResponseBody<B>> {
         if self.method == Method::HEAD {
             if let Some(len) = body.size_hint().exact() {
-                if has_content(parts.status) {
-                    parts
-                        .headers
-                        .entry(CONTENT_LENGTH)
-                        .or_insert_with(|| HeaderValue::from(len));
-                }
-                return Response::from_parts(parts, ResponseBody::empty());
+                return without_content(parts, len);
             }
         }
         Response::from_parts(parts, body)
@@ -427,7 +430,8 @@ where
                             Ok(tag) => {
                                 request.conclude(parts, Some(tag), ResponseBody::inner(body))
                             }
-                            Err(_) => request.pass_untagged(parts, ResponseBody::inner(body)),
+                            // Not a tag: evaluated as a 200 without one.
+                            Err(_) => request.conclude(parts, None, ResponseBody::inner(body)),
                         };
                         return Poll::Ready(Ok(res));
                     }
