@@ -71,6 +71,72 @@ impl<V> Versioned for Stored<V> {
     }
 }
 
+/// A conditional write that went through: the new state, and whether the
+/// write created the target, as [`ConditionalStore::store`] returns it.
+///
+/// Whether a PUT created its target decides its status (RFC 9110 §9.3.4:
+/// "If the target resource does not have a current representation and the
+/// PUT successfully creates one, then the origin server MUST inform the
+/// user agent by sending a 201 (Created) response"; 200 or 204 when it
+/// replaced one). Only the store can tell: a write under
+/// [`Expected::Any`] (no precondition, in opt-in mode) may find the target
+/// present or absent, so the answer must come from the same atomic step as
+/// the write.
+///
+/// ```
+/// use ifmatch::{ConditionalStore, ETag, Expected, MemoryStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ifmatch::WriteError<std::convert::Infallible>> {
+/// let store: MemoryStore<String, &str> = MemoryStore::new();
+/// let key = "a".to_owned();
+/// let first = store.store(&key, &Expected::Any, "one").await?;
+/// assert!(first.created());
+/// let second = store.store(&key, &Expected::Any, "two").await?;
+/// assert!(!second.created());
+/// assert_eq!(second.stored().etag(), &ETag::from_version(2));
+/// assert_eq!(second.into_stored().into_value(), "two");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written<V> {
+    stored: Stored<V>,
+    created: bool,
+}
+
+impl<V> Written<V> {
+    /// The state a write left, and whether there was no target before it.
+    pub fn new(stored: Stored<V>, created: bool) -> Self {
+        Self { stored, created }
+    }
+
+    /// Whether the write created the target (answer a PUT 201 Created).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The new state.
+    pub fn stored(&self) -> &Stored<V> {
+        &self.stored
+    }
+
+    /// The new state, by value.
+    pub fn into_stored(self) -> Stored<V> {
+        self.stored
+    }
+}
+
+impl<V> Versioned for Written<V> {
+    fn etag(&self) -> Option<ETag> {
+        Versioned::etag(&self.stored)
+    }
+
+    fn last_modified(&self) -> Option<SystemTime> {
+        self.stored.last_modified
+    }
+}
+
 /// Why a conditional write did not happen.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -83,6 +149,28 @@ pub enum WriteError<E> {
     /// 503 or 500, never 412.
     #[error("store error: {0}")]
     Store(#[source] E),
+}
+
+impl<E> WriteError<E> {
+    /// The same error with the store's failure converted by `f`, for a store
+    /// that wraps others (one in memory, one in a database) under one error
+    /// type. A conflict stays the same conflict.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use ifmatch::{Conflict, WriteError};
+    ///
+    /// // MemoryStore never fails: its `Infallible` becomes any error type.
+    /// let memory: WriteError<Infallible> = WriteError::Conflict(Conflict::gone());
+    /// let wrapped: WriteError<std::io::Error> = memory.map_store(|never| match never {});
+    /// assert!(matches!(wrapped, WriteError::Conflict(c) if c.is_gone()));
+    /// ```
+    pub fn map_store<F>(self, f: impl FnOnce(E) -> F) -> WriteError<F> {
+        match self {
+            Self::Conflict(conflict) => WriteError::Conflict(conflict),
+            Self::Store(err) => WriteError::Store(f(err)),
+        }
+    }
 }
 
 /// The conditional-write contract between a service and its storage: every
@@ -115,13 +203,14 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     ) -> impl Future<Output = Result<Option<Stored<Self::Value>>, Self::Error>> + Send;
 
     /// Stores `value` under `key` if the current state is `expected`,
-    /// returning the new state.
+    /// returning the new state and whether the write
+    /// [created](Written::created) the target, as found by the write itself.
     fn store(
         &self,
         key: &K,
         expected: &Expected,
         value: Self::Value,
-    ) -> impl Future<Output = Result<Stored<Self::Value>, WriteError<Self::Error>>> + Send;
+    ) -> impl Future<Output = Result<Written<Self::Value>, WriteError<Self::Error>>> + Send;
 
     /// Removes `key` if the current state is `expected`, returning what was
     /// removed. Removing an absent key is a conflict that
@@ -337,9 +426,17 @@ where
         key: &K,
         expected: &Expected,
         value: V,
-    ) -> impl Future<Output = Result<Stored<V>, WriteError<Infallible>>> + Send {
+    ) -> impl Future<Output = Result<Written<V>, WriteError<Infallible>>> + Send {
+        let mut created = false;
+        // The closure runs under the lock, only if the write goes ahead, and
+        // sees the state the write replaces.
+        let written = self.update(key.clone(), expected, |current| {
+            created = current.is_none();
+            value
+        });
         std::future::ready(
-            self.put(key.clone(), expected, value)
+            written
+                .map(|stored| Written::new(stored, created))
                 .map_err(WriteError::Conflict),
         )
     }
@@ -413,6 +510,35 @@ mod tests {
         });
         assert!(err.is_err());
         assert!(!called);
+    }
+
+    #[test]
+    fn the_trait_tells_a_create_from_a_replace() {
+        use std::future::Future;
+        use std::pin::pin;
+        use std::task::{Context, Poll, Waker};
+
+        fn now<F: Future>(f: F) -> F::Output {
+            match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(out) => out,
+                Poll::Pending => panic!("MemoryStore's futures are ready at once"),
+            }
+        }
+
+        let store: MemoryStore<&str, i32> = MemoryStore::new();
+        let created = now(store.store(&"k", &Expected::Any, 1)).unwrap();
+        assert!(created.created());
+        assert_eq!(created.stored(), &store.get("k").unwrap());
+        let replaced = now(store.store(&"k", &Expected::Any, 2)).unwrap();
+        assert!(!replaced.created());
+        assert_eq!(Versioned::etag(&replaced), Some(ETag::from_version(2)));
+        now(store.remove(&"k", &Expected::Any)).unwrap();
+        // Created again after a delete: the write found no target.
+        assert!(now(store.store(&"k", &Expected::Any, 3)).unwrap().created());
+        // A refused write reports no creation, and writes nothing.
+        let refused = now(store.store(&"k", &Expected::Absent, 4));
+        assert!(matches!(refused, Err(WriteError::Conflict(c)) if c.already_exists()));
+        assert_eq!(*store.get("k").unwrap().value(), 3);
     }
 
     #[test]

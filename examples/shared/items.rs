@@ -18,7 +18,7 @@ use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use ifmatch::{
     ConditionalStore, Conflict, Expected, Gate, MemoryStore, Policy, Precondition, ProblemKind,
-    ProblemText, ProblemTexts, Stored, WriteError, insert_validators, problem_response,
+    ProblemText, ProblemTexts, Stored, WriteError, Written, insert_validators, problem_response,
 };
 use serde_json::{Map, Value};
 
@@ -127,44 +127,6 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// A write that went through, and whether it created the item: RFC 9110
-/// §9.3.4 requires 201 for a PUT that creates and 200 (or 204) for one that
-/// replaces, whatever precondition (or none) let it through.
-#[derive(Debug)]
-pub struct Written {
-    pub stored: Stored<Item>,
-    pub created: bool,
-}
-
-impl Store {
-    /// [`ConditionalStore::store`], also telling whether the item was
-    /// created. Only the store knows: without a precondition
-    /// ([`Expected::Any`]) the item may or may not exist when the write
-    /// lands, so the answer comes from the same atomic step as the write.
-    pub async fn write(
-        &self,
-        id: &str,
-        expected: &Expected,
-        item: Item,
-    ) -> Result<Written, WriteError<StoreError>> {
-        match self {
-            Self::Memory(m) => {
-                let mut created = false;
-                // The closure runs under the store's lock, only if the write
-                // goes ahead, and sees the state it replaces.
-                let stored = m
-                    .update(id.to_owned(), expected, |current| {
-                        created = current.is_none();
-                        item
-                    })
-                    .map_err(WriteError::Conflict)?;
-                Ok(Written { stored, created })
-            }
-            Self::Postgres(pg) => pg.write(id, expected, item).await,
-        }
-    }
-}
-
 /// The store keeps the core's conditional-write contract, so the handlers
 /// below do not change with the backend.
 impl ConditionalStore<str> for Store {
@@ -183,8 +145,14 @@ impl ConditionalStore<str> for Store {
         id: &str,
         expected: &Expected,
         item: Item,
-    ) -> Result<Stored<Item>, WriteError<StoreError>> {
-        self.write(id, expected, item).await.map(|w| w.stored)
+    ) -> Result<Written<Item>, WriteError<StoreError>> {
+        match self {
+            Self::Memory(m) => m
+                .store(&id.to_owned(), expected, item)
+                .await
+                .map_err(|e| e.map_store(|never| match never {})),
+            Self::Postgres(pg) => pg.store(id, expected, item).await,
+        }
     }
 
     async fn remove(
@@ -655,7 +623,7 @@ impl Items {
             Err(res) => return *res,
         };
         match self.store.store(&id, &Expected::Absent, item).await {
-            Ok(stored) => created(&stored, &id),
+            Ok(written) => created(written.stored(), &id),
             // A fresh 128-bit id cannot be taken; report it rather than
             // overwrite anything.
             Err(WriteError::Conflict(c)) => self.texts.conflict(&c),
@@ -687,11 +655,11 @@ impl Items {
             Ok(item) => item,
             Err(res) => return refuse(*res),
         };
-        match self.store.write(id, pre.expected(), item.clone()).await {
+        match self.store.store(id, pre.expected(), item.clone()).await {
             // RFC 9110 §9.3.4: 201 when the PUT created the item, whether
             // `If-None-Match: *` or no precondition at all let it through.
-            Ok(written) if written.created => created(&written.stored, id).into(),
-            Ok(written) => json_response(StatusCode::OK, &written.stored).into(),
+            Ok(written) if written.created() => created(written.stored(), id).into(),
+            Ok(written) => json_response(StatusCode::OK, written.stored()).into(),
             // RFC 9110 §13.1.1: a PUT retried after a lost response finds
             // its own change in place; the change already succeeded. Only
             // for If-Match: a failed If-None-Match (a create that lost a
@@ -781,7 +749,7 @@ impl Items {
         // from.
         let expected = pre.expected().pinned_to(&current);
         match self.store.store(id, &expected, item).await {
-            Ok(stored) => json_response(StatusCode::OK, &stored).into(),
+            Ok(written) => json_response(StatusCode::OK, written.stored()).into(),
             Err(err) => self.write_failed(err),
         }
     }

@@ -28,11 +28,11 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use ifmatch::{ConditionalStore, Conflict, ETag, Expected, Stored, WriteError};
+use ifmatch::{ConditionalStore, Conflict, ETag, Expected, Stored, WriteError, Written};
 use serde_json::Value;
 use tokio_postgres::{NoTls, Row};
 
-use crate::items::{Item, StoreError, Written};
+use crate::items::{Item, StoreError};
 
 /// How long one database operation may take before the request gets a 503.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -210,7 +210,7 @@ impl PgStore {
         id: &str,
         expected: &Expected,
         item: Item,
-    ) -> Result<Written, WriteError<StoreError>> {
+    ) -> Result<Written<Item>, WriteError<StoreError>> {
         let body = Value::Object(item);
         let write = timed(async {
             let client = self.pool.get().await.map_err(db_error)?;
@@ -265,7 +265,7 @@ impl PgStore {
                 _ => false,
             };
             let stored = stored(&row).map_err(StoreError::outcome_unknown)?;
-            Ok(Some(Written { stored, created }))
+            Ok(Some(Written::new(stored, created)))
         })
         .await;
         match write {
@@ -311,8 +311,8 @@ impl ConditionalStore<str> for PgStore {
         id: &str,
         expected: &Expected,
         item: Item,
-    ) -> Result<Stored<Item>, WriteError<StoreError>> {
-        self.write(id, expected, item).await.map(|w| w.stored)
+    ) -> Result<Written<Item>, WriteError<StoreError>> {
+        self.write(id, expected, item).await
     }
 
     /// Deletes `id` if the row is in the `expected` state, in one
