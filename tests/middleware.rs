@@ -32,7 +32,8 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use ifmatch::middleware::{
-    DEFAULT_ETAG_LIMIT, ETagLayer, Precondition, PreconditionLayer, ResolveError, conflict_response,
+    DEFAULT_ETAG_LIMIT, ETagLayer, Precondition, PreconditionLayer, ResolveError, StoreUnavailable,
+    conflict_response, unavailable_response,
 };
 use ifmatch::{
     Conflict, ETag, Expected, Failed, MemoryStore, PROBLEM_JSON, Policy, ProblemKind, ProblemText,
@@ -844,6 +845,45 @@ async fn a_resolver_error_gets_a_503_problem_with_the_error_in_the_extensions() 
     assert_eq!(err.error().to_string(), "database down");
     let json = problem(&body_bytes(res.into_body()).await);
     assert_eq!(json["status"], 503);
+}
+
+#[tokio::test]
+async fn a_store_failure_the_handler_reports_gets_the_layers_503() {
+    let texts = ProblemTexts::default().set(
+        ProblemKind::Unavailable,
+        ProblemText {
+            type_uri: "urn:example:down".into(),
+            title: "Try again shortly".into(),
+            detail: "The item store is down.".into(),
+        },
+    );
+    let svc = PreconditionLayer::new(resolver(present()))
+        .texts(texts)
+        .layer(service_fn(|_: Request<String>| {
+            ready(Ok::<_, Infallible>(unavailable_response::<String>(
+                std::io::Error::other("connection refused"),
+            )))
+        }));
+    let req = |method| request(method, "/doc", &[(IF_MATCH, "\"v7\"")], String::new());
+    let res = svc.clone().oneshot(req(Method::PUT)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    let logged = res
+        .extensions()
+        .get::<StoreUnavailable>()
+        .expect("the store's error in the extensions");
+    assert_eq!(logged.error().to_string(), "connection refused");
+    let body = body_bytes(res.into_body()).await;
+    let json = problem(&body);
+    assert_eq!(json["status"], 503);
+    assert_eq!(json["type"], "urn:example:down");
+    assert_eq!(json["title"], "Try again shortly");
+    assert!(!String::from_utf8_lossy(&body).contains("connection refused"));
+    // HEAD: the same answer without content (RFC 9110 §9.3.2).
+    let head = svc.oneshot(req(Method::HEAD)).await.unwrap();
+    assert_eq!(head.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(head.headers()[CONTENT_LENGTH], body.len().to_string());
+    assert!(body_bytes(head.into_body()).await.is_empty());
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::layer::ETagConfig;
-use super::{Resolve, ResolveError};
+use super::{Resolve, ResolveError, StoreUnavailable};
 use crate::date;
 use crate::etag::ETag;
 use crate::gate::{Decision, Gate};
@@ -190,6 +190,13 @@ where
                     // on: answer the same 412 a failed precondition gets.
                     if let Some(conflict) = res.extensions_mut().remove::<Conflict>() {
                         let res = this.gate.conflict(&conflict);
+                        return Poll::Ready(Ok(full(res, *this.head)));
+                    }
+                    // Its store failed: the layer's own 503, the error kept
+                    // for logging.
+                    if let Some(failure) = res.extensions_mut().remove::<StoreUnavailable>() {
+                        let mut res = this.gate.unavailable();
+                        res.extensions_mut().insert(failure);
                         return Poll::Ready(Ok(full(res, *this.head)));
                     }
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));

@@ -15,7 +15,9 @@
 //!   write must be conditioned on (a compare-and-swap, see
 //!   [`ConditionalStore`](crate::ConditionalStore)). If that write reports a
 //!   [`Conflict`], return [`conflict_response`] and the layer answers the
-//!   same 412 a failed precondition gets, with the now-current ETag.
+//!   same 412 a failed precondition gets, with the now-current ETag; if
+//!   the store itself failed, return [`unavailable_response`] for the
+//!   layer's 503.
 //!   A target the resolver reports absent is evaluated only for PUT, the
 //!   one method that can create it (RFC 9110 §13.2.1: the 404 comes before
 //!   preconditions): a PATCH or DELETE of it gets 404 from the layer, and a
@@ -275,5 +277,60 @@ pub fn conflict_response<B: Default>(conflict: Conflict) -> Response<B> {
     let mut res = Response::new(B::default());
     *res.status_mut() = StatusCode::PRECONDITION_FAILED;
     res.extensions_mut().insert(conflict);
+    res
+}
+
+/// A store failure a handler reports with [`unavailable_response`], in the
+/// extensions of the 503 response, for logging. [`PreconditionLayer`]
+/// keeps it in the 503 it answers with in place of the handler's.
+#[derive(Debug, Clone)]
+pub struct StoreUnavailable(Arc<dyn std::error::Error + Send + Sync>);
+
+impl StoreUnavailable {
+    /// The store's error.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+/// A response for a handler whose store failed (unreachable, timed out):
+/// [`PreconditionLayer`] replaces it with its configured 503 problem
+/// response ([`ProblemKind::Unavailable`](crate::ProblemKind::Unavailable)),
+/// as it answers when its resolver fails, and keeps `err` in the
+/// response's extensions as a [`StoreUnavailable`] for logging. The error is
+/// never shown to the client. A conflict is not a store failure: report it
+/// with [`conflict_response`].
+///
+/// Without the layer, it is a bare 503 with the error in its extensions;
+/// use [`ProblemTexts::unavailable`](crate::ProblemTexts::unavailable)
+/// directly in that case.
+///
+/// ```
+/// use http::{Response, StatusCode};
+/// use ifmatch::WriteError;
+/// use ifmatch::middleware::{StoreUnavailable, conflict_response, unavailable_response};
+///
+/// fn answer(write: Result<String, WriteError<std::io::Error>>) -> Response<String> {
+///     match write {
+///         Ok(body) => Response::new(body),
+///         Err(WriteError::Conflict(conflict)) => conflict_response(conflict),
+///         Err(WriteError::Store(err)) => unavailable_response(err),
+///         Err(other) => unavailable_response(other),
+///     }
+/// }
+///
+/// let down = std::io::Error::other("connection refused");
+/// let res = answer(Err(WriteError::Store(down)));
+/// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// let logged = res.extensions().get::<StoreUnavailable>().unwrap();
+/// assert_eq!(logged.error().to_string(), "connection refused");
+/// ```
+pub fn unavailable_response<B: Default>(
+    err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> Response<B> {
+    let mut res = Response::new(B::default());
+    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    res.extensions_mut()
+        .insert(StoreUnavailable(Arc::from(err.into())));
     res
 }
