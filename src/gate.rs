@@ -459,32 +459,58 @@ mod tests {
             (title.as_str(), detail.as_str()),
             ("Send the ETag as given", "Use \"v2\".")
         );
-        // A weak current tag can never be matched, one with bytes that are
-        // not UTF-8 cannot be shown in JSON, and a target without a tag has
-        // none to name: no advice to send it, the usual texts.
-        let current = [
+        // A target without a strong tag (weak, or none at all) fails every
+        // tagged If-Match, whatever the client sent: not a change, and no
+        // advice to send a tag, which could never match either.
+        let untagged = [
             crate::Validators::new(ETag::from_version(2).into_weak()),
-            crate::Validators::new(ETag::parse(b"\"caf\xe9\"").unwrap()),
             crate::Validators::modified_at(SystemTime::UNIX_EPOCH),
         ];
-        for cur in current {
-            let res = gate
-                .check(
-                    &Method::PUT,
-                    &headers(&[(IF_MATCH, "W/\"v2\"")]),
-                    Some(&cur),
-                    now,
-                )
-                .unwrap_err();
-            let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
-            assert_eq!(body["title"], changed.as_ref(), "{cur:?}");
-            let detail = body["detail"].as_str().unwrap();
-            assert!(
-                !detail.contains("exactly as the ETag header gave it"),
-                "{detail}"
-            );
-            assert!(!detail.contains("caf"), "{detail}");
+        for cur in &untagged {
+            for value in ["W/\"v2\"", "\"v2\"", "\"v1\""] {
+                let res = gate
+                    .check(&Method::PUT, &headers(&[(IF_MATCH, value)]), Some(cur), now)
+                    .unwrap_err();
+                let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+                assert_eq!(body["title"], unmatchable.as_ref(), "{cur:?} {value}");
+                let detail = body["detail"].as_str().unwrap();
+                assert!(detail.contains("never matches"), "{detail}");
+                assert!(!detail.contains("If-Match: W/"), "{detail}");
+                assert!(!detail.contains("changed after you loaded it"), "{detail}");
+                // The current tag is still reported, weak as it is.
+                assert_eq!(
+                    res.headers().get(http::header::ETAG).is_some(),
+                    cur.etag_ref().is_some()
+                );
+            }
         }
+        // A changed target whose tag is weak is a change, but the text does
+        // not advise the weak tag either.
+        let weak = crate::Validators::new(ETag::from_version(2).into_weak());
+        let res = gate.conflict(&crate::Conflict::moved(&weak));
+        let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        assert_eq!(body["title"], changed.as_ref());
+        assert_eq!(body["etag"], "W/\"v2\"");
+        assert!(!body["detail"].as_str().unwrap().contains("W/"), "{body}");
+        // A strong tag with bytes that are not UTF-8 cannot be shown in
+        // JSON: the usual texts, without it.
+        let unnamed = crate::Validators::new(ETag::parse(b"\"caf\xe9\"").unwrap());
+        let res = gate
+            .check(
+                &Method::PUT,
+                &headers(&[(IF_MATCH, "W/\"v2\"")]),
+                Some(&unnamed),
+                now,
+            )
+            .unwrap_err();
+        let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        assert_eq!(body["title"], changed.as_ref());
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            !detail.contains("exactly as the ETag header gave it"),
+            "{detail}"
+        );
+        assert!(!detail.contains("caf"), "{detail}");
     }
 
     #[test]

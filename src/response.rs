@@ -31,11 +31,12 @@ pub enum ProblemKind {
     /// version).
     Changed,
     /// 412: `If-Match` could never have matched: it is malformed, or every
-    /// tag in it is weak (`W/"…"`), and `If-Match` compares strongly
-    /// (RFC 9110 §13.1.1). The target has not necessarily changed, so the
-    /// default text says how to send the tag instead of claiming a change.
-    /// Used by [`Gate`](crate::Gate) and the middleware when the target
-    /// has an entity-tag to name.
+    /// tag in it is weak (`W/"…"`), or the target has no strong tag, and
+    /// `If-Match` compares strongly (RFC 9110 §13.1.1). The target has not
+    /// necessarily changed, so the default text says how to send the tag
+    /// (or, for a target without a strong tag, that no tag can match)
+    /// instead of claiming a change. Used by [`Gate`](crate::Gate) and the
+    /// middleware.
     Unmatchable,
     /// 412: the target does not exist (deleted since the client read it).
     Gone,
@@ -91,10 +92,12 @@ fn fill(template: &str, etag: &str, field: &str) -> String {
 ///
 /// In `detail`, `{etag}` is replaced by the current entity-tag (e.g.
 /// `"v7"`), or by `(none)` when the target has none, and `{field}` by the
-/// name of the malformed header field. (For a target without a tag, the
-/// default texts of [`ProblemKind::Changed`] and [`ProblemKind::Exists`]
-/// use no `{etag}`: they do not advise sending `If-Match: (none)`. A text
-/// set with [`ProblemTexts::set`] is used with or without a tag.)
+/// name of the malformed header field. (For a target without a strong tag,
+/// the default texts of [`ProblemKind::Changed`], [`ProblemKind::Exists`]
+/// and [`ProblemKind::Unmatchable`] use no `{etag}`: they do not advise
+/// sending `If-Match: (none)`, or a weak tag, which `If-Match` never
+/// matches. A text set with [`ProblemTexts::set`] is used with or without
+/// a tag.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProblemText {
     /// The `type` member: a URI that identifies the problem type.
@@ -113,6 +116,10 @@ const UNTAGGED_CHANGED: &str = "This item was changed after you loaded it, so yo
 const UNTAGGED_EXISTS: &str = "This item already exists, and your request asked to act only if \
      it did not, so nothing was changed. To change it, load the current version, reapply your \
      change, and send it again, conditioned on the version you loaded.";
+
+/// The default `Unmatchable` detail for a state without a strong
+/// entity-tag: no tag can be advised, and no tag-based `If-Match` can hold.
+const UNTAGGED_UNMATCHABLE: &str = "Your If-Match header names entity-tags, but this item has      no entity-tag a change can be compared with (a weak tag, W/\"...\", never matches), so the      condition cannot hold, and nothing was changed. Sending the request again will not help:      the service cannot check a change to this item against an entity-tag.";
 
 /// Builds the responses for the outcomes that stop a request, with texts a
 /// person can act on. Replace any of them with [`set`](Self::set).
@@ -149,12 +156,14 @@ pub struct ProblemTexts {
     malformed: ProblemText,
     unavailable: ProblemText,
     not_found: ProblemText,
-    // Whether `Changed` / `Exists` still have their default texts, which
-    // have a detail without `{etag}` ([`UNTAGGED_CHANGED`],
-    // [`UNTAGGED_EXISTS`]) for a state without an entity-tag: the tagged
-    // one would advise `If-Match: (none)`.
+    // Whether `Changed` / `Exists` / `Unmatchable` still have their default
+    // texts, which have a detail without `{etag}` ([`UNTAGGED_CHANGED`],
+    // [`UNTAGGED_EXISTS`], [`UNTAGGED_UNMATCHABLE`]) for a state without a
+    // strong entity-tag: the tagged one would advise `If-Match: (none)`, or
+    // an `If-Match` with a weak tag, which never matches.
     default_changed: bool,
     default_exists: bool,
+    default_unmatchable: bool,
 }
 
 impl Default for ProblemTexts {
@@ -237,6 +246,7 @@ impl Default for ProblemTexts {
             },
             default_changed: true,
             default_exists: true,
+            default_unmatchable: true,
         }
     }
 }
@@ -260,6 +270,7 @@ impl ProblemTexts {
         match kind {
             ProblemKind::Changed => self.default_changed = false,
             ProblemKind::Exists => self.default_exists = false,
+            ProblemKind::Unmatchable => self.default_unmatchable = false,
             _ => {}
         }
         *self.slot(kind) = text;
@@ -334,8 +345,8 @@ impl ProblemTexts {
 
     /// The 412 for a failed precondition of a request with these headers:
     /// [`precondition_failed`](Self::precondition_failed), except that an
-    /// `If-Match` that could never have matched a target with an
-    /// entity-tag (malformed, or weak tags only) gets
+    /// `If-Match` that could never have matched (malformed, weak tags only,
+    /// or any tags against a target without a strong one) gets
     /// [`ProblemKind::Unmatchable`] rather than a claim that the target
     /// changed. Scans `If-Match` once more, without allocating.
     pub(crate) fn precondition_failed_for<H, V>(
@@ -348,12 +359,10 @@ impl ProblemTexts {
         H: RequestHeaders + ?Sized,
         V: Versioned + ?Sized,
     {
-        // The text advises sending the current tag: that needs a strong
-        // tag (a weak one never matches) that JSON can name.
-        let advisable = current
-            .filter(|_| failed == Failed::IfMatch)
-            .and_then(Versioned::etag)
-            .filter(|tag| tag.is_strong() && nameable(tag));
+        let Some(current) = current.filter(|_| failed == Failed::IfMatch) else {
+            return self.precondition_failed(current, failed);
+        };
+        let tag = current.etag();
         // With `matches` true for strong members, `matched: false` means
         // a list of weak tags only.
         let never_matches = || {
@@ -362,13 +371,23 @@ impl ProblemTexts {
                 Scan::Malformed | Scan::Tags { matched: false }
             )
         };
-        match advisable {
-            Some(tag) if never_matches() => self.problem(
+        let unmatchable = match &tag {
+            // A target without a strong tag fails every If-Match but `*`
+            // (which it satisfies, existing): the client's tags could
+            // never have matched, whatever they are.
+            None => true,
+            Some(tag) if !tag.is_strong() => true,
+            // The text names the tag to send: JSON must be able to.
+            Some(tag) => nameable(tag) && never_matches(),
+        };
+        if unmatchable {
+            self.problem(
                 ProblemKind::Unmatchable,
                 StatusCode::PRECONDITION_FAILED,
-                Some(&tag),
-            ),
-            _ => self.precondition_failed(current, failed),
+                tag.as_ref(),
+            )
+        } else {
+            self.precondition_failed(Some(current), failed)
         }
     }
 
@@ -446,11 +465,16 @@ impl ProblemTexts {
         field: &str,
     ) -> Response<String> {
         // Neither the `etag` member nor the `detail` can show a tag JSON
-        // cannot name (see `nameable`).
+        // cannot name (see `nameable`), and the default details advise
+        // sending the tag in `If-Match`, which a weak tag never satisfies
+        // (RFC 9110 §13.1.1: strong comparison).
         let named = etag.filter(|tag| nameable(tag));
-        let untagged = match (kind, named) {
-            (ProblemKind::Changed, None) if self.default_changed => Some(UNTAGGED_CHANGED),
-            (ProblemKind::Exists, None) if self.default_exists => Some(UNTAGGED_EXISTS),
+        let advisable = named.is_some_and(ETag::is_strong);
+        let untagged = match kind {
+            _ if advisable => None,
+            ProblemKind::Changed if self.default_changed => Some(UNTAGGED_CHANGED),
+            ProblemKind::Exists if self.default_exists => Some(UNTAGGED_EXISTS),
+            ProblemKind::Unmatchable if self.default_unmatchable => Some(UNTAGGED_UNMATCHABLE),
             _ => None,
         };
         let text = self.get(kind);
