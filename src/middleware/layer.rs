@@ -152,12 +152,17 @@ impl fmt::Debug for ETagConfig {
 /// name such responses with [`skip_when`](Self::skip_when).
 ///
 /// The layer evaluates `If-None-Match` and `If-Match` against the tag it
-/// computes, so it does not pass the date conditions those override on to
-/// the handler: `If-Modified-Since` when the request has `If-None-Match`,
-/// `If-Unmodified-Since` when it has `If-Match` (RFC 9110 §13.1.3,
-/// §13.1.4: the server must ignore them then). A handler that knows only
-/// dates (tower-http's `ServeDir`) would otherwise answer 304 for content
-/// that changed within its timestamp's second. A `2xx` the layer leaves
+/// computes, and `If-Modified-Since` against the response's
+/// `Last-Modified`, so it does not pass on to the handler
+/// `If-Modified-Since` (a 304 the handler made from the date would lack the
+/// tag its 200 carries, which RFC 9110 §15.4.5 requires; and with
+/// `If-None-Match` the date must be ignored, §13.1.3), nor
+/// `If-Unmodified-Since` when the request has `If-Match` (§13.1.4). A
+/// handler that knows only dates (tower-http's `ServeDir`) would otherwise
+/// answer 304 for content that changed within its timestamp's second, or
+/// without the tag. The handler therefore builds the whole response for a
+/// request with `If-Modified-Since`; the layer drops its body for the 304.
+/// A `2xx` the layer leaves
 /// untagged (over the limit, an event stream, a [skipped](Self::skip_when)
 /// response, a `206`) is still evaluated, against the validators it
 /// carries, without reading its body: with no tag, `If-Match` holds only
@@ -234,8 +239,8 @@ impl ETagLayer {
     /// `If-None-Match: *` gets 304, and `If-Modified-Since` (when the
     /// request has no `If-None-Match`) is compared with its
     /// `Last-Modified`. Since the layer decides this only once the handler
-    /// has answered, the handler still does not see the date conditions
-    /// that `If-None-Match` and `If-Match` override. A route whose handler
+    /// has answered, the handler still does not see `If-Modified-Since`,
+    /// nor `If-Unmodified-Since` beside `If-Match`. A route whose handler
     /// answers conditional requests by date itself is better left outside
     /// the layer.
     ///

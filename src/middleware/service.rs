@@ -115,17 +115,20 @@ where
                 conditions.append(name.clone(), value.clone());
             }
         }
-        // RFC 9110 §13.1.3: a recipient MUST ignore If-Modified-Since when
-        // the request has If-None-Match (and §13.1.4 If-Unmodified-Since
-        // with If-Match). The server here is this layer and the service
-        // below together: a service that knows only dates (tower-http's
-        // ServeDir) would otherwise answer 304 from the date alone, for
-        // content whose tag no longer matches. The layer evaluates the
-        // tags itself, against the content.
+        // The server here is this layer and the service below together,
+        // and the layer answers If-Modified-Since itself, against the
+        // Last-Modified of the response it tags: a 304 the service below
+        // made from the date would lack the tag the 200 carries, which
+        // RFC 9110 §15.4.5 requires ("MUST generate any of the following
+        // header fields that would have been sent in a 200 (OK) response
+        // to the same request: ... ETag"). With If-None-Match the date
+        // must be ignored anyway (§13.1.3), and a service that knows only
+        // dates (tower-http's ServeDir) would answer 304 for content whose
+        // tag no longer matches. Likewise If-Unmodified-Since with
+        // If-Match (§13.1.4): the layer evaluates the tags itself, against
+        // the content.
         let headers = req.headers_mut();
-        if headers.contains_key(IF_NONE_MATCH) {
-            headers.remove(IF_MODIFIED_SINCE);
-        }
+        headers.remove(IF_MODIFIED_SINCE);
         if headers.contains_key(IF_MATCH) {
             headers.remove(IF_UNMODIFIED_SINCE);
         }
