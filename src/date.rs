@@ -6,7 +6,10 @@
 //! It also rejects two that the grammar allows, dates before 1970 and leap
 //! seconds (`23:59:60`); those are ignored like invalid dates. This server
 //! never sends either in `Last-Modified`, so a client echoing a date it
-//! was sent never meets the limit.
+//! was sent never meets the limit. It reads an RFC 850 date's two-digit
+//! year 70–99 as 1970–1999, where §5.6.7 wants years less than 50 years
+//! ahead read as future ones (2070–2076 today); no server generates that
+//! obsolete form, and no modification date lies that far ahead.
 //! This module only adds whole-second integer arithmetic (never floats:
 //! 0.999999999 s must not round up) and guards `httpdate`'s panics on
 //! times it cannot write.
