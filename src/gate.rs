@@ -8,8 +8,8 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use crate::headers::{Field, RequestHeaders};
 use crate::list::ETagList;
 use crate::precondition::{Failed, Outcome, Policy};
-use crate::response::{ProblemKind, ProblemTexts};
-use crate::versioned::Versioned;
+use crate::response::{ProblemKind, ProblemTexts, not_modified};
+use crate::versioned::{Validators, Versioned};
 use crate::write::{Conflict, Expected};
 
 /// What a request that passed its preconditions carries to the handler.
@@ -263,17 +263,11 @@ impl Gate {
                     ),
                 }
             }
-            stop => Decision::Respond(
-                self.texts
-                    .respond(&stop, current, &self.not_modified_headers)
-                    .unwrap_or_else(|| {
-                        self.texts.problem(
-                            ProblemKind::Unavailable,
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            None,
-                        )
-                    }),
-            ),
+            Outcome::NotModified => Decision::Respond(match current {
+                Some(current) => not_modified(current, &self.not_modified_headers),
+                None => not_modified(&Validators::default(), &self.not_modified_headers),
+            }),
+            Outcome::PreconditionRequired => Decision::Respond(self.texts.precondition_required()),
         }
     }
 
