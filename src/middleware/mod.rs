@@ -52,8 +52,10 @@
 //! use axum::response::{IntoResponse, Response};
 //! use axum::routing::get;
 //! use axum::{Extension, Router};
-//! use ifmatch::middleware::{conflict_response, ETagLayer, Precondition, PreconditionLayer};
-//! use ifmatch::{MemoryStore, Stored};
+//! use ifmatch::middleware::{
+//!     conflict_response, unavailable_response, ETagLayer, Precondition, PreconditionLayer,
+//! };
+//! use ifmatch::{ConditionalStore, MemoryStore, Stored, WriteError};
 //!
 //! type Store = Arc<MemoryStore<String, String>>;
 //!
@@ -78,19 +80,18 @@
 //!     body: String,
 //! ) -> Response {
 //!     // The write is conditioned on what the layer checked. Whether it
-//!     // created the document is seen under the store's lock (in opt-in
-//!     // mode a PUT without a precondition may create too).
-//!     let mut created = false;
-//!     match store.update(id(&uri), pre.expected(), |old| {
-//!         created = old.is_none();
-//!         body
-//!     }) {
-//!         Ok(doc) => {
-//!             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+//!     // created the document is told by the write itself (in opt-in mode
+//!     // a PUT without a precondition may create too).
+//!     match store.store(&id(&uri), pre.expected(), body).await {
+//!         Ok(written) => {
+//!             let status = if written.created() { StatusCode::CREATED } else { StatusCode::OK };
+//!             let doc = written.into_stored();
 //!             (status, [(header::ETAG, doc.etag().to_header_value())], doc.into_value())
 //!                 .into_response()
 //!         }
-//!         Err(conflict) => conflict_response(conflict),
+//!         Err(WriteError::Conflict(conflict)) => conflict_response(conflict),
+//!         // The store failed (never for MemoryStore): the layer's 503.
+//!         Err(err) => unavailable_response(err),
 //!     }
 //! }
 //!
