@@ -116,7 +116,8 @@ impl InvalidETag {
 ///
 /// Returned by [`ETag::from_serialize`](crate::ETag::from_serialize) when the
 /// value's `Serialize` implementation reports an error (for example a
-/// `Mutex` that is poisoned, or a custom implementation that fails).
+/// `Mutex` that is poisoned, or a custom implementation that fails), or when
+/// the value nests more than 256 levels deep.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot hash value: {message}")]
 pub struct HashError {

@@ -128,6 +128,11 @@ impl ETag {
     /// Builds a strong entity-tag from its opaque tag (the part between the
     /// quotes).
     ///
+    /// # Errors
+    ///
+    /// [`InvalidETag`] when `tag` holds a byte that `etagc` does not allow
+    /// (a double quote, a space, a control character, DEL).
+    ///
     /// ```
     /// # use ifmatch::ETag;
     /// let tag = ETag::strong("v7")?;
@@ -142,6 +147,10 @@ impl ETag {
     }
 
     /// Builds a weak entity-tag (`W/"…"`) from its opaque tag.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidETag`], as for [`strong`](Self::strong).
     ///
     /// ```
     /// # use ifmatch::ETag;
@@ -279,6 +288,12 @@ impl ETag {
 
     /// Parses an entity-tag from bytes, exactly per RFC 9110 §8.8.3 (no
     /// surrounding whitespace, no length limit).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidETag`], saying what is wrong and at which byte: a missing
+    /// quote, a lowercase `w/`, a byte outside `etagc`, anything after the
+    /// closing quote.
     ///
     /// ```
     /// # use ifmatch::ETag;

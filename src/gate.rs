@@ -83,7 +83,12 @@ impl From<Expected> for Precondition {
 }
 
 /// What [`Gate::check`] decided.
+///
+/// Exhaustive on purpose: a request either goes ahead or is answered, and a
+/// `match` without a catch-all arm is what keeps a handler from writing
+/// without looking.
 #[derive(Debug)]
+#[must_use = "ignoring a Decision performs the write unchecked"]
 pub enum Decision {
     /// Run the handler, conditioning its write on
     /// [`Precondition::expected`].
@@ -201,8 +206,9 @@ impl Gate {
         self
     }
 
-    /// Evaluates the request's preconditions against `current` (`None`:
-    /// the target does not exist) with [`Policy::evaluate`], and returns
+    /// Evaluates the request's preconditions against `current` (`None`,
+    /// typed as e.g. `None::<&ETag>`: the target does not exist) with
+    /// [`Policy::evaluate`], and returns
     /// either the [`Precondition`] to proceed with, or the response to send
     /// instead: 304, 404, 412 or 428 (and 400 for malformed fields if
     /// [`reject_malformed`](Self::reject_malformed)).

@@ -1,21 +1,7 @@
 //! Content-derived entity-tags, hashed with blake3.
 //!
-//! A content tag is the first 192 bits of the blake3 hash of the content,
-//! written with the URL-safe base64 alphabet without padding: 32 characters,
-//! 34 bytes on the wire with the quotes, e.g.
-//! `"k0Yb0c5s3Nq6V2rQ0kqkq9p1aW3Ck3Zb"`.
-//!
-//! Why 192 bits: a tag only has to tell versions of *one* resource apart,
-//! but those versions can be chosen by clients, so the tag must resist
-//! deliberate collisions, not only accidental ones. With an n-bit digest
-//! finding any collision takes about 2^(n/2) work: 128 bits (2^64 work) is
-//! within reach of a determined attacker with rented hardware, 192 bits
-//! (2^96) is not. 24 bytes are also exactly 32 base64 characters, so there
-//! is no padding to strip, and the whole tag fits the inline storage of
-//! [`ETag`]: building one never allocates.
-//!
-//! The tag is a pure function of the bytes (or of the serialized value), so
-//! every process on every machine gives the same tag for the same content.
+//! The design notes (digest length, determinism) are on
+//! [`ETag::from_content`], where rustdoc shows them.
 
 use std::io;
 
@@ -26,7 +12,7 @@ use serde::ser::{self, Serialize};
 use crate::error::HashError;
 use crate::etag::ETag;
 
-/// Digest bytes kept in a content tag (192 bits; see the module docs).
+/// Digest bytes kept in a content tag (192 bits; see [`ETag::from_content`]).
 const DIGEST_LEN: usize = 24;
 /// base64 characters for [`DIGEST_LEN`] bytes, no padding.
 const ENCODED_LEN: usize = DIGEST_LEN / 3 * 4;
@@ -61,11 +47,23 @@ fn etag_from_hash(hash: &blake3::Hash) -> ETag {
 }
 
 impl ETag {
-    /// Hashes `content` into a strong content tag (blake3, 192 bits,
-    /// URL-safe base64; see [the hashing notes](crate::ETagHasher)).
+    /// Hashes `content` into a strong content tag: the first 192 bits of its
+    /// blake3 hash, in the URL-safe base64 alphabet without padding (32
+    /// characters, 34 bytes on the wire with the quotes, e.g.
+    /// `"k0Yb0c5s3Nq6V2rQ0kqkq9p1aW3Ck3Zb"`).
     ///
-    /// Use it for the bytes you send: the same bytes always give the same
-    /// tag, in any process, on any machine.
+    /// Use it for the bytes you send. The tag is a pure function of them (or,
+    /// for [`from_serialize`](Self::from_serialize), of the value), so every
+    /// process on every machine gives the same tag for the same content.
+    ///
+    /// Why 192 bits: a tag only has to tell versions of *one* resource apart,
+    /// but those versions can be chosen by clients, so the tag must resist
+    /// deliberate collisions, not only accidental ones. With an n-bit digest
+    /// finding any collision takes about 2^(n/2) work: 128 bits (2^64 work) is
+    /// within reach of a determined attacker with rented hardware, 192 bits
+    /// (2^96) is not. 24 bytes are also exactly 32 base64 characters, so there
+    /// is no padding to strip, and the whole tag fits the inline storage of
+    /// `ETag`: building one never allocates.
     ///
     /// ```
     /// use ifmatch::ETag;
@@ -149,9 +147,17 @@ impl ETag {
 /// ```
 ///
 /// It is also an [`io::Write`], so `io::copy` can feed it from a reader.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ETagHasher {
     sink: Sink,
+}
+
+/// Shows no state: the staged bytes are the content being hashed, which
+/// has no place in a log (as `blake3::Hasher` shows none).
+impl std::fmt::Debug for ETagHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ETagHasher").finish_non_exhaustive()
+    }
 }
 
 impl Default for ETagHasher {
@@ -1059,6 +1065,16 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
+    }
+
+    #[test]
+    fn a_hashers_debug_shows_none_of_the_content() {
+        let mut hasher = ETagHasher::new();
+        hasher.update(b"password=hunter2");
+        // Past the direct threshold, so the window holds staged bytes too.
+        hasher.update(&[b'S'; 4096]);
+        let shown = format!("{hasher:?}");
+        assert_eq!(shown, "ETagHasher { .. }");
     }
 
     #[test]

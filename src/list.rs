@@ -59,6 +59,11 @@ impl ETagList {
     /// before parsing it. [`Policy::evaluate`](crate::Policy::evaluate)
     /// does.
     ///
+    /// # Errors
+    ///
+    /// [`InvalidETag`] for the first member that is not an entity-tag, or a
+    /// `*` that is not the whole field value.
+    ///
     /// ```
     /// use ifmatch::ETagList;
     ///
@@ -108,6 +113,47 @@ impl ETagList {
             Self::Any => true,
             Self::Tags(tags) => tags.iter().any(|t| t.weak_eq(current)),
         }
+    }
+
+    /// The list as a header value, for a client's `If-Match` or
+    /// `If-None-Match`: `*`, or the tags separated by `", "`, byte for byte
+    /// (a tag with obs-text bytes keeps them, which the `Display` text
+    /// cannot).
+    ///
+    /// ```
+    /// use http::header::{HeaderMap, IF_MATCH};
+    /// use ifmatch::{ETag, ETagList};
+    ///
+    /// let list = ETagList::Tags(vec![ETag::from_version(1), ETag::parse(b"\"caf\xe9\"")?]);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(IF_MATCH, list.to_header_value());
+    /// assert_eq!(headers[IF_MATCH].as_bytes(), b"\"v1\", \"caf\xe9\"");
+    /// assert_eq!(ETagList::try_from(&headers[IF_MATCH])?, list);
+    /// # Ok::<(), ifmatch::InvalidETag>(())
+    /// ```
+    pub fn to_header_value(&self) -> HeaderValue {
+        let Self::Tags(tags) = self else {
+            return HeaderValue::from_static("*");
+        };
+        let mut bytes = Vec::with_capacity(tags.iter().map(|t| t.as_bytes().len() + 2).sum());
+        for (i, tag) in tags.iter().enumerate() {
+            if i > 0 {
+                bytes.extend_from_slice(b", ");
+            }
+            bytes.extend_from_slice(tag.as_bytes());
+        }
+        match HeaderValue::from_bytes(&bytes) {
+            Ok(v) => v,
+            // Tags hold only bytes a header value may (see
+            // `ETag::to_header_value`), and ", " is visible ASCII and SP.
+            Err(_) => unreachable!("an entity-tag list is always a valid header value"),
+        }
+    }
+}
+
+impl From<&ETagList> for HeaderValue {
+    fn from(list: &ETagList) -> Self {
+        list.to_header_value()
     }
 }
 

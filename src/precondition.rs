@@ -12,7 +12,7 @@ use crate::versioned::Versioned;
 use crate::write::Expected;
 
 /// Whether writes must carry a precondition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Mode {
     /// A write (by default PUT, PATCH, DELETE) without `If-Match` — or, for
@@ -64,7 +64,7 @@ impl Default for Policy {
 }
 
 /// Which precondition evaluated to false.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Failed {
     /// `If-Match` did not match (or was malformed, or the target is absent).
@@ -78,6 +78,7 @@ pub enum Failed {
 /// What to do with a request, decided by [`Policy::evaluate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "ignoring an Outcome performs the method unchecked"]
 pub enum Outcome {
     /// Perform the method.
     Proceed {
@@ -112,6 +113,7 @@ impl Outcome {
 /// The result of [`Policy::evaluate`]: an [`Outcome`], plus which
 /// conditional fields were malformed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "ignoring an Evaluation performs the method unchecked"]
 pub struct Evaluation {
     outcome: Outcome,
     malformed_if_match: bool,
@@ -247,7 +249,8 @@ impl Policy {
     ///    `Range`.
     ///
     /// `current` is the target's current state: `None` when it does not
-    /// exist. `now` is the time of the request (the `Date` the response will
+    /// exist (a bare `None` needs its type named, e.g. `None::<&ETag>`).
+    /// `now` is the time of the request (the `Date` the response will
     /// carry): a last-modified time after it is compared as `now`, the value
     /// a server sends in its place (§8.8.2.1), and it decides whether
     /// `Last-Modified` is a strong validator for `If-Range` (§8.8.2.2). Pass

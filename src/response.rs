@@ -348,8 +348,27 @@ impl ProblemTexts {
     /// `If-Match` that could never have matched (malformed, weak tags only,
     /// or any tags against a target without a strong one) gets
     /// [`ProblemKind::Unmatchable`] rather than a claim that the target
-    /// changed. Scans `If-Match` once more, without allocating.
-    pub(crate) fn precondition_failed_for<H, V>(
+    /// changed. Scans `If-Match` once more, without allocating. This is the
+    /// 412 [`Gate`](crate::Gate) sends; use it after
+    /// [`Policy::evaluate`](crate::Policy::evaluate) in place of
+    /// [`respond`](Self::respond) for a [`Outcome::PreconditionFailed`].
+    ///
+    /// ```
+    /// use http::{header::IF_MATCH, HeaderMap};
+    /// use ifmatch::{ETag, Failed, ProblemKind, ProblemTexts};
+    ///
+    /// let texts = ProblemTexts::default();
+    /// let current = ETag::from_version(7);
+    /// let mut headers = HeaderMap::new();
+    /// // The current tag, weakened by a proxy: it can never match.
+    /// headers.insert(IF_MATCH, "W/\"v7\"".parse()?);
+    /// let res = texts.precondition_failed_for(&headers, Some(&current), Failed::IfMatch);
+    /// assert_eq!(res.status(), 412);
+    /// let title = &texts.get(ProblemKind::Unmatchable).title;
+    /// assert!(res.body().contains(title.as_ref()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn precondition_failed_for<H, V>(
         &self,
         headers: &H,
         current: Option<&V>,
@@ -573,8 +592,8 @@ impl serde::Serialize for ProblemBody<'_> {
 /// a 304 to repeat from the 200 it stands for, besides `ETag`.
 /// [`not_modified`] keeps them, with every other field that does not
 /// describe the content.
-pub const NOT_MODIFIED_HEADERS: [http::HeaderName; 5] =
-    [CACHE_CONTROL, CONTENT_LOCATION, DATE, EXPIRES, VARY];
+pub const NOT_MODIFIED_HEADERS: &[http::HeaderName] =
+    &[CACHE_CONTROL, CONTENT_LOCATION, DATE, EXPIRES, VARY];
 
 /// The fields of a 200 that describe its content or its framing, which a
 /// 304 has none of: RFC 9110 §15.4.5 says a sender SHOULD NOT send

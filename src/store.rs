@@ -94,7 +94,7 @@ impl<V> Versioned for Stored<V> {
 /// assert!(first.created());
 /// let second = store.store(&key, &Expected::Any, "two").await?;
 /// assert!(!second.created());
-/// assert_eq!(second.stored().etag(), &ETag::from_version(2));
+/// assert_eq!(second.etag(), &ETag::from_version(2));
 /// assert_eq!(second.into_stored().into_value(), "two");
 /// # Ok(())
 /// # }
@@ -119,6 +119,16 @@ impl<V> Written<V> {
     /// The new state.
     pub fn stored(&self) -> &Stored<V> {
         &self.stored
+    }
+
+    /// The value written.
+    pub fn value(&self) -> &V {
+        &self.stored.value
+    }
+
+    /// The new entity-tag.
+    pub fn etag(&self) -> &ETag {
+        &self.stored.etag
     }
 
     /// The new state, by value.
@@ -147,8 +157,15 @@ pub enum WriteError<E> {
     Conflict(Conflict),
     /// The store failed (for example, the database is unreachable): answer
     /// 503 or 500, never 412.
-    #[error("store error: {0}")]
+    #[error("store error")]
     Store(#[source] E),
+}
+
+/// A store's compare-and-swap reports a refused write with `?`.
+impl<E> From<Conflict> for WriteError<E> {
+    fn from(conflict: Conflict) -> Self {
+        Self::Conflict(conflict)
+    }
 }
 
 impl<E> WriteError<E> {
@@ -175,7 +192,7 @@ impl<E> WriteError<E> {
 
 /// The conditional-write contract between a service and its storage: every
 /// write is one atomic compare-and-swap against the [`Expected`] state the
-/// evaluator handed back (see [the module docs](crate::Expected)).
+/// evaluator handed back (see [`Expected`]).
 ///
 /// Handlers written against this trait work unchanged with the in-memory
 /// [`MemoryStore`] and with a database store (`UPDATE … SET …, version =
@@ -539,6 +556,29 @@ mod tests {
         let refused = now(store.store(&"k", &Expected::Absent, 4));
         assert!(matches!(refused, Err(WriteError::Conflict(c)) if c.already_exists()));
         assert_eq!(*store.get("k").unwrap().value(), 3);
+    }
+
+    #[test]
+    fn a_write_error_carries_a_conflict_or_the_stores_failure_once() {
+        use std::error::Error as _;
+
+        fn cas(found: Option<&ETag>) -> Result<(), WriteError<std::io::Error>> {
+            // What a store's compare-and-swap writes: `?` on the conflict.
+            Err(Conflict::refused(&Expected::Absent, found))?
+        }
+        let current = ETag::from_version(1);
+        assert!(matches!(cas(Some(&current)), Err(WriteError::Conflict(c)) if c.already_exists()));
+        // The failure is the source, not repeated in the message, so an
+        // error chain names it once.
+        let failed: WriteError<std::io::Error> =
+            WriteError::Store(std::io::Error::other("connection refused"));
+        assert_eq!(failed.to_string(), "store error");
+        assert_eq!(failed.source().unwrap().to_string(), "connection refused");
+        let failed = failed.map_store(|e| e.kind());
+        assert!(matches!(
+            failed,
+            WriteError::Store(std::io::ErrorKind::Other)
+        ));
     }
 
     #[test]

@@ -1,29 +1,5 @@
 //! The conditional-write contract: how the check and the write become one
-//! atomic step.
-//!
-//! Evaluating preconditions alone cannot prevent a lost update: between the
-//! check and the write another writer can slip in. So the
-//! [evaluator](crate::Policy::evaluate) hands back an [`Expected`] — the
-//! state the request was checked against — and the store performs the write
-//! only if that is still the state, in one atomic step (a compare-and-swap
-//! under a lock, `UPDATE … WHERE version = $n`, a Redis `WATCH`/`MULTI`, a
-//! DynamoDB `ConditionExpression`). When the state has moved, the store
-//! reports a [`Conflict`] carrying the now-current validators, and the
-//! service answers exactly the 412 a failed precondition gets
-//! ([`ProblemTexts::conflict`](crate::ProblemTexts::conflict)).
-//!
-//! ```
-//! use ifmatch::{ETag, Expected, MemoryStore};
-//!
-//! let store = MemoryStore::new();
-//! let v1 = store.put("a", &Expected::Absent, "first".to_owned()).unwrap();
-//! // Two writers both read v1 ...
-//! let expected = Expected::ETag(v1.etag().clone());
-//! store.put("a", &expected, "second".to_owned()).unwrap();
-//! // ... the slower one is refused instead of erasing the first change.
-//! let conflict = store.put("a", &expected, "third".to_owned()).unwrap_err();
-//! assert_ne!(conflict.current_etag(), Some(v1.etag()));
-//! ```
+//! atomic step (documented on [`Expected`], where rustdoc shows it).
 
 use std::time::SystemTime;
 
@@ -33,8 +9,29 @@ use crate::versioned::{Validators, Versioned};
 /// The state a write must still find for it to go ahead: what the
 /// preconditions were checked against.
 ///
-/// Returned by the evaluator in [`Outcome::Proceed`](crate::Outcome::Proceed);
-/// passed to a store's compare-and-swap.
+/// Evaluating preconditions alone cannot prevent a lost update: between the
+/// check and the write another writer can slip in. So the
+/// [evaluator](crate::Policy::evaluate) hands back an `Expected` (in
+/// [`Outcome::Proceed`](crate::Outcome::Proceed)), and the store performs the write
+/// only if that is still the state, in one atomic step (a compare-and-swap
+/// under a lock, `UPDATE … WHERE version = $n`, a Redis `WATCH`/`MULTI`, a
+/// DynamoDB `ConditionExpression`). When the state has moved, the store
+/// reports a [`Conflict`] carrying the now-current validators, and the
+/// service answers exactly the 412 a failed precondition gets
+/// ([`ProblemTexts::conflict`](crate::ProblemTexts::conflict)).
+///
+/// ```
+/// use ifmatch::{ETag, Expected, MemoryStore};
+///
+/// let store = MemoryStore::new();
+/// let v1 = store.put("a", &Expected::Absent, "first".to_owned()).unwrap();
+/// // Two writers both read v1 ...
+/// let expected = Expected::ETag(v1.etag().clone());
+/// store.put("a", &expected, "second".to_owned()).unwrap();
+/// // ... the slower one is refused instead of erasing the first change.
+/// let conflict = store.put("a", &expected, "third".to_owned()).unwrap_err();
+/// assert_ne!(conflict.current_etag(), Some(v1.etag()));
+/// ```
 ///
 /// A store that can read the current state under its lock should decide
 /// with [`admits`](Self::admits), which always knows every variant. A store
@@ -167,10 +164,10 @@ impl Conflict {
         }
     }
 
-    /// Builds the conflict for a store whose current state is `current`.
-    /// Prefer [`refused`](Self::refused), which also tells a create that
-    /// lost a race from a stale write.
-    pub fn from_current<V: Versioned + ?Sized>(current: Option<&V>) -> Self {
+    /// The conflict for a store whose current state is `current`, before
+    /// [`refused`](Self::refused) tells a create that lost a race from a
+    /// stale write.
+    fn from_current<V: Versioned + ?Sized>(current: Option<&V>) -> Self {
         current.map_or_else(Self::gone, Self::moved)
     }
 

@@ -843,6 +843,10 @@ async fn a_resolver_error_gets_a_503_problem_with_the_error_in_the_extensions() 
         .get::<ResolveError>()
         .expect("ResolveError in the extensions");
     assert_eq!(err.error().to_string(), "database down");
+    // A logger gets the layer's words and the resolver's error as the cause.
+    let cause = std::error::Error::source(err).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("database down"));
+    assert!(!err.to_string().is_empty());
     let json = problem(&body_bytes(res.into_body()).await);
     assert_eq!(json["status"], 503);
 }
@@ -873,6 +877,8 @@ async fn a_store_failure_the_handler_reports_gets_the_layers_503() {
         .get::<StoreUnavailable>()
         .expect("the store's error in the extensions");
     assert_eq!(logged.error().to_string(), "connection refused");
+    let cause = std::error::Error::source(logged).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("connection refused"));
     let body = body_bytes(res.into_body()).await;
     let json = problem(&body);
     assert_eq!(json["status"], 503);
@@ -2836,6 +2842,19 @@ proptest::proptest! {
         proptest::prop_assert!(read.data == bytes, "body not intact");
         proptest::prop_assert_eq!(read.error, None);
     }
+}
+
+/// A layer and its service built around a closure resolver can be printed
+/// (the resolver is left out), and the service gives its inner one back.
+#[test]
+fn precondition_layers_with_closure_resolvers_have_debug_and_accessors() {
+    let layer = PreconditionLayer::new(resolver(present()));
+    assert!(format!("{layer:?}").starts_with("PreconditionLayer { gate: Gate {"));
+    let inner = service_fn(|_req: Request<()>| ready(Ok::<_, Infallible>(Response::new(()))));
+    let mut svc = layer.layer(inner);
+    assert!(format!("{svc:?}").starts_with("PreconditionService { inner: ServiceFn"));
+    let _: &mut _ = svc.get_mut();
+    let _inner = svc.into_inner();
 }
 
 /// The layers and services can be shared across threads and held across a

@@ -587,6 +587,8 @@ proptest! {
         prop_assert_eq!(ETagList::from_lines([wire.as_slice()]).ok(), Some(list.clone()));
         let value = HeaderValue::from_bytes(&wire).expect("a list is a valid header value");
         prop_assert_eq!(ETagList::try_from(&value).ok(), Some(list.clone()));
+        // What a client sends is exactly those bytes, obs-text included.
+        prop_assert_eq!(list.to_header_value(), value);
         if wire.is_ascii() {
             let shown = list.to_string();
             prop_assert_eq!(shown.as_bytes(), wire.as_slice());

@@ -36,10 +36,19 @@ use crate::response::ProblemTexts;
 /// .policy(Policy::strict())
 /// .reject_malformed(true);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PreconditionLayer<R> {
     resolver: R,
     gate: Arc<Gate>,
+}
+
+/// Leaves the resolver out: it is usually a closure, which has no `Debug`.
+impl<R> std::fmt::Debug for PreconditionLayer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreconditionLayer")
+            .field("gate", &self.gate)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<R> PreconditionLayer<R> {
@@ -245,10 +254,15 @@ impl ETagLayer {
     /// the layer.
     ///
     /// `skip` must be [`RefUnwindSafe`], as the layer and its service are:
-    /// closures that capture plain data, atomics or a `Mutex` are.
+    /// closures that capture plain data, atomics or a `Mutex` are. One that
+    /// captures something else (an `Arc<dyn Fn ...>`, a `RefCell`) can wrap
+    /// it in [`AssertUnwindSafe`](std::panic::AssertUnwindSafe), as below.
     ///
     /// ```
+    /// use std::panic::AssertUnwindSafe;
+    /// use std::sync::Arc;
     /// use http::header::CONTENT_TYPE;
+    /// use http::response::Parts;
     /// use ifmatch::middleware::ETagLayer;
     ///
     /// /// Set by handlers that stream.
@@ -261,6 +275,12 @@ impl ETagLayer {
     ///             t.as_bytes().starts_with(b"application/x-ndjson")
     ///         })
     /// });
+    ///
+    /// // A predicate chosen at run time.
+    /// let rule: Arc<dyn Fn(&Parts) -> bool + Send + Sync> = Arc::new(|res| res.status == 200);
+    /// let rule = AssertUnwindSafe(rule);
+    /// // Deref, so that the closure captures the wrapper, not the `Arc` in it.
+    /// let layer = ETagLayer::new().skip_when(move |res| (*rule)(res));
     /// ```
     #[must_use]
     pub fn skip_when<F>(mut self, skip: F) -> Self

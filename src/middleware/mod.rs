@@ -266,6 +266,18 @@ impl ResolveError {
     }
 }
 
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the target's current state could not be resolved")
+    }
+}
+
+impl std::error::Error for ResolveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.error())
+    }
+}
+
 /// A response for a handler whose conditional write reported a
 /// [`Conflict`]: [`PreconditionLayer`] replaces it with the same 412
 /// problem response a failed precondition gets, using its configured texts,
@@ -291,6 +303,18 @@ impl StoreUnavailable {
     /// The store's error.
     pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.0
+    }
+}
+
+impl std::fmt::Display for StoreUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the handler's store failed")
+    }
+}
+
+impl std::error::Error for StoreUnavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.error())
     }
 }
 

@@ -19,11 +19,21 @@ use crate::gate::Gate;
 
 /// Evaluates preconditions before calling the inner service; made by
 /// [`PreconditionLayer`](super::PreconditionLayer).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PreconditionService<S, R> {
     inner: S,
     resolver: R,
     gate: Arc<Gate>,
+}
+
+/// Leaves the resolver out: it is usually a closure, which has no `Debug`.
+impl<S: std::fmt::Debug, R> std::fmt::Debug for PreconditionService<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreconditionService")
+            .field("inner", &self.inner)
+            .field("gate", &self.gate)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S, R> PreconditionService<S, R> {
@@ -38,6 +48,16 @@ impl<S, R> PreconditionService<S, R> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, by value.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
@@ -81,6 +101,16 @@ impl<S> ETagService<S> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, by value.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
