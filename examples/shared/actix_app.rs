@@ -15,7 +15,7 @@ use actix_web::web::{self, Bytes, Data, ReqData};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use ifmatch::{Decision, Gate, Precondition, RawHeaders};
 
-use crate::items::{ItemId, Items, Reply, refuse_id};
+use crate::items::{ContentHead, ItemId, Items, Reply, refuse_id};
 
 /// Copies an `http` 1.x response into an actix-web one.
 pub fn to_actix(res: http::Response<String>) -> HttpResponse {
@@ -28,10 +28,13 @@ pub fn to_actix(res: http::Response<String>) -> HttpResponse {
     builder.body(res.into_body())
 }
 
-fn content_type(req: &HttpRequest) -> Option<&[u8]> {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .map(|v| v.as_bytes())
+/// What the request's header section says about its content.
+fn head(req: &HttpRequest) -> ContentHead<'_> {
+    ContentHead::from_pairs(
+        req.headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes())),
+    )
 }
 
 fn reply(gate: &Gate, reply: Reply) -> HttpResponse {
@@ -105,7 +108,7 @@ async fn preconditions(
 }
 
 async fn create(items: Data<Items>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    to_actix(items.create(content_type(&req), &body).await)
+    to_actix(items.create(&head(&req), &body).await)
 }
 
 async fn read(items: Data<Items>, id: ReqData<ItemId>) -> HttpResponse {
@@ -120,7 +123,7 @@ async fn replace(
     req: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
-    let result = items.replace(&id, &pre, content_type(&req), &body).await;
+    let result = items.replace(&id, &pre, &head(&req), &body).await;
     reply(&gate, result)
 }
 
@@ -132,7 +135,7 @@ async fn patch(
     req: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
-    let result = items.patch(&id, &pre, content_type(&req), &body).await;
+    let result = items.patch(&id, &pre, &head(&req), &body).await;
     reply(&gate, result)
 }
 

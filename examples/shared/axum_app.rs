@@ -6,7 +6,6 @@
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use axum::{Extension, Router};
 use ifmatch::middleware::{PreconditionLayer, conflict_response};
 use ifmatch::{Gate, Precondition};
 
-use crate::items::{ItemId, Items, Reply, refuse_id};
+use crate::items::{ContentHead, ItemId, Items, Reply, refuse_id};
 
 /// Derives the item id from the path once, before the precondition layer,
 /// and hands it on in the request's extensions: the layer's resolver and
@@ -32,8 +31,13 @@ async fn item_id(mut req: Request, next: Next) -> Response {
     }
 }
 
-fn content_type(headers: &HeaderMap) -> Option<&[u8]> {
-    headers.get(CONTENT_TYPE).map(|v| v.as_bytes())
+/// What the request's header section says about its content.
+fn head(headers: &HeaderMap) -> ContentHead<'_> {
+    ContentHead::from_pairs(
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes())),
+    )
 }
 
 fn respond(res: http::Response<String>) -> Response {
@@ -49,7 +53,7 @@ fn reply(reply: Reply) -> Response {
 }
 
 async fn create(State(items): State<Items>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(items.create(content_type(&headers), &body).await)
+    respond(items.create(&head(&headers), &body).await)
 }
 
 async fn read(State(items): State<Items>, Extension(id): Extension<ItemId>) -> Response {
@@ -63,11 +67,7 @@ async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    reply(
-        items
-            .replace(&id, &pre, content_type(&headers), &body)
-            .await,
-    )
+    reply(items.replace(&id, &pre, &head(&headers), &body).await)
 }
 
 async fn patch(
@@ -77,7 +77,7 @@ async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    reply(items.patch(&id, &pre, content_type(&headers), &body).await)
+    reply(items.patch(&id, &pre, &head(&headers), &body).await)
 }
 
 async fn delete(

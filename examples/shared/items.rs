@@ -394,7 +394,10 @@ pub fn not_found(id: &str) -> Response<String> {
         StatusCode::NOT_FOUND,
         "https://www.rfc-editor.org/rfc/rfc9110#status.404",
         "No such item",
-        &format!("There is no item with id {id:?}. It may have been deleted."),
+        &format!(
+            "There is no item with id {}. It may have been deleted.",
+            Value::from(id)
+        ),
     )
 }
 
@@ -465,6 +468,100 @@ fn is_json(content_type: Option<&[u8]>) -> bool {
 /// large next to an `Item`).
 type Rejection = Box<Response<String>>;
 
+/// What a write's header section says about its content, read the same way
+/// by both frameworks' glue from the request's `(name, value)` pairs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ContentHead<'a> {
+    content_type: Option<&'a [u8]>,
+    coded: bool,
+    declared_length: Option<&'a [u8]>,
+    range: bool,
+}
+
+impl<'a> ContentHead<'a> {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Self {
+        let mut head = Self::default();
+        for (name, value) in pairs {
+            let is = |field: &str| name.eq_ignore_ascii_case(field.as_bytes());
+            if is("content-type") {
+                head.content_type = Some(value);
+            } else if is("content-encoding") {
+                // `identity` is no coding; anything else is one.
+                head.coded |= value
+                    .split(|&b| b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"identity"));
+            } else if is("content-length") {
+                head.declared_length = Some(value);
+            } else if is("content-range") {
+                head.range = true;
+            }
+        }
+        head
+    }
+
+    /// A head for tests and callers that know only the media type.
+    pub fn of_type(content_type: Option<&'a [u8]>) -> Self {
+        Self {
+            content_type,
+            ..Self::default()
+        }
+    }
+
+    /// The refusals every write shares, before its media type is looked at:
+    /// - a body shorter or longer than its `Content-Length`: the client went
+    ///   away mid-body, and a server may hand on what arrived as if it were
+    ///   whole (actix-web 4 does, when the connection is closed for
+    ///   writing); what arrived is not what was sent, so nothing is written;
+    /// - a content coding: none is accepted, and RFC 9110 §8.4 lets a server
+    ///   answer 415, with `Accept-Encoding` naming what it does accept
+    ///   (§12.5.3);
+    /// - for a PUT, `Content-Range`: §14.5 "An origin server that allows PUT
+    ///   on a given target resource MUST send a 400 (Bad Request) response
+    ///   to a PUT request that contains a Content-Range header field", as a
+    ///   partial body would otherwise be stored as the whole item.
+    fn refuse(&self, body: &[u8], put: bool) -> Result<(), Rejection> {
+        let declared = self
+            .declared_length
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n != body.len() as u64) {
+            return Err(Box::new(problem_response(
+                StatusCode::BAD_REQUEST,
+                "https://www.rfc-editor.org/rfc/rfc9110#field.content-length",
+                "Incomplete body",
+                "The body did not have the length its Content-Length header declared, so \
+                 nothing was changed. Send the whole body again.",
+            )));
+        }
+        if self.coded {
+            let mut res = problem_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "https://www.rfc-editor.org/rfc/rfc9110#status.415",
+                "Content coding not accepted",
+                "This service accepts only bodies without a content coding: send the JSON \
+                 itself, without Content-Encoding. Nothing was changed.",
+            );
+            res.headers_mut().insert(
+                HeaderName::from_static("accept-encoding"),
+                HeaderValue::from_static("identity"),
+            );
+            return Err(Box::new(res));
+        }
+        if put && self.range {
+            return Err(Box::new(problem_response(
+                StatusCode::BAD_REQUEST,
+                "https://www.rfc-editor.org/rfc/rfc9110#field.content-range",
+                "Partial PUT not supported",
+                "A PUT replaces the whole item, so it cannot carry Content-Range. Nothing was \
+                 changed. Send the whole item without Content-Range, or change part of it with \
+                 PATCH.",
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Where in `value` a string or key holds U+0000, as a JSON pointer.
 fn nul_at(value: &Value) -> Option<String> {
     match value {
@@ -534,8 +631,9 @@ fn own_id(mut item: Item, id: &str) -> Result<Item, Rejection> {
         Some(Value::String(s)) if s == id => {}
         Some(other) => {
             return Err(Box::new(unprocessable(&format!(
-                "The id is set by the server and is {id:?} for this item; the body says {other}. \
-                 Remove \"id\" from the body or send the right one."
+                "The id is set by the server and is {} for this item; the body says {other}. \
+                 Remove \"id\" from the body or send the right one.",
+                Value::from(id)
             ))));
         }
     }
@@ -613,8 +711,11 @@ impl Items {
     }
 
     /// `POST /items`: a new item with a server-chosen id.
-    pub async fn create(&self, content_type: Option<&[u8]>, body: &[u8]) -> Response<String> {
-        if !is_json(content_type) {
+    pub async fn create(&self, head: &ContentHead<'_>, body: &[u8]) -> Response<String> {
+        if let Err(res) = head.refuse(body, false) {
+            return *res;
+        }
+        if !is_json(head.content_type) {
             return unsupported("application/json");
         }
         let id = new_id();
@@ -637,7 +738,7 @@ impl Items {
         &self,
         id: &ItemId,
         pre: &Precondition,
-        content_type: Option<&[u8]>,
+        head: &ContentHead<'_>,
         body: &[u8],
     ) -> Reply {
         let id = id.as_str();
@@ -648,7 +749,10 @@ impl Items {
             Some(conflict) => Reply::Conflict(conflict.clone()),
             None => refusal.into(),
         };
-        if !is_json(content_type) {
+        if let Err(res) = head.refuse(body, true) {
+            return refuse(*res);
+        }
+        if !is_json(head.content_type) {
             return refuse(unsupported("application/json"));
         }
         let item = match parse_object(body).and_then(|item| own_id(item, id)) {
@@ -683,7 +787,7 @@ impl Items {
         &self,
         id: &ItemId,
         pre: &Precondition,
-        content_type: Option<&[u8]>,
+        head: &ContentHead<'_>,
         body: &[u8],
     ) -> Reply {
         let id = id.as_str();
@@ -694,7 +798,10 @@ impl Items {
         if *pre.expected() == Expected::Absent {
             return not_found(id).into();
         }
-        let essence = essence(content_type);
+        if let Err(res) = head.refuse(body, false) {
+            return (*res).into();
+        }
+        let essence = essence(head.content_type);
         if !matches!(
             essence.as_deref(),
             Some("application/merge-patch+json" | "application/json")
@@ -829,7 +936,7 @@ mod tests {
         // §13.2.1).
         let items = Items::new(Store::memory());
         let id = ItemId::from_path("/items/a").unwrap();
-        let json = Some(&b"application/json"[..]);
+        let json = &ContentHead::of_type(Some(b"application/json"));
         let Reply::Done(res) = items
             .replace(
                 &id,
@@ -859,7 +966,7 @@ mod tests {
         for (content_type, body) in [
             (json, &b"{broken"[..]),
             (json, b"[1]"),
-            (Some(&b"text/plain"[..]), br#"{"n": 3}"#),
+            (&ContentHead::of_type(Some(b"text/plain")), br#"{"n": 3}"#),
         ] {
             match items.replace(&id, &stale, content_type, body).await {
                 Reply::Conflict(c) => assert_ne!(c.current_etag(), Some(&v1)),
@@ -883,10 +990,10 @@ mod tests {
         let items = Items::new(Store::memory());
         let id = ItemId::from_path("/items/a").unwrap();
         let absent = Precondition::from(Expected::Absent);
-        let json = Some(&b"application/json"[..]);
+        let json = &ContentHead::of_type(Some(b"application/json"));
         items.replace(&id, &absent, json, br#"{"n": 1}"#).await;
         let before = items.store.load("a").await.unwrap().unwrap();
-        let merge = Some(&b"application/merge-patch+json"[..]);
+        let merge = &ContentHead::of_type(Some(b"application/merge-patch+json"));
         for reply in [
             items.patch(&id, &absent, merge, br#"{"n": 2}"#).await,
             items.delete(&id, &absent).await,
