@@ -183,8 +183,8 @@ impl Default for ProblemTexts {
                 title: Cow::Borrowed("The If-Match header cannot match any version"),
                 detail: Cow::Borrowed(
                     "Your If-Match header names no version a change can be checked against: it \
-                     is not a valid list of entity-tags, or its tags are all weak (W/\"...\"), \
-                     which a change is never compared with. Nothing was changed. The current \
+                     is empty, it is not a valid list of entity-tags, or its tags are all weak \
+                     (W/\"...\"), which a change is never compared with. Nothing was changed. The current \
                      version has ETag {etag}. If that is the version you loaded, send If-Match: \
                      {etag} exactly as the ETag header gave it, with the double quotes and \
                      without W/; otherwise load it again and reapply your change.",
@@ -216,7 +216,7 @@ impl Default for ProblemTexts {
                      accepts changes that say which version they apply to. Load the item with \
                      GET, take the ETag header from the response, and send your request again \
                      with If-Match: <that ETag>. To create an item that does not exist yet, send \
-                     If-None-Match: * instead.",
+                     a PUT with If-None-Match: * instead.",
                 ),
             },
             malformed: ProblemText {
