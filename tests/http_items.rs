@@ -532,6 +532,7 @@ both_servers! {
     Strict other_methods_on_the_collection_and_post_on_an_item_get_405,
     Strict a_content_coding_or_a_content_range_gets_refused_and_changes_nothing,
     Strict a_body_cut_short_by_a_client_that_went_away_is_never_written,
+    Strict post_evaluates_its_preconditions_against_the_collection,
 }
 
 // ---------------------------------------------------------------------------
@@ -571,6 +572,34 @@ async fn post_creates_an_item_with_location_a_strong_etag_and_its_id(s: &Api) {
     // A second item gets another id.
     let other = s.create(json!({ "name": "lamp" })).await;
     assert_ne!(other.item["id"], id, "{}: ids must differ", s.server);
+}
+
+async fn post_evaluates_its_preconditions_against_the_collection(s: &Api) {
+    // RFC 9110 §13.1.1: If-Match is evaluated before the method is
+    // performed, against the target: for a POST, the collection, which
+    // exists and has no entity-tag.
+    let post = |name: HeaderName, value: &str| {
+        s.request(Method::POST, "/items")
+            .header(CONTENT_TYPE, "application/json")
+            .header(name, value)
+            .body(r#"{"name": "lamp"}"#)
+    };
+    s.send(post(IF_MATCH, "*"))
+        .await
+        .expect(StatusCode::CREATED);
+    for (name, value) in [
+        (IF_MATCH, "\"v1\""),
+        (IF_MATCH, "W/\"v1\""),
+        (IF_NONE_MATCH, "*"),
+    ] {
+        let r = s.send(post(name, value)).await;
+        r.problem(StatusCode::PRECONDITION_FAILED);
+        assert!(r.header(LOCATION).is_none(), "{}: created anyway", r.what);
+    }
+    // Malformed: 400 here, as on items.
+    s.send(post(IF_MATCH, "v1"))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
 }
 
 async fn post_refuses_non_objects_malformed_json_and_other_media_types(s: &Api) {

@@ -13,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Bytes, Data, ReqData};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use ifmatch::{Decision, Gate, Precondition, RawHeaders};
+use ifmatch::{Decision, Gate, Precondition, RawHeaders, Versioned};
 
 use crate::items::{ContentHead, ItemId, Items, Reply, refuse_id};
 
@@ -80,8 +80,22 @@ async fn preconditions(
         Ok(current) => current,
         Err(_) => return Ok(req.into_response(to_actix(gate.unavailable()))),
     };
+    match check(&gate, &req, current.as_ref()) {
+        Decision::Proceed(pre) => {
+            req.extensions_mut().insert(pre);
+            req.extensions_mut().insert(id);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Decision::Respond(res) => Ok(req.into_response(to_actix(res))),
+    }
+}
+
+/// The gate's decision on `req`, whose target's state is `current`.
+fn check<V: Versioned>(gate: &Gate, req: &ServiceRequest, current: Option<&V>) -> Decision {
+    // actix-web's method type is `http` 0.2's: convert it. One that does not
+    // convert is no method of `http` 1.x: a 400 rather than a guess.
     let Ok(method) = http::Method::from_bytes(req.method().as_str().as_bytes()) else {
-        return Ok(req.into_response(HttpResponse::BadRequest().finish()));
+        return Decision::Respond(gate_bad_request());
     };
     // actix-web's header iterator cannot be cloned, so borrow the pairs
     // into a list the gate can walk once per field.
@@ -90,19 +104,38 @@ async fn preconditions(
         .iter()
         .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         .collect();
-    let decision = gate.check(
+    gate.check(
         &method,
         &RawHeaders::new(pairs.iter().copied()),
-        current.as_ref(),
+        current,
         SystemTime::now(),
-    );
-    drop(pairs);
-    match decision {
-        Decision::Proceed(pre) => {
-            req.extensions_mut().insert(pre);
-            req.extensions_mut().insert(id);
-            Ok(next.call(req).await?.map_into_boxed_body())
-        }
+    )
+}
+
+fn gate_bad_request() -> http::Response<String> {
+    ifmatch::problem_response(
+        http::StatusCode::BAD_REQUEST,
+        "https://www.rfc-editor.org/rfc/rfc9110#status.400",
+        "Unknown method",
+        "The request method is not one this service can read. Nothing was changed.",
+    )
+}
+
+/// The middleware of `/items`: a POST's preconditions are evaluated
+/// against the collection, which always exists (`Items::collection`).
+async fn collection_preconditions(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() != actix_web::http::Method::POST {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(gate) = req.app_data::<Data<Gate>>().cloned() else {
+        let res = HttpResponse::InternalServerError().finish();
+        return Ok(req.into_response(res));
+    };
+    match check(&gate, &req, Some(&Items::collection())) {
+        Decision::Proceed(_) => Ok(next.call(req).await?.map_into_boxed_body()),
         Decision::Respond(res) => Ok(req.into_response(to_actix(res))),
     }
 }
@@ -168,7 +201,11 @@ pub fn configure(items: Items, gate: Gate) -> impl FnOnce(&mut web::ServiceConfi
             .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
             // A resource, not a bare route, so that another method on
             // `/items` gets 405 as on axum, not 404 (RFC 9110 §15.5.6).
-            .service(web::resource("/items").route(web::post().to(create)))
+            .service(
+                web::resource("/items")
+                    .wrap(from_fn(collection_preconditions))
+                    .route(web::post().to(create)),
+            )
             .service(
                 web::resource("/items/{id}")
                     .wrap(from_fn(preconditions))

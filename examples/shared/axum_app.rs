@@ -3,6 +3,9 @@
 //! `Expected` state it hands over (see `items.rs`).
 #![allow(dead_code)]
 
+use std::convert::Infallible;
+use std::future::ready;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -105,8 +108,13 @@ pub fn router(items: Items, gate: Gate) -> Router {
             }
         }
     };
+    // POST's preconditions are on the collection, which always exists.
+    let collection = |_: &Parts| ready(Ok::<_, Infallible>(Some(Items::collection())));
     Router::new()
-        .route("/items", post(create))
+        .route(
+            "/items",
+            post(create).route_layer(PreconditionLayer::with_gate(collection, gate.clone())),
+        )
         .route(
             "/items/{id}",
             get(read)

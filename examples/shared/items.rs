@@ -18,7 +18,8 @@ use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use ifmatch::{
     ConditionalStore, Conflict, Expected, Gate, MemoryStore, Policy, Precondition, ProblemKind,
-    ProblemText, ProblemTexts, Stored, WriteError, Written, insert_validators, problem_response,
+    ProblemText, ProblemTexts, Stored, Validators, WriteError, Written, insert_validators,
+    problem_response,
 };
 use serde_json::{Map, Value};
 
@@ -698,6 +699,16 @@ impl Items {
     /// The current state of an item, for the precondition check.
     pub async fn current(&self, id: &ItemId) -> Result<Option<Stored<Item>>, StoreError> {
         self.store.load(id.as_str()).await
+    }
+
+    /// The collection `/items` as a target of preconditions: it always
+    /// exists and has no validators of its own. A POST to it creates an
+    /// item, and RFC 9110 §13.1.1 says an If-Match "MUST" be evaluated
+    /// "prior to performing the method" against the target, which for a
+    /// POST is the collection: `If-Match: *` holds, any tag fails (412), and
+    /// `If-None-Match: *` fails (412).
+    pub fn collection() -> Validators {
+        Validators::default()
     }
 
     /// `GET /items/{id}` (and HEAD, whose body the framework drops).
