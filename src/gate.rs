@@ -8,8 +8,8 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use crate::headers::{Field, RequestHeaders};
 use crate::list::ETagList;
 use crate::precondition::{Failed, Outcome, Policy};
-use crate::response::{ProblemKind, ProblemTexts, not_modified};
-use crate::versioned::{Validators, Versioned};
+use crate::response::{ProblemKind, ProblemTexts, not_modified_for};
+use crate::versioned::Versioned;
 use crate::write::{Conflict, Expected};
 
 /// What a request that passed its preconditions carries to the handler.
@@ -269,10 +269,9 @@ impl Gate {
                     ),
                 }
             }
-            Outcome::NotModified => Decision::Respond(match current {
-                Some(current) => not_modified(current, &self.not_modified_headers),
-                None => not_modified(&Validators::default(), &self.not_modified_headers),
-            }),
+            Outcome::NotModified => {
+                Decision::Respond(not_modified_for(current, &self.not_modified_headers))
+            }
             Outcome::PreconditionRequired => Decision::Respond(self.texts.precondition_required()),
         }
     }
@@ -293,10 +292,15 @@ impl Gate {
         H: RequestHeaders + ?Sized,
         V: Versioned + ?Sized,
     {
+        // A client can only hold a strong tag of a target that has one:
+        // against a target without, no tag is a retry, and the 412 says
+        // that no tag can match (`precondition_failed_for`).
         let applies = self.confirm_retried_puts
             && failed == Failed::IfMatch
             && *method == Method::PUT
-            && current.is_some();
+            && current
+                .and_then(Versioned::etag)
+                .is_some_and(|tag| tag.is_strong());
         if !applies {
             return None;
         }
@@ -466,15 +470,24 @@ mod tests {
             crate::Validators::new(ETag::from_version(2).into_weak()),
             crate::Validators::modified_at(SystemTime::UNIX_EPOCH),
         ];
-        for cur in &untagged {
+        let gates = [Gate::new(), Gate::new().confirm_retried_puts(true)];
+        for (cur, gate) in untagged
+            .iter()
+            .flat_map(|c| gates.iter().map(move |g| (c, g)))
+        {
             for value in ["W/\"v2\"", "\"v2\"", "\"v1\""] {
+                // With `confirm_retried_puts` too: no tag of a target
+                // without a strong one can be a retry.
                 let res = gate
                     .check(&Method::PUT, &headers(&[(IF_MATCH, value)]), Some(cur), now)
                     .unwrap_err();
                 let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
                 assert_eq!(body["title"], unmatchable.as_ref(), "{cur:?} {value}");
                 let detail = body["detail"].as_str().unwrap();
-                assert!(detail.contains("never matches"), "{detail}");
+                assert!(
+                    detail.contains("cannot be changed under If-Match"),
+                    "{detail}"
+                );
                 assert!(!detail.contains("If-Match: W/"), "{detail}");
                 assert!(!detail.contains("changed after you loaded it"), "{detail}");
                 // The current tag is still reported, weak as it is.

@@ -117,9 +117,15 @@ const UNTAGGED_EXISTS: &str = "This item already exists, and your request asked 
      it did not, so nothing was changed. To change it, load the current version, reapply your \
      change, and send it again, conditioned on the version you loaded.";
 
-/// The default `Unmatchable` detail for a state without a strong
-/// entity-tag: no tag can be advised, and no tag-based `If-Match` can hold.
-const UNTAGGED_UNMATCHABLE: &str = "Your If-Match header names entity-tags, but this item has      no entity-tag a change can be compared with (a weak tag, W/\"...\", never matches), so the      condition cannot hold, and nothing was changed. Sending the request again will not help:      the service cannot check a change to this item against an entity-tag.";
+/// The default `Unmatchable` detail when no tag can be shown: the state has
+/// no strong entity-tag (no tag-based `If-Match` can hold), or JSON cannot
+/// name it.
+const UNTAGGED_UNMATCHABLE: &str = "Your If-Match header cannot match the current version of \
+     this item, so nothing was changed: it is empty or not a valid list of entity-tags, its tags \
+     are all weak (W/\"...\"), which a change is never compared with, or the item has no \
+     entity-tag a change can be compared with. Load the item again and send the ETag header of \
+     that response in If-Match exactly as given, with the double quotes and without W/. If the \
+     response has no ETag, or only a weak one, this item cannot be changed under If-Match.";
 
 /// Builds the responses for the outcomes that stop a request, with texts a
 /// person can act on. Replace any of them with [`set`](Self::set).
@@ -319,10 +325,7 @@ impl ProblemTexts {
     ) -> Option<Response<String>> {
         match outcome {
             Outcome::Proceed { .. } => None,
-            Outcome::NotModified => Some(match current {
-                Some(current) => not_modified(current, headers),
-                None => not_modified(&crate::Validators::default(), headers),
-            }),
+            Outcome::NotModified => Some(not_modified_for(current, headers)),
             Outcome::PreconditionFailed(failed) => Some(self.precondition_failed(current, *failed)),
             Outcome::PreconditionRequired => Some(self.precondition_required()),
         }
@@ -669,6 +672,19 @@ pub fn not_modified<V: Versioned + ?Sized>(current: &V, headers: &HeaderMap) -> 
     res
 }
 
+/// [`not_modified`] for the state a request was evaluated against, absent
+/// included: the evaluator does not answer 304 for an absent target, but
+/// the builders take any outcome with any state.
+pub(crate) fn not_modified_for<V: Versioned + ?Sized>(
+    current: Option<&V>,
+    headers: &HeaderMap,
+) -> Response<String> {
+    match current {
+        Some(current) => not_modified(current, headers),
+        None => not_modified(&crate::Validators::default(), headers),
+    }
+}
+
 /// Sets `ETag` and `Last-Modified` from `current`'s validators, as every
 /// 2xx and 304 response for the target should carry them. A
 /// `Last-Modified` in the future is replaced by the current time (RFC 9110
@@ -714,6 +730,72 @@ mod tests {
 
     fn json(res: &Response<String>) -> serde_json::Value {
         serde_json::from_str(res.body()).unwrap()
+    }
+
+    #[test]
+    fn every_default_text_reads_cleanly_with_and_without_a_tag() {
+        let kinds = [
+            ProblemKind::Changed,
+            ProblemKind::Unmatchable,
+            ProblemKind::Gone,
+            ProblemKind::Exists,
+            ProblemKind::Required,
+            ProblemKind::Malformed,
+            ProblemKind::Unavailable,
+            ProblemKind::NotFound,
+        ];
+        let tags = [
+            None,
+            Some(ETag::from_version(3)),
+            Some(ETag::from_version(3).into_weak()),
+            Some(ETag::parse(b"\"caf\xe9\"").unwrap()),
+        ];
+        let texts = ProblemTexts::default();
+        for kind in kinds {
+            for tag in &tags {
+                let res = texts.render(
+                    kind,
+                    StatusCode::PRECONDITION_FAILED,
+                    tag.as_ref(),
+                    "If-Match",
+                );
+                let body = json(&res);
+                let detail = body["detail"].as_str().unwrap();
+                // Lost line continuations show as runs of spaces; a
+                // placeholder left unfilled shows as braces.
+                assert!(!detail.contains("  "), "{kind:?} {tag:?}: {detail:?}");
+                assert!(!detail.contains('{'), "{kind:?} {tag:?}: {detail:?}");
+                assert!(!detail.contains("(none)"), "{kind:?} {tag:?}: {detail:?}");
+                // A tag is advised for If-Match only when If-Match can match
+                // it. (The 400's text shows the syntax with an example tag.)
+                let advising = kind != ProblemKind::Malformed;
+                if advising && tag.as_ref().is_none_or(|t| !t.is_strong() || !nameable(t)) {
+                    assert!(
+                        !detail.contains("If-Match: \""),
+                        "{kind:?} {tag:?}: {detail:?}"
+                    );
+                    assert!(
+                        !detail.contains("If-Match: W/"),
+                        "{kind:?} {tag:?}: {detail:?}"
+                    );
+                }
+            }
+        }
+        // A service's own Unmatchable text is used whatever the tag.
+        let custom = ProblemTexts::default().set(
+            ProblemKind::Unmatchable,
+            ProblemText {
+                type_uri: "about:blank".into(),
+                title: "No".into(),
+                detail: "Ours.".into(),
+            },
+        );
+        let res = custom.problem(
+            ProblemKind::Unmatchable,
+            StatusCode::PRECONDITION_FAILED,
+            None,
+        );
+        assert_eq!(json(&res)["detail"], "Ours.");
     }
 
     #[test]

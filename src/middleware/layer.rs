@@ -170,7 +170,11 @@ impl fmt::Debug for ETagConfig {
 /// handler that knows only dates (tower-http's `ServeDir`) would otherwise
 /// answer 304 for content that changed within its timestamp's second, or
 /// without the tag. The handler therefore builds the whole response for a
-/// request with `If-Modified-Since`; the layer drops its body for the 304.
+/// request with `If-Modified-Since` (also when a [`PreconditionLayer`]
+/// below would have answered its 304 from the resolver: browsers send
+/// `If-None-Match` as well once they have a tag, which that layer still
+/// sees), and the layer drops its body for the 304. A response without
+/// `Last-Modified` never gets a 304 from a date.
 /// A `2xx` the layer leaves
 /// untagged (over the limit, an event stream, a [skipped](Self::skip_when)
 /// response, a `206`) is still evaluated, against the validators it
