@@ -1493,6 +1493,19 @@ async fn a_content_coding_or_a_content_range_gets_refused_and_changes_nothing(s:
         )
         .await;
     r.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A coding after `identity`, or on a second line, is still a coding.
+    for codings in [&["identity, gzip"][..], &["identity", "deflate"]] {
+        let mut req = s
+            .request(Method::PUT, path)
+            .header(IF_MATCH, etag)
+            .header(CONTENT_TYPE, "application/json");
+        for coding in codings {
+            req = req.header("content-encoding", *coding);
+        }
+        let r = s.send(req.body(body)).await;
+        r.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        s.assert_unchanged(path, &before, &r.what).await;
+    }
     // §14.5: a PUT with Content-Range MUST get 400: the part would
     // otherwise replace the whole item.
     let r = s
@@ -1518,41 +1531,67 @@ async fn a_content_coding_or_a_content_range_gets_refused_and_changes_nothing(s:
     .expect(StatusCode::OK);
 }
 
-async fn a_body_cut_short_by_a_client_that_went_away_is_never_written(s: &Api) {
+/// Sends `request` as raw bytes, closes the sending side if `half_close`
+/// (a client going away), and returns what the server answered before
+/// closing (possibly nothing: hyper drops a half-closed connection).
+async fn raw_exchange(s: &Api, request: String, half_close: bool) -> String {
     use std::io::{Read, Write};
 
-    let created = s.create(json!({ "name": "lamp" })).await;
-    let path = created.path.clone();
-    let before = s.snapshot(&path).await;
-    // Valid JSON that the client means as the start of a longer body: it
-    // declares 100 bytes, sends 10 and closes its side of the connection.
-    let request = format!(
-        "PUT {path} HTTP/1.1\r\nHost: test\r\nIf-Match: {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\":1}}   ",
-        created.etag
-    );
     let addr = s.base.trim_start_matches("http://").to_owned();
-    let answer = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut tcp = std::net::TcpStream::connect(addr).expect("connect");
         tcp.set_read_timeout(Some(Duration::from_secs(20)))
             .expect("read timeout");
         tcp.write_all(request.as_bytes()).expect("send");
-        tcp.shutdown(std::net::Shutdown::Write).expect("half-close");
+        if half_close {
+            tcp.shutdown(std::net::Shutdown::Write).expect("half-close");
+        }
         let mut answer = Vec::new();
         // The server may answer, or only close: either is fine.
         let _ = tcp.read_to_end(&mut answer);
         String::from_utf8_lossy(&answer).into_owned()
     })
     .await
-    .expect("the raw client");
-    let status = answer.split(' ').nth(1).unwrap_or("none");
+    .expect("the raw client")
+}
+
+async fn a_body_cut_short_by_a_client_that_went_away_is_never_written(s: &Api) {
+    let created = s.create(json!({ "name": "lamp" })).await;
+    let path = created.path.clone();
+    let before = s.snapshot(&path).await;
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: test\r\nIf-Match: {}\r\n\
+         Content-Type: application/json\r\n",
+        created.etag
+    );
+    // Valid JSON that the client means as the start of a longer body, then
+    // the client closes its side of the connection: 10 of 100 declared
+    // bytes, or one chunk without the last one.
+    let cases = [
+        "Content-Length: 100\r\n\r\n{\"a\":1}   ",
+        "Transfer-Encoding: chunked\r\n\r\n7\r\n{\"a\":1}\r\n",
+    ];
+    for rest in cases {
+        let answer = raw_exchange(s, format!("{head}{rest}"), true).await;
+        let status = answer.split(' ').nth(1).unwrap_or("none");
+        assert!(
+            !status.starts_with('2'),
+            "{}: a cut-off body ({rest:?}) was answered {answer:?}",
+            s.server
+        );
+        s.assert_unchanged(&path, &before, "a PUT whose body was cut short")
+            .await;
+    }
+    // A whole chunked body is refused too: its end cannot be checked.
+    let whole = "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+                 7\r\n{\"a\":1}\r\n0\r\n\r\n";
+    let answer = raw_exchange(s, format!("{head}{whole}"), false).await;
     assert!(
-        !status.starts_with('2'),
-        "{}: a cut-off body was answered {answer:?}",
+        answer.starts_with("HTTP/1.1 411"),
+        "{}: a chunked PUT was answered {answer:?}",
         s.server
     );
-    s.assert_unchanged(&path, &before, "a PUT whose body was cut short")
-        .await;
+    s.assert_unchanged(&path, &before, "a chunked PUT").await;
 }
 
 async fn unknown_ids_get_404_problem_json(s: &Api) {

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Bytes, Data, ReqData};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
@@ -28,13 +29,16 @@ pub fn to_actix(res: http::Response<String>) -> HttpResponse {
     builder.body(res.into_body())
 }
 
+/// The request's header lines as `(name, value)` bytes.
+fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
+}
+
 /// What the request's header section says about its content.
 fn head(req: &HttpRequest) -> ContentHead<'_> {
-    ContentHead::from_pairs(
-        req.headers()
-            .iter()
-            .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes())),
-    )
+    ContentHead::from_pairs(pairs(req.headers()))
 }
 
 fn reply(gate: &Gate, reply: Reply) -> HttpResponse {
@@ -99,11 +103,7 @@ fn check<V: Versioned>(gate: &Gate, req: &ServiceRequest, current: Option<&V>) -
     };
     // actix-web's header iterator cannot be cloned, so borrow the pairs
     // into a list the gate can walk once per field.
-    let pairs: Vec<(&[u8], &[u8])> = req
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-        .collect();
+    let pairs: Vec<(&[u8], &[u8])> = pairs(req.headers()).collect();
     gate.check(
         &method,
         &RawHeaders::new(pairs.iter().copied()),

@@ -476,6 +476,7 @@ pub struct ContentHead<'a> {
     content_type: Option<&'a [u8]>,
     coded: bool,
     declared_length: Option<&'a [u8]>,
+    chunked: bool,
     range: bool,
 }
 
@@ -494,6 +495,8 @@ impl<'a> ContentHead<'a> {
                     .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"identity"));
             } else if is("content-length") {
                 head.declared_length = Some(value);
+            } else if is("transfer-encoding") {
+                head.chunked = true;
             } else if is("content-range") {
                 head.range = true;
             }
@@ -510,31 +513,22 @@ impl<'a> ContentHead<'a> {
     }
 
     /// The refusals every write shares, before its media type is looked at:
-    /// - a body shorter or longer than its `Content-Length`: the client went
-    ///   away mid-body, and a server may hand on what arrived as if it were
-    ///   whole (actix-web 4 does, when the connection is closed for
-    ///   writing); what arrived is not what was sent, so nothing is written;
     /// - a content coding: none is accepted, and RFC 9110 §8.4 lets a server
     ///   answer 415, with `Accept-Encoding` naming what it does accept
     ///   (§12.5.3);
+    /// - a body whose end cannot be checked, or that does not have its
+    ///   declared length. A client that goes away mid-body leaves a body cut
+    ///   short, and a server may hand on what arrived as if it were whole:
+    ///   actix-web 4 does, when the connection is closed for writing, for a
+    ///   `Content-Length` body and a chunked one alike. So a body must have
+    ///   a `Content-Length` (411 Length Required otherwise, §15.5.12) and
+    ///   exactly that many bytes (400), or nothing is written. (HTTP/2
+    ///   carries no `Transfer-Encoding`: a stream cut short is reset there.)
     /// - for a PUT, `Content-Range`: §14.5 "An origin server that allows PUT
     ///   on a given target resource MUST send a 400 (Bad Request) response
     ///   to a PUT request that contains a Content-Range header field", as a
     ///   partial body would otherwise be stored as the whole item.
     fn refuse(&self, body: &[u8], put: bool) -> Result<(), Rejection> {
-        let declared = self
-            .declared_length
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n != body.len() as u64) {
-            return Err(Box::new(problem_response(
-                StatusCode::BAD_REQUEST,
-                "https://www.rfc-editor.org/rfc/rfc9110#field.content-length",
-                "Incomplete body",
-                "The body did not have the length its Content-Length header declared, so \
-                 nothing was changed. Send the whole body again.",
-            )));
-        }
         if self.coded {
             let mut res = problem_response(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -548,6 +542,29 @@ impl<'a> ContentHead<'a> {
                 HeaderValue::from_static("identity"),
             );
             return Err(Box::new(res));
+        }
+        if self.chunked {
+            return Err(Box::new(problem_response(
+                StatusCode::LENGTH_REQUIRED,
+                "https://www.rfc-editor.org/rfc/rfc9110#status.411",
+                "Length required",
+                "Send the body with a Content-Length header, not in chunks: a body whose \
+                 length is known in advance can be checked to be whole before anything is \
+                 written. Nothing was changed.",
+            )));
+        }
+        let declared = self
+            .declared_length
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n != body.len() as u64) {
+            return Err(Box::new(problem_response(
+                StatusCode::BAD_REQUEST,
+                "https://www.rfc-editor.org/rfc/rfc9110#field.content-length",
+                "Incomplete body",
+                "The body did not have the length its Content-Length header declared, so \
+                 nothing was changed. Send the whole body again.",
+            )));
         }
         if put && self.range {
             return Err(Box::new(problem_response(

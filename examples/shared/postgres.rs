@@ -202,10 +202,39 @@ impl PgStore {
             Err(e) => Err(WriteError::Store(e.nothing_written())),
         }
     }
+}
+
+/// The PostgreSQL store keeps the core's conditional-write contract, so the
+/// item handlers are the same as with the in-memory store.
+impl ConditionalStore<str> for PgStore {
+    type Value = Item;
+    type Error = StoreError;
+
+    /// One row, by id.
+    async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
+        timed(async {
+            let client = self.pool.get().await.map_err(db_error)?;
+            let row = client
+                .query_opt(
+                    "SELECT body, version, modified_at FROM ifmatch_items WHERE id = $1",
+                    &[&id],
+                )
+                .await;
+            match row {
+                Ok(row) => row.as_ref().map(stored).transpose(),
+                // An id PostgreSQL cannot even compare (e.g. with U+0000)
+                // names no row; `Items` refuses such ids before asking, so
+                // this only keeps a slip from being a 503.
+                Err(e) if refused_data(&e).is_some() => Ok(None),
+                Err(e) => Err(query_failed(e)),
+            }
+        })
+        .await
+    }
 
     /// Writes `item` under `id` if the row is in the `expected` state, in
-    /// one statement, and tells whether that statement created the row.
-    pub async fn write(
+    /// one statement, which also tells whether it created the row.
+    async fn store(
         &self,
         id: &str,
         expected: &Expected,
@@ -273,46 +302,6 @@ impl PgStore {
             Ok(None) => self.conflict(id, expected).await,
             Err(e) => Err(WriteError::Store(e)),
         }
-    }
-}
-
-/// The PostgreSQL store keeps the core's conditional-write contract, so the
-/// item handlers are the same as with the in-memory store.
-impl ConditionalStore<str> for PgStore {
-    type Value = Item;
-    type Error = StoreError;
-
-    /// One row, by id.
-    async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
-        timed(async {
-            let client = self.pool.get().await.map_err(db_error)?;
-            let row = client
-                .query_opt(
-                    "SELECT body, version, modified_at FROM ifmatch_items WHERE id = $1",
-                    &[&id],
-                )
-                .await;
-            match row {
-                Ok(row) => row.as_ref().map(stored).transpose(),
-                // An id PostgreSQL cannot even compare (e.g. with U+0000)
-                // names no row; `Items` refuses such ids before asking, so
-                // this only keeps a slip from being a 503.
-                Err(e) if refused_data(&e).is_some() => Ok(None),
-                Err(e) => Err(query_failed(e)),
-            }
-        })
-        .await
-    }
-
-    /// Writes `item` under `id` if the row is in the `expected` state, in
-    /// one statement.
-    async fn store(
-        &self,
-        id: &str,
-        expected: &Expected,
-        item: Item,
-    ) -> Result<Written<Item>, WriteError<StoreError>> {
-        self.write(id, expected, item).await
     }
 
     /// Deletes `id` if the row is in the `expected` state, in one
