@@ -183,6 +183,43 @@ impl ETag {
         Self::from_parts(false, &[b"v", &digits[digits.len() - n..]])
     }
 
+    /// The version number of a tag made by [`from_version`](Self::from_version):
+    /// what a database store puts in `UPDATE … WHERE version = $n` for an
+    /// [`Expected::ETag`](crate::Expected::ETag).
+    ///
+    /// `None` for any other tag, so that a store refuses the write (a tag it
+    /// did not make cannot be current): a weak tag (`W/"v42"` has the same
+    /// opaque tag, but `If-Match` and a compare-and-swap compare strongly,
+    /// RFC 9110 §13.1.1), a tag that is not `v` and decimal digits, and one
+    /// that `from_version` would write otherwise (`"v042"`, `"v"`, a number
+    /// over `u64::MAX`).
+    ///
+    /// ```
+    /// use ifmatch::ETag;
+    ///
+    /// assert_eq!(ETag::from_version(42).version(), Some(42));
+    /// assert_eq!(ETag::from_version(42).into_weak().version(), None);
+    /// assert_eq!(ETag::strong("v042")?.version(), None);
+    /// assert_eq!(ETag::from_content("v42").version(), None);
+    /// # Ok::<(), ifmatch::InvalidETag>(())
+    /// ```
+    pub fn version(&self) -> Option<u64> {
+        if self.is_weak() {
+            return None;
+        }
+        let digits = self.tag().strip_prefix(b"v")?;
+        // Exactly what `from_version` writes: no sign, no leading zero.
+        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+            return None;
+        }
+        digits.iter().try_fold(0u64, |n, &d| {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+    }
+
     /// Builds a strong entity-tag from a modification time, with nanosecond
     /// precision: `"t1700000000.000000042"`.
     ///

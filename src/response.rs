@@ -202,7 +202,7 @@ impl Default for ProblemTexts {
                 detail: Cow::Borrowed(
                     "This item does not exist: it may have been deleted after you loaded it, so \
                      your change was not applied. Reload it to see its current state; to create \
-                     it, send the request with If-None-Match: * instead of If-Match.",
+                     it again, send a PUT with If-None-Match: * instead of If-Match.",
                 ),
             },
             exists: ProblemText {
@@ -415,8 +415,14 @@ impl ProblemTexts {
 
     /// 412 Precondition Failed, for a conditional write that found the
     /// target moved on or gone: the same response a failed precondition
-    /// gets, with the now-current entity-tag.
+    /// gets, with the now-current entity-tag. A write without a
+    /// precondition that found the target gone ([`Conflict::refused`] under
+    /// [`Expected::Any`](crate::Expected::Any)) gets 404
+    /// ([`ProblemKind::NotFound`]) instead: it had no condition to fail.
     pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
+        if conflict.is_gone() && conflict.unconditional() {
+            return self.problem(ProblemKind::NotFound, StatusCode::NOT_FOUND, None);
+        }
         let kind = if conflict.is_gone() {
             ProblemKind::Gone
         } else if conflict.already_exists() {
@@ -796,6 +802,39 @@ mod tests {
             None,
         );
         assert_eq!(json(&res)["detail"], "Ours.");
+    }
+
+    #[test]
+    fn a_conflict_without_a_precondition_on_a_gone_target_is_404() {
+        let texts = ProblemTexts::default();
+        let current = ETag::from_version(4);
+        let none = None::<&ETag>;
+        // No precondition, target gone (a DELETE that lost a race): 404.
+        let res = texts.conflict(&Conflict::refused(&Expected::Any, none));
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            json(&res)["title"],
+            texts.get(ProblemKind::NotFound).title.as_ref()
+        );
+        // Under a condition, the condition failed: 412.
+        for expected in [Expected::Exists, Expected::ETag(current.clone())] {
+            let res = texts.conflict(&Conflict::refused(&expected, none));
+            assert_eq!(
+                res.status(),
+                StatusCode::PRECONDITION_FAILED,
+                "{expected:?}"
+            );
+            assert_eq!(
+                json(&res)["title"],
+                texts.get(ProblemKind::Gone).title.as_ref()
+            );
+        }
+        let res = texts.conflict(&Conflict::refused(&Expected::Absent, Some(&current)));
+        assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(
+            json(&res)["title"],
+            texts.get(ProblemKind::Exists).title.as_ref()
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl<V> Versioned for Stored<V> {
 /// replaced one). Only the store can tell: a write under
 /// [`Expected::Any`] (no precondition, in opt-in mode) may find the target
 /// present or absent, so the answer must come from the same atomic step as
-/// the write.
+/// the write ([how, in SQL](ConditionalStore#a-sql-store)).
 ///
 /// ```
 /// use ifmatch::{ConditionalStore, ETag, Expected, MemoryStore};
@@ -207,6 +207,36 @@ impl<E> WriteError<E> {
 ///   412 carries the now-current entity-tag (or says "gone");
 /// - derive entity-tags only from what is stored (a version that is never
 ///   reused, or the content), so every instance agrees on them.
+///
+/// # A SQL store
+///
+/// With tags from [`ETag::from_version`] over a version column that only
+/// grows (a sequence shared by all rows, so that a deleted and re-created
+/// row never gets an old number back), each write is one statement chosen by
+/// the [`Expected`] variant (PostgreSQL syntax; the `examples/` directory
+/// has a complete store):
+///
+/// ```text
+/// Absent    INSERT INTO t (id, body, version) VALUES ($1, $2, nextval('v'))
+///             ON CONFLICT (id) DO NOTHING RETURNING version
+/// ETag(tag) UPDATE t SET body = $2, version = nextval('v')
+///             WHERE id = $1 AND version = $3 RETURNING version
+///             -- $3 = tag.version(); None (a tag this store did not make): refuse
+/// Exists    UPDATE t SET body = $2, version = nextval('v') WHERE id = $1 RETURNING version
+/// Any       INSERT ... ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body,
+///             version = EXCLUDED.version RETURNING version, (xmax = 0) AS created
+/// _         refuse: a state the store does not know is not one it may overwrite
+/// ```
+///
+/// A statement that returns no row did not write: read the row then and
+/// report [`Conflict::refused`]`(expected, what was read)` (gone if there
+/// is none). That read comes after the refusal, so it may see a later
+/// state; it only chooses the 412's text and tag, never whether to write.
+/// [`Written::created`] comes from the statement too: `true` for `Absent`,
+/// `false` for `ETag` and `Exists`, and for `Any` whatever the database
+/// says (`xmax = 0` in PostgreSQL; elsewhere, a write counter column
+/// returned as `writes = 1`). `remove` is a `DELETE … RETURNING` with the
+/// same conditions.
 pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// What is stored under a key.
     type Value: Send;

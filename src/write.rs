@@ -144,6 +144,9 @@ pub struct Conflict {
     current: Option<Validators>,
     // The write expected no target and found one.
     exists: bool,
+    // The write had no precondition (`Expected::Any`): only a target that
+    // is gone refuses it, and that is a 404, not a failed condition.
+    unconditional: bool,
 }
 
 impl Conflict {
@@ -152,6 +155,7 @@ impl Conflict {
         Self {
             current: Some(Validators::of(current)),
             exists: false,
+            unconditional: false,
         }
     }
 
@@ -161,6 +165,7 @@ impl Conflict {
         Self {
             current: None,
             exists: false,
+            unconditional: false,
         }
     }
 
@@ -180,7 +185,10 @@ impl Conflict {
     /// 412 as an `If-None-Match` the gate found false (RFC 9110 §13.1.2),
     /// not the one for a stale `If-Match`. (Only a creating PUT writes
     /// under `Absent`: any other method that gets it answers 404 without
-    /// writing, see [`Expected::Absent`].)
+    /// writing, see [`Expected::Absent`].) A write under [`Expected::Any`]
+    /// (no precondition, in opt-in mode) that found no target, a DELETE
+    /// that lost a race to another, is answered 404 rather than 412: there
+    /// was no condition to fail.
     ///
     /// ```
     /// use ifmatch::{Conflict, ETag, Expected};
@@ -194,7 +202,13 @@ impl Conflict {
     pub fn refused<V: Versioned + ?Sized>(expected: &Expected, current: Option<&V>) -> Self {
         let mut conflict = Self::from_current(current);
         conflict.exists = current.is_some() && *expected == Expected::Absent;
+        conflict.unconditional = *expected == Expected::Any;
         conflict
+    }
+
+    /// Whether the refused write had no precondition ([`Expected::Any`]).
+    pub(crate) fn unconditional(&self) -> bool {
+        self.unconditional
     }
 
     /// Whether the target is gone (as opposed to moved on).

@@ -942,6 +942,47 @@ struct ConflictCase {
 }
 
 #[tokio::test]
+async fn an_unconditional_delete_that_loses_a_race_gets_404_not_412() {
+    // Opt-in mode: two DELETEs without a precondition both pass the layer;
+    // the second finds nothing to delete. It had no condition to fail.
+    let store: Arc<MemoryStore<String, String>> = Arc::new(MemoryStore::new());
+    store
+        .put("doc".to_owned(), &Expected::Absent, "first".to_owned())
+        .unwrap();
+    let resolve = {
+        let store = Arc::clone(&store);
+        move |_: &Parts| ready(Ok::<_, Infallible>(store.get("doc")))
+    };
+    let inner = {
+        let store = Arc::clone(&store);
+        service_fn(move |req: Request<String>| {
+            let pre = req.extensions().get::<Precondition>().unwrap().clone();
+            // The other DELETE lands after the layer's check.
+            store.delete("doc", &Expected::Any).unwrap();
+            let res = match store.delete("doc", pre.expected()) {
+                Ok(_) => Response::new(String::new()),
+                Err(conflict) => conflict_response(conflict),
+            };
+            ready(Ok::<_, Infallible>(res))
+        })
+    };
+    let svc = PreconditionLayer::new(resolve)
+        .policy(Policy::opt_in())
+        .layer(inner);
+    let res = svc
+        .oneshot(request(Method::DELETE, "/doc", &[], String::new()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let json = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(json["status"], 404);
+    assert!(
+        !json["detail"].as_str().unwrap().contains("If-Match"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
 async fn a_conflict_reported_by_the_handler_becomes_the_same_412_as_a_failed_precondition() {
     let custom = ProblemTexts::default().set(
         ProblemKind::Changed,

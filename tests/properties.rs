@@ -538,6 +538,20 @@ proptest! {
     #![proptest_config(config(256))]
 
     #[test]
+    fn version_tags_read_back_their_number_and_nothing_else_does(
+        n in any::<u64>(),
+        weak in any::<bool>(),
+        opaque in vec(prop_oneof![Just(b'v'), Just(b'0'), Just(b'7'), etagc()], 0..24),
+    ) {
+        prop_assert_eq!(ETag::from_version(n).version(), Some(n));
+        // Any tag whose number reads back is exactly the tag of that number.
+        let tag = make_tag(weak, &opaque);
+        if let Some(v) = tag.version() {
+            prop_assert_eq!(ETag::from_version(v), tag);
+        }
+    }
+
+    #[test]
     fn valid_tags_round_trip(weak in any::<bool>(), opaque in vec(etagc(), 0..100)) {
         let tag = make_tag(weak, &opaque);
         let mut wire = if weak { b"W/\"".to_vec() } else { b"\"".to_vec() };

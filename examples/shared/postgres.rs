@@ -131,12 +131,7 @@ async fn timed<T>(op: impl Future<Output = Result<T, StoreError>>) -> Result<T, 
 /// version, or a stale `If-Match: "v042"` would match version 42 in SQL
 /// although it fails the strong comparison (RFC 9110 §8.8.3.2).
 fn version_of(tag: &ETag) -> Option<i64> {
-    let digits = tag.tag().strip_prefix(b"v")?;
-    let version: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    if ETag::from_version(version) != *tag {
-        return None;
-    }
-    i64::try_from(version).ok()
+    tag.version().and_then(|v| i64::try_from(v).ok())
 }
 
 fn stored(row: &Row) -> Result<Stored<Item>, StoreError> {

@@ -174,6 +174,9 @@ pub use self::body::ResponseBody;
 pub use self::future::{ETagFuture, PreconditionFuture};
 pub use self::layer::{DEFAULT_ETAG_LIMIT, ETagLayer, PreconditionLayer};
 pub use self::service::{ETagService, PreconditionService};
+/// The same type as [`ifmatch::Precondition`](crate::Precondition), here too
+/// because the layer's handlers read it.
+#[doc(no_inline)]
 pub use crate::gate::Precondition;
 
 /// Looks up the current state of a request's target, for
