@@ -188,16 +188,22 @@ where
                     let mut res = result?;
                     // The handler's conditional write found the target moved
                     // on: answer the same 412 a failed precondition gets.
-                    if let Some(conflict) = res.extensions_mut().remove::<Conflict>() {
-                        let res = this.gate.conflict(&conflict);
-                        return Poll::Ready(Ok(full(res, *this.head)));
+                    // (`conflict_response` and `unavailable_response` set
+                    // their status: a 2xx is not searched for markers.)
+                    if res.status() == StatusCode::PRECONDITION_FAILED {
+                        if let Some(conflict) = res.extensions_mut().remove::<Conflict>() {
+                            let res = this.gate.conflict(&conflict);
+                            return Poll::Ready(Ok(full(res, *this.head)));
+                        }
                     }
                     // Its store failed: the layer's own 503, the error kept
                     // for logging.
-                    if let Some(failure) = res.extensions_mut().remove::<StoreUnavailable>() {
-                        let mut res = this.gate.unavailable();
-                        res.extensions_mut().insert(failure);
-                        return Poll::Ready(Ok(full(res, *this.head)));
+                    if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+                        if let Some(failure) = res.extensions_mut().remove::<StoreUnavailable>() {
+                            let mut res = this.gate.unavailable();
+                            res.extensions_mut().insert(failure);
+                            return Poll::Ready(Ok(full(res, *this.head)));
+                        }
                     }
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }

@@ -286,8 +286,9 @@ impl std::error::Error for ResolveError {
 /// problem response a failed precondition gets, using its configured texts,
 /// with the now-current ETag.
 ///
-/// Without the layer, it is a bare 412 with the conflict in its
-/// extensions; use [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
+/// The layer recognizes it by its status, 412, and the conflict in its
+/// extensions: a layer in between must keep both. Without the layer, it is
+/// a bare 412; use [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
 /// directly in that case.
 pub fn conflict_response<B: Default>(conflict: Conflict) -> Response<B> {
     let mut res = Response::new(B::default());
@@ -329,9 +330,11 @@ impl std::error::Error for StoreUnavailable {
 /// never shown to the client. A conflict is not a store failure: report it
 /// with [`conflict_response`].
 ///
-/// Without the layer, it is a bare 503 with the error in its extensions;
-/// use [`ProblemTexts::unavailable`](crate::ProblemTexts::unavailable)
-/// directly in that case.
+/// The layer recognizes it by its status, 503, and the error in its
+/// extensions: a layer in between must keep both. Without the layer, it is
+/// a bare 503; use
+/// [`ProblemTexts::unavailable`](crate::ProblemTexts::unavailable) directly
+/// in that case.
 ///
 /// ```
 /// use http::{Response, StatusCode};
