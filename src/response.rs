@@ -219,10 +219,10 @@ impl Default for ProblemTexts {
                 title: Cow::Borrowed("This request must be conditional"),
                 detail: Cow::Borrowed(
                     "To make sure you do not overwrite someone else's change, this server only \
-                     accepts changes that say which version they apply to. Load the item with \
-                     GET, take the ETag header from the response, and send your request again \
-                     with If-Match: <that ETag>. To create an item that does not exist yet, send \
-                     a PUT with If-None-Match: * instead.",
+                     accepts changes that say which version they apply to (a date is not precise \
+                     enough). Load the item with GET, take the ETag header from the response, \
+                     and send your request again with If-Match: <that ETag>. To create an item \
+                     that does not exist yet, send a PUT with If-None-Match: * instead.",
                 ),
             },
             malformed: ProblemText {
