@@ -32,8 +32,8 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use ifmatch::middleware::{
-    DEFAULT_ETAG_LIMIT, ETagLayer, Precondition, PreconditionLayer, ResolveError, StoreUnavailable,
-    conflict_response, unavailable_response,
+    DEFAULT_ETAG_LIMIT, ETagLayer, ForwardResolved, Precondition, PreconditionLayer, ResolveError,
+    Resolved, StoreUnavailable, conflict_response, unavailable_response,
 };
 use ifmatch::{
     Conflict, ETag, Expected, Failed, MemoryStore, PROBLEM_JSON, Policy, ProblemKind, ProblemText,
@@ -939,6 +939,67 @@ struct ConflictCase {
     name: &'static str,
     interference: Interference,
     texts: ProblemTexts,
+}
+
+#[tokio::test]
+async fn a_forwarding_resolver_hands_the_evaluated_state_to_the_handler() {
+    let store: Arc<MemoryStore<String, String>> = Arc::new(MemoryStore::new());
+    let v1 = store
+        .put("/doc".to_owned(), &Expected::Absent, "first".to_owned())
+        .unwrap();
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let resolver = {
+        let store = Arc::clone(&store);
+        let lookups = Arc::clone(&lookups);
+        move |parts: &Parts| {
+            lookups.fetch_add(1, Ordering::SeqCst);
+            ready(Ok::<_, Infallible>(store.get(parts.uri.path())))
+        }
+    };
+    type Seen = Arc<Mutex<Vec<Option<Resolved<Stored<String>>>>>>;
+    let seen: Seen = Arc::default();
+    let inner = {
+        let seen = Arc::clone(&seen);
+        service_fn(move |req: Request<String>| {
+            let resolved = req.extensions().get::<Resolved<Stored<String>>>().cloned();
+            seen.lock().unwrap().push(resolved);
+            ready(Ok::<_, Infallible>(Response::new(String::new())))
+        })
+    };
+    let forwarding = PreconditionLayer::new(ForwardResolved(resolver.clone())).layer(inner.clone());
+    let if_match = v1.etag().to_string();
+    let put = request(
+        Method::PUT,
+        "/doc",
+        &[(IF_MATCH, if_match.as_str())],
+        String::new(),
+    );
+    forwarding.clone().oneshot(put).await.unwrap();
+    let get = request(Method::GET, "/missing", &[], String::new());
+    forwarding.oneshot(get).await.unwrap();
+    // A request the layer answers itself reaches no handler.
+    let stale = request(Method::PUT, "/doc", &[(IF_MATCH, "\"v0\"")], String::new());
+    let res = PreconditionLayer::new(ForwardResolved(resolver.clone()))
+        .layer(inner.clone())
+        .oneshot(stale)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    // Without the wrapper, nothing is handed on.
+    let plain = request(Method::GET, "/doc", &[], String::new());
+    PreconditionLayer::new(resolver)
+        .layer(inner)
+        .oneshot(plain)
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        *seen,
+        [Some(Resolved(Some(v1))), Some(Resolved(None)), None],
+        "what each handler call found"
+    );
+    // One lookup per request: the handler loaded nothing itself.
+    assert_eq!(lookups.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]

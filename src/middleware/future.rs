@@ -173,6 +173,7 @@ where
                     match checked {
                         Decision::Proceed(precondition) => {
                             parts.extensions.insert(precondition);
+                            R::forward(current, &mut parts.extensions);
                             let call = inner.call(Request::from_parts(parts, body));
                             this.state.set(PreconditionState::Calling { call });
                         }

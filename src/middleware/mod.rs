@@ -202,8 +202,9 @@ pub use crate::gate::Precondition;
 /// The resolver needs only the validators, so against a database it can
 /// read the version column alone (or [`Validators`](crate::Validators)):
 /// the handler loads the value itself, and its write is conditional on
-/// [`Precondition::expected`] whatever happened in between. Returning the
-/// whole value costs a second copy of it per request.
+/// [`Precondition::expected`] whatever happened in between. A resolver
+/// that loads the whole value anyway can hand it on instead, so that the
+/// handler does not load it again: wrap it in [`ForwardResolved`].
 ///
 /// The future must own what it uses, so an `async fn lookup(parts: &Parts)`
 /// does not fit (its future borrows `parts`). Copy the id, then return an
@@ -235,6 +236,13 @@ pub trait Resolve {
 
     /// Starts looking up the target of `request`.
     fn resolve(&mut self, request: &Parts) -> Self::Future;
+
+    /// Hands the state the request was evaluated against on to the handler,
+    /// in the request's extensions, when the request proceeds. By default
+    /// it is dropped; [`ForwardResolved`] inserts it as a [`Resolved`].
+    fn forward(current: Option<Self::Current>, extensions: &mut http::Extensions) {
+        let _ = (current, extensions);
+    }
 }
 
 impl<F, Fut, V, E> Resolve for F
@@ -252,6 +260,79 @@ where
         self(request)
     }
 }
+
+/// A [`Resolve`]r whose result also reaches the handler: when the request
+/// proceeds, [`PreconditionLayer`] puts the state it evaluated in the
+/// request's extensions as a [`Resolved`], so a handler that needs the
+/// value (a GET's body, a PATCH's starting point) does not load it a second
+/// time.
+///
+/// It is the state the preconditions were checked against, read before
+/// the handler runs: a write still goes through the store's
+/// compare-and-swap under [`Precondition::expected`] (or
+/// [`pinned_to`](crate::Expected::pinned_to) the resolved state, for a
+/// read-modify-write), which refuses it if the target moved on since.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::sync::Arc;
+///
+/// use axum::http::{header, request::Parts, StatusCode};
+/// use axum::response::{IntoResponse, Response};
+/// use axum::routing::get;
+/// use axum::{Extension, Router};
+/// use ifmatch::middleware::{ForwardResolved, PreconditionLayer, Resolved};
+/// use ifmatch::{insert_validators, MemoryStore, Stored};
+///
+/// let store: Arc<MemoryStore<String, String>> = Arc::new(MemoryStore::new());
+/// let resolver = ForwardResolved(move |parts: &Parts| {
+///     let current = store.get(parts.uri.path());
+///     async move { Ok::<_, Infallible>(current) }
+/// });
+///
+/// // No second lookup: the layer hands over what it resolved.
+/// async fn read(Extension(Resolved(doc)): Extension<Resolved<Stored<String>>>) -> Response {
+///     match doc {
+///         Some(doc) => {
+///             let mut res = doc.value().clone().into_response();
+///             insert_validators(res.headers_mut(), &doc);
+///             res
+///         }
+///         None => StatusCode::NOT_FOUND.into_response(),
+///     }
+/// }
+///
+/// let app: Router = Router::new().route(
+///     "/docs/{id}",
+///     get(read).route_layer(PreconditionLayer::new(resolver)),
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForwardResolved<R>(pub R);
+
+impl<R> Resolve for ForwardResolved<R>
+where
+    R: Resolve,
+    R::Current: Clone + Send + Sync + 'static,
+{
+    type Current = R::Current;
+    type Error = R::Error;
+    type Future = R::Future;
+
+    fn resolve(&mut self, request: &Parts) -> Self::Future {
+        self.0.resolve(request)
+    }
+
+    fn forward(current: Option<Self::Current>, extensions: &mut http::Extensions) {
+        extensions.insert(Resolved(current));
+    }
+}
+
+/// The state a request's target was evaluated against (`None`: it did not
+/// exist), in the extensions of a request that [`PreconditionLayer`] let
+/// through with a [`ForwardResolved`] resolver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved<V>(pub Option<V>);
 
 /// The error of a [`Resolve`]r, in the extensions of the 503 response the
 /// layer answered with, for logging.
