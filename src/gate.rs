@@ -265,7 +265,8 @@ impl Gate {
                 match self.retried_put(method, headers, current, failed) {
                     Some(retried) => Decision::Proceed(retried),
                     None => Decision::Respond(
-                        self.texts.precondition_failed_for(headers, current, failed),
+                        self.texts
+                            .precondition_failed_for(method, headers, current, failed),
                     ),
                 }
             }
@@ -439,6 +440,22 @@ mod tests {
             let (title, _, _) = problem_of(put(&gate, value));
             assert_eq!(title, changed, "{value}");
         }
+        // A stale tag on a GET is a change too, but the GET changed nothing
+        // and is not told that its change was not applied.
+        let get = |value| {
+            gate.check(
+                &Method::GET,
+                &headers(&[(IF_MATCH, value)]),
+                Some(&cur),
+                now,
+            )
+        };
+        let (title, detail, _) = problem_of(get("\"v1\""));
+        assert_eq!(title, changed);
+        assert!(!detail.contains("not applied"), "{detail}");
+        assert!(detail.contains("If-Match: \"v2\""), "{detail}");
+        let (_, detail, _) = problem_of(put(&gate, "\"v1\""));
+        assert!(detail.contains("not applied"), "{detail}");
         // The same when confirming retried PUTs, and on a GET.
         let confirming = Gate::new().confirm_retried_puts(true);
         assert_eq!(problem_of(put(&confirming, "W/\"v2\"")).0, unmatchable);

@@ -9,7 +9,7 @@ use http::header::{
     CONTENT_LOCATION, CONTENT_RANGE, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderMap, HeaderValue,
     LAST_MODIFIED, TRAILER, TRANSFER_ENCODING, VARY,
 };
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 
 use crate::date;
 use crate::etag::ETag;
@@ -116,6 +116,13 @@ const UNTAGGED_CHANGED: &str = "This item was changed after you loaded it, so yo
 const UNTAGGED_EXISTS: &str = "This item already exists, and your request asked to act only if \
      it did not, so nothing was changed. To change it, load the current version, reapply your \
      change, and send it again, conditioned on the version you loaded.";
+
+/// The default `Changed` detail for a GET or HEAD, which changes nothing.
+const READ_CHANGED: &str = "This item was changed after you loaded it; its current version has \
+     ETag {etag}. Load it again, and send any change to it with If-Match: {etag}.";
+/// The same, for a state without a tag to advise.
+const READ_UNTAGGED_CHANGED: &str = "This item was changed after you loaded it. Load it again, \
+     and send any change to it conditioned on the version you loaded.";
 
 /// The default `Unmatchable` detail when no tag can be shown: the state has
 /// no strong entity-tag (no tag-based `If-Match` can hold), or JSON cannot
@@ -351,13 +358,14 @@ impl ProblemTexts {
     /// `If-Match` that could never have matched (malformed, weak tags only,
     /// or any tags against a target without a strong one) gets
     /// [`ProblemKind::Unmatchable`] rather than a claim that the target
-    /// changed. Scans `If-Match` once more, without allocating. This is the
+    /// changed, and a GET or HEAD is not told that its change was not
+    /// applied. Scans `If-Match` once more, without allocating. This is the
     /// 412 [`Gate`](crate::Gate) sends; use it after
     /// [`Policy::evaluate`](crate::Policy::evaluate) in place of
     /// [`respond`](Self::respond) for a [`Outcome::PreconditionFailed`].
     ///
     /// ```
-    /// use http::{header::IF_MATCH, HeaderMap};
+    /// use http::{header::IF_MATCH, HeaderMap, Method};
     /// use ifmatch::{ETag, Failed, ProblemKind, ProblemTexts};
     ///
     /// let texts = ProblemTexts::default();
@@ -365,7 +373,7 @@ impl ProblemTexts {
     /// let mut headers = HeaderMap::new();
     /// // The current tag, weakened by a proxy: it can never match.
     /// headers.insert(IF_MATCH, "W/\"v7\"".parse()?);
-    /// let res = texts.precondition_failed_for(&headers, Some(&current), Failed::IfMatch);
+    /// let res = texts.precondition_failed_for(&Method::PUT, &headers, Some(&current), Failed::IfMatch);
     /// assert_eq!(res.status(), 412);
     /// let title = &texts.get(ProblemKind::Unmatchable).title;
     /// assert!(res.body().contains(title.as_ref()));
@@ -373,6 +381,7 @@ impl ProblemTexts {
     /// ```
     pub fn precondition_failed_for<H, V>(
         &self,
+        method: &Method,
         headers: &H,
         current: Option<&V>,
         failed: Failed,
@@ -381,8 +390,17 @@ impl ProblemTexts {
         H: RequestHeaders + ?Sized,
         V: Versioned + ?Sized,
     {
+        let read = matches!(*method, Method::GET | Method::HEAD);
+        let changed = |current: &V| {
+            let etag = current.etag();
+            let status = StatusCode::PRECONDITION_FAILED;
+            self.render_for(ProblemKind::Changed, status, etag.as_ref(), "", read)
+        };
         let Some(current) = current.filter(|_| failed == Failed::IfMatch) else {
-            return self.precondition_failed(current, failed);
+            return match current {
+                Some(current) if failed == Failed::IfUnmodifiedSince => changed(current),
+                _ => self.precondition_failed(current, failed),
+            };
         };
         let tag = current.etag();
         // With `matches` true for strong members, `matched: false` means
@@ -409,7 +427,7 @@ impl ProblemTexts {
                 tag.as_ref(),
             )
         } else {
-            self.precondition_failed(Some(current), failed)
+            changed(current)
         }
     }
 
@@ -492,6 +510,19 @@ impl ProblemTexts {
         etag: Option<&ETag>,
         field: &str,
     ) -> Response<String> {
+        self.render_for(kind, status, etag, field, false)
+    }
+
+    /// [`render`](Self::render), for a GET or HEAD when `read`: the default
+    /// `Changed` text then speaks of no change of the client's.
+    fn render_for(
+        &self,
+        kind: ProblemKind,
+        status: StatusCode,
+        etag: Option<&ETag>,
+        field: &str,
+        read: bool,
+    ) -> Response<String> {
         // Neither the `etag` member nor the `detail` can show a tag JSON
         // cannot name (see `nameable`), and the default details advise
         // sending the tag in `If-Match`, which a weak tag never satisfies
@@ -499,6 +530,11 @@ impl ProblemTexts {
         let named = etag.filter(|tag| nameable(tag));
         let advisable = named.is_some_and(ETag::is_strong);
         let untagged = match kind {
+            ProblemKind::Changed if read && self.default_changed => Some(if advisable {
+                READ_CHANGED
+            } else {
+                READ_UNTAGGED_CHANGED
+            }),
             _ if advisable => None,
             ProblemKind::Changed if self.default_changed => Some(UNTAGGED_CHANGED),
             ProblemKind::Exists if self.default_exists => Some(UNTAGGED_EXISTS),
@@ -758,12 +794,13 @@ mod tests {
         ];
         let texts = ProblemTexts::default();
         for kind in kinds {
-            for tag in &tags {
-                let res = texts.render(
+            for (tag, read) in tags.iter().flat_map(|t| [(t, false), (t, true)]) {
+                let res = texts.render_for(
                     kind,
                     StatusCode::PRECONDITION_FAILED,
                     tag.as_ref(),
                     "If-Match",
+                    read,
                 );
                 let body = json(&res);
                 let detail = body["detail"].as_str().unwrap();

@@ -2307,8 +2307,20 @@ async fn the_etag_layer_412_is_a_problem_response() {
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
     assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
     let tag = ETag::from_content(&bytes);
-    let want = ProblemTexts::default().precondition_failed(Some(&tag), Failed::IfMatch);
-    assert_eq!(read_all(res.into_body()).await.data, want.body().as_bytes());
+    let mut sent = HeaderMap::new();
+    sent.insert(IF_MATCH, HeaderValue::from_static("\"nope\""));
+    let want = ProblemTexts::default().precondition_failed_for(
+        &Method::GET,
+        &sent,
+        Some(&tag),
+        Failed::IfMatch,
+    );
+    let body = read_all(res.into_body()).await.data;
+    assert_eq!(body, want.body().as_bytes());
+    // A GET changed nothing, and is not told otherwise.
+    let detail = problem(&body)["detail"].as_str().unwrap().to_owned();
+    assert!(!detail.contains("not applied"), "{detail}");
+    assert!(detail.contains(&format!("If-Match: {tag}")), "{detail}");
 }
 
 #[tokio::test]

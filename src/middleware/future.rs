@@ -394,7 +394,12 @@ impl ETagRequest {
                 let (parts, problem) = self
                     .config
                     .texts
-                    .precondition_failed_for(&self.conditions, Some(&current), *failed)
+                    .precondition_failed_for(
+                        &self.method,
+                        &self.conditions,
+                        Some(&current),
+                        *failed,
+                    )
                     .into_parts();
                 self.respond(parts, ResponseBody::full(Bytes::from(problem)))
             }
