@@ -14,9 +14,10 @@ use actix_web::http::header::HeaderMap;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Bytes, Data, ReqData};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use ifmatch::{Decision, Gate, Precondition, RawHeaders, Versioned};
+use ifmatch::middleware::Resolved;
+use ifmatch::{Decision, Gate, Precondition, RawHeaders, Stored, Versioned};
 
-use crate::items::{ContentHead, ItemId, Items, Reply, refuse_id};
+use crate::items::{ContentHead, Item, ItemId, Items, Reply, refuse_id};
 
 /// Copies an `http` 1.x response into an actix-web one.
 pub fn to_actix(res: http::Response<String>) -> HttpResponse {
@@ -88,6 +89,9 @@ async fn preconditions(
         Decision::Proceed(pre) => {
             req.extensions_mut().insert(pre);
             req.extensions_mut().insert(id);
+            // The state the gate evaluated, as `ForwardResolved` hands it
+            // over on axum: a read loads the item once.
+            req.extensions_mut().insert(Resolved(current));
             Ok(next.call(req).await?.map_into_boxed_body())
         }
         Decision::Respond(res) => Ok(req.into_response(to_actix(res))),
@@ -144,8 +148,12 @@ async fn create(items: Data<Items>, req: HttpRequest, body: Bytes) -> HttpRespon
     to_actix(items.create(&head(&req), &body).await)
 }
 
-async fn read(items: Data<Items>, id: ReqData<ItemId>) -> HttpResponse {
-    to_actix(items.read(&id).await)
+async fn read(
+    items: Data<Items>,
+    id: ReqData<ItemId>,
+    current: ReqData<Resolved<Stored<Item>>>,
+) -> HttpResponse {
+    to_actix(items.read(&id, current.0.as_ref()))
 }
 
 async fn replace(

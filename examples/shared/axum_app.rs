@@ -14,10 +14,10 @@ use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use ifmatch::middleware::{PreconditionLayer, conflict_response};
-use ifmatch::{Gate, Precondition};
+use ifmatch::middleware::{ForwardResolved, PreconditionLayer, Resolved, conflict_response};
+use ifmatch::{Gate, Precondition, Stored};
 
-use crate::items::{ContentHead, ItemId, Items, Reply, refuse_id};
+use crate::items::{ContentHead, Item, ItemId, Items, Reply, refuse_id};
 
 /// Derives the item id from the path once, before the precondition layer,
 /// and hands it on in the request's extensions: the layer's resolver and
@@ -59,8 +59,12 @@ async fn create(State(items): State<Items>, headers: HeaderMap, body: Bytes) -> 
     respond(items.create(&head(&headers), &body).await)
 }
 
-async fn read(State(items): State<Items>, Extension(id): Extension<ItemId>) -> Response {
-    respond(items.read(&id).await)
+async fn read(
+    State(items): State<Items>,
+    Extension(id): Extension<ItemId>,
+    Extension(Resolved(current)): Extension<Resolved<Stored<Item>>>,
+) -> Response {
+    respond(items.read(&id, current.as_ref()))
 }
 
 async fn replace(
@@ -121,7 +125,12 @@ pub fn router(items: Items, gate: Gate) -> Router {
                 .put(replace)
                 .patch(patch)
                 .delete(delete)
-                .route_layer(PreconditionLayer::with_gate(resolver, gate))
+                // The handlers get the state the layer evaluated (a read
+                // then loads the item once).
+                .route_layer(PreconditionLayer::with_gate(
+                    ForwardResolved(resolver),
+                    gate,
+                ))
                 // Added last, so it runs first.
                 .route_layer(from_fn(item_id)),
         )

@@ -728,13 +728,14 @@ impl Items {
         Validators::default()
     }
 
-    /// `GET /items/{id}` (and HEAD, whose body the framework drops).
-    pub async fn read(&self, id: &ItemId) -> Response<String> {
-        let id = id.as_str();
-        match self.store.load(id).await {
-            Ok(Some(stored)) => json_response(StatusCode::OK, &stored),
-            Ok(None) => not_found(id),
-            Err(_) => self.unavailable(),
+    /// `GET /items/{id}` (and HEAD, whose body the framework drops), from
+    /// `current`, the state the gate evaluated the request against: the
+    /// glue hands it over (`ForwardResolved` on axum), so a read loads the
+    /// item once.
+    pub fn read(&self, id: &ItemId, current: Option<&Stored<Item>>) -> Response<String> {
+        match current {
+            Some(stored) => json_response(StatusCode::OK, stored),
+            None => not_found(id.as_str()),
         }
     }
 
