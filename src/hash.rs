@@ -91,16 +91,31 @@ impl ETag {
     /// is the same on every machine. Maps are hashed
     /// entry by entry and the entry hashes are sorted, so a `HashMap` gives
     /// the same tag whatever its iteration order. Integers are widened to 64
-    /// bits (`5u8` and `5u64` hash alike) and `f32` to `f64`.
+    /// bits (`5u8` and `5u64` hash alike) and `f32` to `f64`, and every NaN
+    /// hashes alike. The hash is keyed (blake3's keyed mode, with a fixed
+    /// key): a value tag is never the [content tag](Self::from_content) of
+    /// any bytes.
     ///
-    /// Values that serde serializes alike hash alike even when their Rust
-    /// types differ, as they would give the same JSON: a newtype and the
-    /// value inside it, `()` and a unit struct, a `Vec` and a tuple with
-    /// the same elements.
+    /// Values hash alike when serde hands them over alike, which is more
+    /// than "they give the same JSON" in one way and less in another:
+    /// - A newtype and the value inside it, `()` and a unit struct, a `Vec`
+    ///   and a tuple with the same elements hash alike, as serde presents
+    ///   them alike.
+    /// - Values that give the same JSON through *different* serde shapes
+    ///   do not: a struct and a `serde_json::Value` object with the same
+    ///   fields (a struct against a map), a `char` and a one-character
+    ///   string, `Some(1)` and `1`, `5i32` and `5u32`, a unit variant and
+    ///   the string of its name. So tag the same Rust type on every path:
+    ///   a service that tags a typed struct when it reads and a
+    ///   `serde_json::Value` when it writes never matches its own tags.
     ///
     /// Sets are serialized by serde as plain sequences, so a `HashSet`
     /// *does* depend on its iteration order: use a `BTreeSet` (or sort) in
-    /// values you hash.
+    /// values you hash. The other way round, a map whose order carries
+    /// meaning (an `IndexMap`, a `serde_json::Map` with serde_json's
+    /// `preserve_order` feature, which another crate can turn on) is hashed
+    /// as unordered: two orders of the same entries get one tag. Serialize
+    /// such data as a sequence of pairs if reordering it is a change.
     ///
     /// ```
     /// use std::collections::HashMap;
@@ -120,7 +135,7 @@ impl ETag {
     /// limit keeps a hostile value from exhausting the stack. serde_json
     /// refuses to parse JSON nested deeper than 128 levels by default.
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, HashError> {
-        let mut sink = Sink::staged();
+        let mut sink = Sink::staged_for_values();
         value.serialize(ValueSerializer {
             sink: &mut sink,
             depth: 0,
@@ -308,17 +323,24 @@ impl Stage {
 
 impl Sink {
     fn staged() -> Self {
-        Self::new(true)
+        Self::new(true, blake3::Hasher::new())
+    }
+
+    /// The sink of a value tag: blake3 keyed with [`VALUE_KEY`], so that no
+    /// value tag is ever the content tag of some bytes (a raw upload can
+    /// hold any bytes, a value's encoding included).
+    fn staged_for_values() -> Self {
+        Self::new(true, blake3::Hasher::new_keyed(&VALUE_KEY))
     }
 
     fn direct() -> Self {
-        Self::new(false)
+        Self::new(false, blake3::Hasher::new())
     }
 
-    fn new(staged: bool) -> Self {
+    fn new(staged: bool, hasher: blake3::Hasher) -> Self {
         Self {
             big: Stage {
-                hasher: blake3::Hasher::new(),
+                hasher,
                 stage: Vec::new(),
                 staged,
             },
@@ -427,6 +449,18 @@ impl Sink {
     }
 }
 
+/// The key value tags are hashed with: `blake3::derive_key(VALUE_CONTEXT,
+/// b"")`, written out (a test checks it). Keyed hashing is a separate
+/// domain from plain hashing, and costs nothing more per hash.
+const VALUE_KEY: [u8; 32] = [
+    0x40, 0x81, 0x5e, 0x52, 0x8c, 0x37, 0xc7, 0x74, 0x54, 0xb3, 0x19, 0xde, 0xbf, 0xdc, 0x0e, 0xeb,
+    0x6d, 0xbc, 0xff, 0x9f, 0xfa, 0xc7, 0xe6, 0x11, 0xcb, 0xef, 0x40, 0xb0, 0xeb, 0x3f, 0x0d, 0x4a,
+];
+/// The blake3 context string [`VALUE_KEY`] is derived from. A change of
+/// the value encoding changes the version in it.
+#[cfg(test)]
+const VALUE_CONTEXT: &str = "ifmatch 2026-11-27 ETag::from_serialize value encoding v1";
+
 // Type tags of the value encoding. Every item is self-delimiting (tagged,
 // and length-prefixed where its size varies), so concatenations cannot be
 // confused with each other.
@@ -443,6 +477,9 @@ const T_NONE: u8 = b'n';
 const T_SOME: u8 = b'S';
 const T_UNIT: u8 = b'z';
 const T_VARIANT: u8 = b'e';
+/// A unit variant: its name alone, so that it differs from a newtype
+/// variant of the same name holding a unit (`"A"` against `{"A":null}`).
+const T_UNIT_VARIANT: u8 = b'v';
 const T_SEQ: u8 = b'q';
 const T_STRUCT: u8 = b'o';
 const T_MAP: u8 = b'm';
@@ -585,6 +622,10 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         self.serialize_f64(v.into())
     }
     fn serialize_f64(self, v: f64) -> Result<(), HashError> {
+        // Every NaN alike: its payload bits differ between CPUs (and
+        // between a constant and a computed NaN), and serde_json writes
+        // any NaN as `null`.
+        let v = if v.is_nan() { f64::NAN } else { v };
         let mut b = [T_FLOAT; 9];
         b[1..].copy_from_slice(&v.to_bits().to_le_bytes());
         self.sink.write(&b);
@@ -625,7 +666,8 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), HashError> {
-        self.variant(variant).serialize_unit()
+        self.sink.bytes(T_UNIT_VARIANT, variant.as_bytes());
+        Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
@@ -774,6 +816,11 @@ impl ser::SerializeMap for MapSerializer<'_> {
     type Error = HashError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), HashError> {
+        if self.open {
+            return Err(HashError::new(
+                "map key serialized after a key without its value".to_owned(),
+            ));
+        }
         let entry = self.entry.get_or_insert_with(|| Box::new(Sink::direct()));
         entry.reset();
         self.open = true;
@@ -793,6 +840,9 @@ impl ser::SerializeMap for MapSerializer<'_> {
     }
 
     fn end(mut self) -> Result<(), HashError> {
+        if self.open {
+            return Err(HashError::new("map key without a value".to_owned()));
+        }
         // Sorting the entry hashes makes the result independent of the
         // order in which the map yielded its entries.
         self.digests.sort_unstable();
@@ -947,8 +997,96 @@ mod tests {
         s(&mut enc, "b");
         enc.extend_from_slice(&[T_END, FIELDS_END]);
         let tag = ETag::from_serialize(&item).unwrap();
-        assert_eq!(tag, ETag::from_content(&enc));
-        assert_eq!(tag.to_string(), "\"e-DyNFcmPZwY-3EUJ1nfy4te-P-9ccs-\"");
+        // Hashed with blake3 keyed by VALUE_KEY: never the content tag of
+        // the same bytes.
+        assert_eq!(tag, etag_from_hash(&blake3::keyed_hash(&VALUE_KEY, &enc)));
+        assert_ne!(tag, ETag::from_content(&enc));
+        assert_eq!(tag.to_string(), "\"7wyrhm0kxjddX_8SoNO7hAj5ioOUIyHT\"");
+    }
+
+    #[test]
+    fn the_value_key_is_derived_from_its_context() {
+        assert_eq!(VALUE_KEY, blake3::derive_key(VALUE_CONTEXT, b""));
+    }
+
+    #[test]
+    fn values_that_render_as_different_json_get_different_tags() {
+        use std::marker::PhantomData;
+
+        #[derive(serde::Serialize)]
+        enum Unit {
+            Archived,
+        }
+        #[derive(serde::Serialize)]
+        struct Marker;
+        #[derive(serde::Serialize)]
+        enum Newtype {
+            Archived(Marker),
+        }
+        #[derive(serde::Serialize)]
+        enum Same {
+            #[serde(rename = "x")]
+            Empty,
+            #[serde(rename = "x")]
+            Marked(PhantomData<u8>),
+        }
+        let t = |v: &dyn erased::Value| v.tag();
+        // "Archived" against {"Archived":null}.
+        assert_ne!(t(&Unit::Archived), t(&Newtype::Archived(Marker)));
+        assert_ne!(t(&Same::Empty), t(&Same::Marked(PhantomData)));
+        // A unit variant is not its name as a string either.
+        assert_ne!(t(&Unit::Archived), t(&"Archived"));
+    }
+
+    #[test]
+    fn every_nan_gets_one_tag() {
+        let computed = f64::from_bits(0xfff8_0000_0000_0001);
+        assert!(computed.is_nan());
+        assert_eq!(
+            ETag::from_serialize(&computed).unwrap(),
+            ETag::from_serialize(&f64::NAN).unwrap()
+        );
+        assert_eq!(
+            ETag::from_serialize(&f32::NAN).unwrap(),
+            ETag::from_serialize(&f64::NAN).unwrap()
+        );
+        assert_ne!(
+            ETag::from_serialize(&f64::NAN).unwrap(),
+            ETag::from_serialize(&f64::INFINITY).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_map_key_without_its_value_is_an_error_not_a_tag() {
+        use serde::ser::{SerializeMap, Serializer};
+
+        struct Broken(&'static [&'static str]);
+        impl Serialize for Broken {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(None)?;
+                for key in self.0 {
+                    map.serialize_key(key)?;
+                }
+                map.end()
+            }
+        }
+        // A key left open at the end, and two keys in a row.
+        assert!(ETag::from_serialize(&Broken(&["a"])).is_err());
+        assert!(ETag::from_serialize(&Broken(&["a", "b"])).is_err());
+        assert!(ETag::from_serialize(&Broken(&[])).is_ok());
+    }
+
+    /// Object-safe access to a value's tag, for tables of values of
+    /// different types.
+    mod erased {
+        pub(super) trait Value {
+            fn tag(&self) -> crate::ETag;
+        }
+        impl<T: serde::Serialize> Value for T {
+            fn tag(&self) -> crate::ETag {
+                crate::ETag::from_serialize(self).unwrap()
+            }
+        }
     }
 
     #[test]
