@@ -14,7 +14,10 @@ use crate::write::Conflict;
 /// re-read, reapply the change and try again.
 ///
 /// Implemented for [`Conflict`], [`WriteError`] (its conflict variant),
-/// [`StatusCode`] and [`http::Response`] (412 Precondition Failed).
+/// [`StatusCode`] and [`http::Response`] (412 Precondition Failed). A
+/// conflict of a write without a precondition that found no target is not
+/// one: nothing can be re-read, and a server answers it 404
+/// ([`ProblemTexts::conflict`](crate::ProblemTexts::conflict)).
 /// Implement it for your step's own error type, the one that carries your
 /// HTTP client's errors. A foreign type (`reqwest::Error`,
 /// `anyhow::Error`) cannot get it (Rust's orphan rule): wrap it in a type
@@ -26,13 +29,13 @@ pub trait IsConflict {
 
 impl IsConflict for Conflict {
     fn is_conflict(&self) -> bool {
-        true
+        !(self.is_gone() && self.unconditional())
     }
 }
 
 impl<E> IsConflict for WriteError<E> {
     fn is_conflict(&self) -> bool {
-        matches!(self, WriteError::Conflict(_))
+        matches!(self, WriteError::Conflict(c) if c.is_conflict())
     }
 }
 
@@ -108,11 +111,12 @@ impl Retry {
     }
 
     /// The nominal delay before the second attempt, doubled for each later
-    /// one up to `max`.
+    /// one up to `max`, the longest (a `first` above `max` is lowered to
+    /// it).
     #[must_use]
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.first_delay = first;
-        self.max_delay = max.max(first);
+        self.first_delay = first.min(max);
+        self.max_delay = max;
         self
     }
 
@@ -211,8 +215,10 @@ impl Retry {
 }
 
 /// A random number for jitter. `RandomState` is seeded per thread from the
-/// OS and advanced on every call, which is all jitter needs (no
-/// cryptographic quality, no extra dependency).
+/// OS on the platforms std has a random source for, and advanced on every
+/// call, which is all jitter needs (no cryptographic quality, no extra
+/// dependency). On `wasm32-unknown-unknown` std has none, and its seed may
+/// repeat from one instance of a program to the next.
 fn random() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u8(0);
@@ -224,6 +230,41 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+
+    #[test]
+    fn an_unconditional_write_that_finds_nothing_is_not_retried() {
+        let store: crate::MemoryStore<&str, u32> = crate::MemoryStore::new();
+        let calls = Cell::new(0);
+        let retry = Retry::new().backoff(Duration::ZERO, Duration::ZERO);
+        let result = retry.run_blocking(|_| {
+            calls.set(calls.get() + 1);
+            store.delete("missing", &crate::Expected::Any)
+        });
+        assert!(result.is_err_and(|c| c.is_gone()));
+        assert_eq!(calls.get(), 1, "nothing to re-read: no second attempt");
+        // Under a condition, a target that is gone is a conflict as the
+        // server sees it (412), and is retried.
+        let calls = Cell::new(0);
+        let result = retry.attempts(3).run_blocking(|_| {
+            calls.set(calls.get() + 1);
+            store.delete("missing", &crate::Expected::Exists)
+        });
+        assert!(result.is_err());
+        assert_eq!(calls.get(), 3);
+        let failed: WriteError<std::io::Error> = WriteError::Conflict(crate::Conflict::refused(
+            &crate::Expected::Any,
+            None::<&crate::ETag>,
+        ));
+        assert!(!failed.is_conflict());
+    }
+
+    #[test]
+    fn a_first_delay_above_the_cap_is_lowered_to_it() {
+        let retry = Retry::new().backoff(Duration::from_secs(1), Duration::from_millis(10));
+        for failed in 1..10 {
+            assert!(retry.delay(failed) <= Duration::from_millis(10));
+        }
+    }
 
     #[test]
     fn retries_conflicts_until_success() {
