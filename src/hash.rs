@@ -189,6 +189,16 @@ impl ETagHasher {
         }
     }
 
+    /// A hasher whose staging window holds at most `window` bytes (64 KiB
+    /// at most): for content known to be no larger, so that the window is
+    /// not larger than the content. The tag is the same whatever the window.
+    #[cfg(feature = "middleware")]
+    pub(crate) fn with_window(window: usize) -> Self {
+        Self {
+            sink: Sink::new(window.min(STAGE), blake3::Hasher::new()),
+        }
+    }
+
     /// Feeds the next piece of content.
     pub fn update(&mut self, piece: &[u8]) -> &mut Self {
         self.sink.write(piece);
@@ -232,10 +242,10 @@ struct Sink {
 #[derive(Debug, Clone)]
 struct Stage {
     hasher: blake3::Hasher,
-    // Capacity 0: write straight to the hasher (map entries, which are
-    // small and short-lived). Otherwise at most STAGE bytes wait here.
+    // At most `window` bytes wait here. A window of 0: write straight to
+    // the hasher (map entries, which are small and short-lived).
     stage: Vec<u8>,
-    staged: bool,
+    window: usize,
 }
 
 /// Writes `n` as LEB128 (7 bits a byte, low first, high bit = more) into
@@ -278,34 +288,34 @@ fn copy_small(dst: &mut [u8], src: &[u8]) {
 
 impl Stage {
     fn write(&mut self, mut data: &[u8]) {
-        if !self.staged {
+        if self.window == 0 {
             self.hasher.update(data);
             return;
         }
-        if self.stage.len() + data.len() <= STAGE {
+        if self.stage.len() + data.len() <= self.window {
             if self.stage.capacity() == 0 {
                 // Nothing staged yet. Until blake3 has seen a few chunks
                 // (1 KiB each) it hashes them one after the other whatever
                 // the piece size, so small content (a serialized value is
                 // usually a few hundred bytes) goes straight to it, without
                 // allocating the window.
-                if data.len() >= STAGE || self.hasher.count() + data.len() as u64 <= DIRECT {
+                if data.len() >= self.window || self.hasher.count() + data.len() as u64 <= DIRECT {
                     self.hasher.update(data);
                     return;
                 }
-                self.stage.reserve_exact(STAGE);
+                self.stage.reserve_exact(self.window);
             }
             crate::copy::extend(&mut self.stage, data);
             return;
         }
         if !self.stage.is_empty() {
-            let take = STAGE - self.stage.len();
+            let take = self.window - self.stage.len();
             crate::copy::extend(&mut self.stage, &data[..take]);
             self.hasher.update(&self.stage);
             self.stage.clear();
             data = &data[take..];
         }
-        if data.len() >= STAGE {
+        if data.len() >= self.window {
             self.hasher.update(data);
         } else {
             crate::copy::extend(&mut self.stage, data);
@@ -323,26 +333,26 @@ impl Stage {
 
 impl Sink {
     fn staged() -> Self {
-        Self::new(true, blake3::Hasher::new())
+        Self::new(STAGE, blake3::Hasher::new())
     }
 
     /// The sink of a value tag: blake3 keyed with [`VALUE_KEY`], so that no
     /// value tag is ever the content tag of some bytes (a raw upload can
     /// hold any bytes, a value's encoding included).
     fn staged_for_values() -> Self {
-        Self::new(true, blake3::Hasher::new_keyed(&VALUE_KEY))
+        Self::new(STAGE, blake3::Hasher::new_keyed(&VALUE_KEY))
     }
 
     fn direct() -> Self {
-        Self::new(false, blake3::Hasher::new())
+        Self::new(0, blake3::Hasher::new())
     }
 
-    fn new(staged: bool, hasher: blake3::Hasher) -> Self {
+    fn new(window: usize, hasher: blake3::Hasher) -> Self {
         Self {
             big: Stage {
                 hasher,
                 stage: Vec::new(),
-                staged,
+                window,
             },
             small: [0; SMALL],
             small_len: 0,

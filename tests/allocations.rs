@@ -239,3 +239,44 @@ fn the_etag_layer_holds_a_body_of_small_frames_in_about_its_size() {
         );
     }
 }
+
+#[cfg(feature = "middleware")]
+#[test]
+fn the_etag_layer_never_reserves_room_past_a_small_limit() {
+    use tower::{Layer as _, ServiceExt as _};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // Small frames are gathered in pieces of 4 KiB and more; under a small
+    // limit a piece must not be larger than what the limit still allows.
+    for (limit, frame) in [(100, 1), (1000, 10), (3000, 7)] {
+        let frames = limit / frame;
+        let info = allocation_counter::measure(|| {
+            rt.block_on(async {
+                let inner = tower::service_fn(move |_req: http::Request<()>| async move {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Drip {
+                        frames,
+                        sizes: vec![frame],
+                    }))
+                });
+                let res = ifmatch::middleware::ETagLayer::new()
+                    .limit(limit)
+                    .layer(inner)
+                    .oneshot(http::Request::new(()))
+                    .await
+                    .unwrap();
+                assert!(res.headers().contains_key(http::header::ETAG));
+            });
+        });
+        // The body, the hasher's staging window (no larger than the limit,
+        // and only once 2 KiB were hashed), the hasher itself (about 2.5
+        // KiB, boxed) and bookkeeping. A gathering piece of 4 KiB, or a
+        // 64 KiB window, would exceed this.
+        assert!(
+            info.bytes_max <= (2 * limit + 4096) as u64,
+            "limit {limit}, frames of {frame} B: peak heap {} B",
+            info.bytes_max
+        );
+    }
+}

@@ -2300,6 +2300,42 @@ async fn conditional_gets_are_evaluated_against_the_computed_tag() {
 }
 
 #[tokio::test]
+async fn a_failing_body_still_gets_its_conditions_answered_from_its_head() {
+    // The layer took If-Modified-Since from the service below, so it must
+    // answer it itself, for a body that fails as for one over the limit.
+    const MODIFIED: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let failing = || {
+        Reply::ok(TestBody::new([
+            Piece::Data(Bytes::from_static(b"0123456789")),
+            Piece::Error("disk gone"),
+        ]))
+        .header(LAST_MODIFIED, MODIFIED)
+    };
+    let cases: [(&[(HeaderName, &str)], StatusCode); 4] = [
+        (&[(IF_MODIFIED_SINCE, MODIFIED)], StatusCode::NOT_MODIFIED),
+        (&[(IF_NONE_MATCH, "*")], StatusCode::NOT_MODIFIED),
+        (&[(IF_MATCH, "\"x\"")], StatusCode::PRECONDITION_FAILED),
+        (&[], StatusCode::OK),
+    ];
+    for (headers, want) in cases {
+        let (res, calls) = through_etag_layer(Some(100), failing(), get_request(headers)).await;
+        assert_eq!(calls, 1);
+        assert_eq!(res.status(), want, "{headers:?}");
+        assert!(
+            etag_header(&res).is_none(),
+            "{headers:?}: an incomplete body got a tag"
+        );
+        if want == StatusCode::OK {
+            // Without conditions, the error still reaches the server,
+            // after the bytes read before it.
+            let read = read_all(res.into_body()).await;
+            assert_eq!(read.data, b"0123456789");
+            assert_eq!(read.error, Some(BodyError("disk gone")));
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_etag_layer_412_is_a_problem_response() {
     let bytes = content(64);
     let reply = Reply::ok(TestBody::chunked(&bytes, 16)).header(CONTENT_TYPE, "text/plain");

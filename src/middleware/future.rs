@@ -559,9 +559,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                             );
                             return Poll::Ready(self.pass_untagged(request, held));
                         }
-                        self.keep(data);
+                        self.keep(data, limit);
                         if self.frames.len() > 1 {
-                            self.feed();
+                            self.feed(limit);
                         }
                     }
                     Err(frame) => {
@@ -578,8 +578,12 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                     // Pass the error on where it happened: after the bytes
                     // read before it. No tag: the content is incomplete.
                     // Not even for HEAD is the body dropped and its length
-                    // stated: the length read so far is not the GET's, and
-                    // the error must reach the server.
+                    // stated (a queued error makes its size inexact): the
+                    // length read so far is not the GET's, and the error
+                    // must reach the server. The request's conditions are
+                    // still answered from the response's head, as for any
+                    // untagged response: the layer took `If-Modified-Since`
+                    // from the service below.
                     self.body = None;
                     let held = ResponseBody::held(
                         std::mem::take(&mut self.frames),
@@ -587,10 +591,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                         self.trailers.take(),
                         None,
                     );
-                    let Some(parts) = self.parts.take() else {
-                        panic!("ETagFuture polled after completion");
-                    };
-                    return Poll::Ready(Response::from_parts(parts, held));
+                    return Poll::Ready(self.pass_untagged(request, held));
                 }
                 None => {
                     self.body = None;
@@ -599,7 +600,10 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                         (0, _) => ETag::from_content(b""),
                         (1, 0) => ETag::from_content(&self.frames[0]),
                         _ => {
-                            let mut hasher = self.hasher.take().unwrap_or_default();
+                            let mut hasher = match self.hasher.take() {
+                                Some(hasher) => hasher,
+                                None => Box::new(ETagHasher::with_window(limit)),
+                            };
                             hash_unseen(&mut hasher, &self.frames, &mut self.hashed);
                             hasher.finish()
                         }
@@ -622,8 +626,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
 
     /// Keeps a data frame (within the limit): the first one, and any of
     /// at least [`SMALL_FRAME`] bytes, as it came; the others copied into
-    /// pieces.
-    fn keep(&mut self, data: Bytes) {
+    /// pieces, none larger than what the limit still allows, so that the
+    /// pieces' unused room never takes memory past the limit.
+    fn keep(&mut self, data: Bytes, limit: usize) {
         if data.is_empty() {
             return;
         }
@@ -636,7 +641,11 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         while !rest.is_empty() {
             if self.tail.capacity() == 0 {
                 let kept = self.len - rest.len();
-                let size = kept.next_power_of_two().clamp(SMALL_FRAME, LARGEST_PIECE);
+                // `self.len <= limit`, so this leaves room for `rest`.
+                let size = kept
+                    .next_power_of_two()
+                    .clamp(SMALL_FRAME, LARGEST_PIECE)
+                    .min(limit - kept);
                 self.tail = BytesMut::with_capacity(size);
             }
             let take = rest.len().min(self.tail.capacity() - self.tail.len());
@@ -658,9 +667,12 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         }
     }
 
-    /// Hashes the frames the hasher has not seen yet.
-    fn feed(&mut self) {
-        let hasher = self.hasher.get_or_insert_default();
+    /// Hashes the frames the hasher has not seen yet. Its window is no
+    /// larger than the limit, which bounds the body it will see.
+    fn feed(&mut self, limit: usize) {
+        let hasher = self
+            .hasher
+            .get_or_insert_with(|| Box::new(ETagHasher::with_window(limit)));
         hash_unseen(hasher, &self.frames, &mut self.hashed);
     }
 

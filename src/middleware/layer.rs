@@ -225,10 +225,12 @@ impl ETagLayer {
     /// unbuffered, without an `ETag` (their conditions are still evaluated
     /// against the response head; see [`ETagLayer`]). A body of small frames is held in about
     /// its own size (frames under 4 KiB are copied together into pieces of
-    /// up to 64 KiB), plus the hasher's 64 KiB window. Frames of 4 KiB or
-    /// more are held as they came, so a frame that is a slice of a larger
-    /// allocation keeps all of it alive: the limit counts the bytes of the
-    /// body, not the memory behind them. Responses of type
+    /// up to 64 KiB, never more than the limit still allows), plus the
+    /// hasher's window of 64 KiB or the limit, whichever is smaller. The
+    /// first frame, and frames of 4 KiB or more, are held as they came, so
+    /// a frame that is a slice of a larger allocation keeps all of it
+    /// alive: the limit counts the bytes of the body, not the memory behind
+    /// them. Responses of type
     /// `text/event-stream`, which do not end, are passed on at once.
     #[must_use]
     pub fn limit(mut self, bytes: usize) -> Self {
