@@ -543,6 +543,103 @@ async fn a_tag_spelled_differently_from_the_current_one_never_writes() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_stuck_behind_a_lock_is_aborted_not_applied_later() {
+    let Some(db) = database_url("a_write_stuck_behind_a_lock_is_aborted_not_applied_later") else {
+        return;
+    };
+    let instance = Instance::start("axum_items", &db);
+    let http = client();
+    let base = &instance.base;
+    let path = create(&http, base, &json!({ "name": "original" })).await;
+    let other = create(&http, base, &json!({ "name": "other" })).await;
+    let url = format!("{base}{path}");
+    let (_, etag, _, body) = get(&http, &url).await.expect("GET");
+    // Another session holds the row.
+    let (locker, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    locker.batch_execute("BEGIN").await.expect("BEGIN");
+    let id = path.trim_start_matches("/items/");
+    locker
+        .query(
+            "SELECT 1 FROM ifmatch_items WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .expect("lock the row");
+    let res = http
+        .put(&url)
+        .header(IF_MATCH, &etag)
+        .json(&json!({ "name": "written while locked" }))
+        .send()
+        .await
+        .expect("PUT");
+    // PostgreSQL ends the statement before the service's deadline: nothing
+    // was written, and the service can say so.
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = res.json().await.expect("problem");
+    let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(!detail.contains("may or may not"), "{detail}");
+    // The service still answers other requests at once: the aborted
+    // statement's connection is free.
+    let started = std::time::Instant::now();
+    let (status, ..) = get(&http, &format!("{base}{other}"))
+        .await
+        .expect("GET other");
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Released, the row is as it was: the PUT did not land later.
+    locker.batch_execute("ROLLBACK").await.expect("ROLLBACK");
+    let (_, after, _, body_after) = get(&http, &url).await.expect("GET");
+    assert_eq!((after, body_after), (etag, body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_may_only_read_and_write_the_items_can_run_the_service() {
+    let Some(db) =
+        database_url("a_role_that_may_only_read_and_write_the_items_can_run_the_service")
+    else {
+        return;
+    };
+    // The schema exists (created by a role that may), as a deployment's
+    // migration would leave it.
+    drop(Instance::start("axum_items", &db));
+    let (admin, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let role = format!("ifmatch_app_{}", std::process::id());
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD 'ifmatch'; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ifmatch_items TO {role}; \
+             GRANT USAGE ON SEQUENCE ifmatch_items_version TO {role};"
+        ))
+        .await
+        .expect("create the role");
+    // Same server and database, another user.
+    let server = db.split_once('@').map_or(db.as_str(), |(_, rest)| rest);
+    let url = format!("postgres://{role}:ifmatch@{server}");
+    let instance = Instance::start("axum_items", &url);
+    let http = client();
+    let path = create(&http, &instance.base, &json!({ "name": "least privilege" })).await;
+    let (status, ..) = get(&http, &format!("{}{path}", instance.base))
+        .await
+        .expect("GET");
+    assert_eq!(status, StatusCode::OK);
+    drop(instance);
+    admin
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await
+        .expect("drop the role");
+}
+
 #[test]
 fn an_unreachable_database_at_start_is_a_clear_error_and_a_failure_exit() {
     for name in ["axum_items", "actix_items"] {

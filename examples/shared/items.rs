@@ -465,6 +465,32 @@ fn is_json(content_type: Option<&[u8]>) -> bool {
     }
 }
 
+/// Whether two items hold the same JSON, numbers compared by value: a store
+/// may give a number back in another form than it was sent (PostgreSQL's
+/// jsonb turns `1e16` into `10000000000000000` and `-0.0` into `0`), and a
+/// retried PUT must still find its own body in place. An integer and a
+/// float are compared as `f64`, so beyond 2^53 two nearby numbers can pass
+/// for each other; no item here holds such numbers in two forms.
+fn same_items(a: &Item, b: &Item) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(key, x)| b.get(key).is_some_and(|y| same_json(x, y)))
+}
+
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y
+                || ((x.is_f64() || y.is_f64()) && x.as_f64().is_some_and(|p| y.as_f64() == Some(p)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_json(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => same_items(x, y),
+        _ => a == b,
+    }
+}
+
 /// A request refused before anything was written (boxed: a response is
 /// large next to an `Item`).
 type Rejection = Box<Response<String>>;
@@ -800,7 +826,7 @@ impl Items {
             // nothing.
             Err(WriteError::Conflict(conflict)) if matches!(pre.expected(), Expected::ETag(_)) => {
                 match self.store.load(id).await {
-                    Ok(Some(current)) if *current.value() == item => {
+                    Ok(Some(current)) if same_items(current.value(), &item) => {
                         json_response(StatusCode::OK, &current).into()
                     }
                     _ => Reply::Conflict(conflict),
@@ -955,6 +981,27 @@ mod tests {
             );
         }
         assert_eq!(location("0123abcdef"), "/items/0123abcdef");
+    }
+
+    #[test]
+    fn items_compare_numbers_by_value_as_a_store_may_rewrite_them() {
+        let item = |v: Value| match v {
+            Value::Object(item) => item,
+            _ => unreachable!(),
+        };
+        let sent = item(serde_json::json!({"n": 1e16, "m": -0.0, "a": [1.5, {"x": 2}]}));
+        let stored = item(
+            serde_json::json!({"n": 10_000_000_000_000_000u64, "m": 0.0, "a": [1.5, {"x": 2}]}),
+        );
+        assert!(same_items(&sent, &stored));
+        for other in [
+            serde_json::json!({"n": 1e16, "m": -0.0, "a": [1.5, {"x": 3}]}),
+            serde_json::json!({"n": 1e16, "m": 1, "a": [1.5, {"x": 2}]}),
+            serde_json::json!({"n": 1e16, "m": -0.0}),
+            serde_json::json!({"n": "1e16", "m": -0.0, "a": [1.5, {"x": 2}]}),
+        ] {
+            assert!(!same_items(&sent, &item(other.clone())), "{other}");
+        }
     }
 
     #[tokio::test]

@@ -36,6 +36,11 @@ use crate::items::{Item, StoreError};
 
 /// How long one database operation may take before the request gets a 503.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long PostgreSQL lets a statement run, or wait for a lock: less than
+/// [`OPERATION_TIMEOUT`], so that the server, not the client, ends it.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a request waits for a free connection.
+const POOL_WAIT: Duration = Duration::from_secs(2);
 
 const SCHEMA: &str = "
     BEGIN;
@@ -93,7 +98,9 @@ fn db_error(e: impl std::error::Error) -> StoreError {
 fn refused_data(e: &tokio_postgres::Error) -> Option<&tokio_postgres::error::DbError> {
     e.as_db_error().filter(|db| {
         let code = db.code().code();
-        code.starts_with("22") || code == "54000"
+        // 2200H (sequence_generator_limit_exceeded) is in class 22 too, but
+        // it is the version sequence running out, not the request's data.
+        (code.starts_with("22") && code != "2200H") || code == "54000"
     })
 }
 
@@ -156,17 +163,36 @@ impl PgStore {
             .parse()
             .map_err(|e| StoreError::unavailable(format!("invalid database URL: {e}")))?;
         config.connect_timeout(Duration::from_secs(3));
+        // The server gives up on a statement before the client's deadline
+        // (`timed`) passes: a statement stuck behind a lock is aborted, so
+        // it cannot commit later, after the client was told its outcome is
+        // unknown, and its connection is free again. The abort is an error
+        // PostgreSQL answers with, so it means "nothing written".
+        let limits = format!(
+            "-c statement_timeout={ms} -c lock_timeout={ms}",
+            ms = SERVER_TIMEOUT.as_millis()
+        );
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {limits}"),
+            None => limits,
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config,
             NoTls,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                // A connection whose operation the client gave up on (a
+                // network stall) is checked before reuse, and dropped if it
+                // does not answer within `recycle_timeout`.
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(manager)
             .max_size(16)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(OPERATION_TIMEOUT))
+            // Shorter than the operation's deadline, so that a request that
+            // waited in vain for a connection is told nothing was written.
+            .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(Duration::from_secs(3)))
             .recycle_timeout(Some(Duration::from_secs(3)))
             .build()
@@ -174,6 +200,21 @@ impl PgStore {
         let store = Self { pool };
         timed(async {
             let client = store.pool.get().await.map_err(db_error)?;
+            // A role without CREATE on the schema (the least a service
+            // needs) can use a schema someone else created: `CREATE … IF
+            // NOT EXISTS` checks that right before it looks.
+            let exists: bool = client
+                .query_one(
+                    "SELECT to_regclass('ifmatch_items') IS NOT NULL \
+                     AND to_regclass('ifmatch_items_version') IS NOT NULL",
+                    &[],
+                )
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(db_error)?;
+            if exists {
+                return Ok(());
+            }
             client.batch_execute(SCHEMA).await.map_err(db_error)
         })
         .await?;
@@ -266,9 +307,13 @@ impl ConditionalStore<str> for PgStore {
                 // updating transaction in xmax (it locked the row). So the
                 // statement that wrote also says whether it created.
                 Expected::Any => {
+                    // `modified_at` is read again once the row is locked:
+                    // `EXCLUDED.modified_at` was taken before the statement
+                    // waited for a concurrent writer, and would date this
+                    // newer state before that writer's.
                     let sql = format!(
                         "{insert} ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, \
-                         version = EXCLUDED.version, modified_at = EXCLUDED.modified_at \
+                         version = EXCLUDED.version, modified_at = clock_timestamp() \
                          {RETURNING}, (xmax = 0) AS created"
                     );
                     client.query_opt(&sql, &[&id, &body]).await
