@@ -53,10 +53,11 @@ impl Precondition {
 
     /// The conflict the precondition already found, when `If-Match` failed
     /// and the request was let through only so that the handler can
-    /// confirm a retried PUT ([`Gate::confirm_retried_puts`]). Unless the
-    /// handler finds the stored state already equal to the request, its
-    /// answer is this conflict's 412, and before looking at the body:
-    /// preconditions come before the content (RFC 9110 §13.2.1).
+    /// confirm a retried PUT ([`Gate::confirm_retried_puts`]). The handler
+    /// must not write then, only compare: unless it finds the stored state
+    /// already equal to the request, its answer is this conflict's 412, and
+    /// before looking at the body: preconditions come before the content
+    /// (RFC 9110 §13.2.1).
     pub fn failed(&self) -> Option<&Conflict> {
         self.failed.as_ref()
     }
@@ -172,12 +173,15 @@ impl Gate {
     /// These headers are set once and repeated in every 304, so they must
     /// hold nothing that belongs to one response or one target: `Date`
     /// (which §15.4.5 lists too; the server adds the time of each
-    /// response, as hyper and actix-web do), `ETag` and `Last-Modified`
-    /// (each 304 carries the current target's) are dropped, and a
-    /// per-response field such as `Set-Cookie` does not belong here.
+    /// response, as hyper and actix-web do), `Age` (a cache's, for one
+    /// response), `ETag` and `Last-Modified` (each 304 carries the current
+    /// target's) are dropped, and a per-response field such as `Set-Cookie`
+    /// does not belong here. An `Expires` here is repeated as it is: give a
+    /// fixed date, or rather `Cache-Control: max-age`, which is relative.
     #[must_use]
     pub fn not_modified_headers(mut self, mut headers: HeaderMap) -> Self {
         for name in [
+            http::header::AGE,
             http::header::DATE,
             http::header::ETAG,
             http::header::LAST_MODIFIED,
@@ -196,10 +200,14 @@ impl Gate {
     ///
     /// With this on, a PUT whose `If-Match` names exactly one strong tag
     /// that is not current is let through with
-    /// [`Expected::ETag`]`(that stale tag)`: the handler's compare-and-swap
-    /// is then bound to fail, so nothing can be overwritten; on that
-    /// conflict the handler answers 200 if the stored state already equals
-    /// the request, and the usual 412 otherwise. Off by default.
+    /// [`Expected::ETag`]`(that stale tag)` and
+    /// [`Precondition::failed`] set. The handler then must **not write**:
+    /// the condition was false, and §13.1.1 says the server "MUST NOT
+    /// perform the requested method" then. (A compare-and-swap under the
+    /// stale tag would usually fail, but not with content-derived tags if
+    /// the content went back to what the client had.) It loads the current
+    /// state and answers 200 if that already equals the request, and the
+    /// conflict's 412 otherwise. Off by default.
     #[must_use]
     pub fn confirm_retried_puts(mut self, confirm: bool) -> Self {
         self.confirm_retried_puts = confirm;
@@ -618,6 +626,7 @@ mod tests {
             http::header::DATE,
             "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
         );
+        ok.insert(http::header::AGE, "3600".parse().unwrap());
         let gate = Gate::new().not_modified_headers(ok);
         let mut h = HeaderMap::new();
         h.insert(IF_NONE_MATCH, cur.to_header_value());
@@ -628,6 +637,7 @@ mod tests {
         assert_eq!(res.headers()[http::header::CACHE_CONTROL], "max-age=60");
         assert_eq!(res.headers()[http::header::VARY], "accept");
         assert!(!res.headers().contains_key(http::header::DATE));
+        assert!(!res.headers().contains_key(http::header::AGE));
 
         // Validators configured once would describe another target.
         let mut ok = HeaderMap::new();

@@ -113,9 +113,10 @@ const UNTAGGED_CHANGED: &str = "This item was changed after you loaded it, so yo
      not applied. Load the current version, reapply your change, and send it again, \
      conditioned on the version you loaded.";
 /// The default `Exists` detail for a state without an entity-tag.
-const UNTAGGED_EXISTS: &str = "This item already exists, and your request asked to act only if \
-     it did not, so nothing was changed. To change it, load the current version, reapply your \
-     change, and send it again, conditioned on the version you loaded.";
+const UNTAGGED_EXISTS: &str = "Your request asked to act only if this item did not exist, or was \
+     at none of the versions it named, but it exists, so nothing was changed. To change it, load \
+     the current version, reapply your change, and send it again, conditioned on the version you \
+     loaded.";
 
 /// The default `Changed` detail for a GET or HEAD, which changes nothing.
 const READ_CHANGED: &str = "This item was changed after you loaded it; its current version has \
@@ -216,9 +217,10 @@ impl Default for ProblemTexts {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
                 title: Cow::Borrowed("The resource already exists"),
                 detail: Cow::Borrowed(
-                    "This item already exists (ETag {etag}), and your request asked to act only \
-                     if it did not, so nothing was changed. To change it, load the current \
-                     version, reapply your change, and send it with If-Match: {etag}.",
+                    "Your request asked to act only if this item did not exist, or was at none \
+                     of the versions it named, but it exists at ETag {etag}, so nothing was \
+                     changed. To change it, load the current version, reapply your change, and \
+                     send it with If-Match: {etag}.",
                 ),
             },
             required: ProblemText {
@@ -543,7 +545,13 @@ impl ProblemTexts {
         };
         let text = self.get(kind);
         let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
-        let detail = fill(untagged.unwrap_or(&text.detail), &shown, field);
+        // A service's own text with `{etag}` cannot show a tag JSON cannot
+        // name either: its lossy reading would be another tag.
+        let in_detail = match (etag, named) {
+            (Some(_), None) => "(see the ETag header)",
+            _ => shown.as_str(),
+        };
+        let detail = fill(untagged.unwrap_or(&text.detail), in_detail, field);
         let body = ProblemBody {
             type_uri: &text.type_uri,
             title: &text.title,
@@ -686,8 +694,8 @@ pub(crate) fn into_not_modified_headers<V: Versioned + ?Sized>(
 /// representation, such as `Set-Cookie`, which user agents process in
 /// every response (RFC 6265 §3). `ETag` and `Last-Modified` come from
 /// `current` (a `Last-Modified` of `headers` stays when `current` has
-/// none); a `Last-Modified` that an HTTP-date cannot express (before 1970,
-/// after 9999) is left out.
+/// none); a `Last-Modified` that an HTTP-date cannot express (before 1970)
+/// is left out, and one of `headers` with it.
 ///
 /// ```
 /// use http::{header, HeaderMap, StatusCode};
@@ -730,8 +738,10 @@ pub(crate) fn not_modified_for<V: Versioned + ?Sized>(
 /// Sets `ETag` and `Last-Modified` from `current`'s validators, as every
 /// 2xx and 304 response for the target should carry them. A
 /// `Last-Modified` in the future is replaced by the current time (RFC 9110
-/// §8.8.2.1); one that an HTTP-date cannot express (before 1970, after
-/// 9999) is left out; it is written as an IMF-fixdate, in whole seconds.
+/// §8.8.2.1); one that an HTTP-date cannot express (before 1970) is left
+/// out, and a `Last-Modified` already in `headers` removed, as it would
+/// describe another state; it is written as an IMF-fixdate, in whole
+/// seconds.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -754,12 +764,11 @@ pub fn insert_validators<V: Versioned + ?Sized>(headers: &mut HeaderMap, current
     // future, according to the origin server's clock, then the origin server
     // MUST replace that value with the message origination date." (A
     // database clock can run ahead of this server's.)
-    let last_modified = current
-        .last_modified()
-        .map(|t| t.min(SystemTime::now()))
-        .and_then(date::to_header_value);
-    if let Some(value) = last_modified {
-        headers.insert(LAST_MODIFIED, value);
+    if let Some(modified) = current.last_modified() {
+        match date::to_header_value(modified.min(SystemTime::now())) {
+            Some(value) => headers.insert(LAST_MODIFIED, value),
+            None => headers.remove(LAST_MODIFIED),
+        };
     }
 }
 
@@ -839,6 +848,39 @@ mod tests {
             None,
         );
         assert_eq!(json(&res)["detail"], "Ours.");
+    }
+
+    #[test]
+    fn a_custom_text_never_shows_a_tag_json_cannot_name() {
+        let texts = ProblemTexts::default().set(
+            ProblemKind::Changed,
+            ProblemText {
+                type_uri: "about:blank".into(),
+                title: "Changed".into(),
+                detail: "Send If-Match: {etag}.".into(),
+            },
+        );
+        let latin1 = ETag::parse(b"\"caf\xe9\"").unwrap();
+        let res = texts.precondition_failed(Some(&latin1), Failed::IfMatch);
+        assert_eq!(
+            json(&res)["detail"],
+            "Send If-Match: (see the ETag header)."
+        );
+        assert_eq!(res.headers()[ETAG].as_bytes(), b"\"caf\xe9\"");
+    }
+
+    #[test]
+    fn a_last_modified_no_date_can_express_removes_a_stale_one() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LAST_MODIFIED,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        let before_1970 = Validators::new(ETag::from_version(9))
+            .with_last_modified(UNIX_EPOCH - Duration::from_secs(1));
+        insert_validators(&mut headers, &before_1970);
+        assert_eq!(headers[ETAG], "\"v9\"");
+        assert!(!headers.contains_key(LAST_MODIFIED));
     }
 
     #[test]
@@ -951,12 +993,12 @@ mod tests {
     fn if_none_match_failure_on_a_write_says_it_exists() {
         let current = ETag::from_version(2);
         let res = ProblemTexts::default().precondition_failed(Some(&current), Failed::IfNoneMatch);
-        assert!(
-            json(&res)["detail"]
-                .as_str()
-                .unwrap()
-                .contains("already exists")
-        );
+        let body = json(&res);
+        assert!(body["title"].as_str().unwrap().contains("already exists"));
+        // Also right for a list of tags, one of which is current.
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("did not exist, or was at none of the versions it named"));
+        assert!(detail.contains("it exists at ETag \"v2\""), "{detail}");
     }
 
     #[test]

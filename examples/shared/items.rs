@@ -814,6 +814,17 @@ impl Items {
             Ok(item) => item,
             Err(res) => return refuse(*res),
         };
+        // The gate found `If-Match` false and let the PUT through only to
+        // be confirmed as a retry: compare, never write (RFC 9110 §13.1.1,
+        // "MUST NOT perform the requested method").
+        if let Some(failed) = pre.failed() {
+            return match self.store.load(id).await {
+                Ok(Some(current)) if same_items(current.value(), &item) => {
+                    json_response(StatusCode::OK, &current).into()
+                }
+                _ => Reply::Conflict(failed.clone()),
+            };
+        }
         match self.store.store(id, pre.expected(), item.clone()).await {
             // RFC 9110 §9.3.4: 201 when the PUT created the item, whether
             // `If-None-Match: *` or no precondition at all let it through.
