@@ -53,7 +53,9 @@ pub enum ProblemKind {
     /// unreachable). Never a 412: nothing is known about the version.
     Unavailable,
     /// 404: a PATCH or DELETE of a target that does not exist, answered by
-    /// [`Gate`](crate::Gate) before any precondition (RFC 9110 §13.2.1).
+    /// [`Gate`](crate::Gate) before any precondition (RFC 9110 §13.2.1),
+    /// and a write without a precondition that found its target gone
+    /// ([`ProblemTexts::conflict`]).
     NotFound,
 }
 

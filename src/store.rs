@@ -196,7 +196,7 @@ impl<E> WriteError<E> {
 ///
 /// Handlers written against this trait work unchanged with the in-memory
 /// [`MemoryStore`] and with a database store (`UPDATE … SET …, version =
-/// version + 1 WHERE id = $1 AND version = $2 RETURNING …`).
+/// nextval('seq') WHERE id = $1 AND version = $2 RETURNING …`, see below).
 ///
 /// An implementation must:
 /// - perform each write only if [`Expected::admits`] the state the write

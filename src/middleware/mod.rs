@@ -15,7 +15,8 @@
 //!   write must be conditioned on (a compare-and-swap, see
 //!   [`ConditionalStore`](crate::ConditionalStore)). If that write reports a
 //!   [`Conflict`], return [`conflict_response`] and the layer answers the
-//!   same 412 a failed precondition gets, with the now-current ETag; if
+//!   same 412 a failed precondition gets, with the now-current ETag (404
+//!   for a write without a precondition that found the target gone); if
 //!   the store itself failed, return [`unavailable_response`] for the
 //!   layer's 503.
 //!   A target the resolver reports absent is evaluated only for PUT, the
@@ -26,8 +27,11 @@
 //! - [`ETagLayer`], the "shallow ETag" pattern for GET and HEAD: it hashes a
 //!   200 response's body with blake3 while buffering it (up to a limit,
 //!   1 MiB by default), sets a strong `ETag`, and turns the response into a
-//!   304 when the request's `If-None-Match` matches. Nothing is saved on
-//!   the server (the handler still runs), but the body is not sent again.
+//!   304 when the request's `If-None-Match` matches. It also answers
+//!   `If-Modified-Since` (from the response's `Last-Modified`) and
+//!   `If-Match` (412) itself, and holds `If-Modified-Since` back from the
+//!   service below. Nothing is saved on the server (the handler still
+//!   runs), but the body is not sent again.
 //!   A HEAD request is passed on as a GET, without `Range` and `If-Range`
 //!   (range requests are defined for GET only, RFC 9110 §14.2), so that its
 //!   tag is computed from the same, whole representation (stacks often drop
@@ -365,7 +369,8 @@ impl std::error::Error for ResolveError {
 /// A response for a handler whose conditional write reported a
 /// [`Conflict`]: [`PreconditionLayer`] replaces it with the same 412
 /// problem response a failed precondition gets, using its configured texts,
-/// with the now-current ETag.
+/// with the now-current ETag ([`Gate::conflict`](crate::Gate::conflict):
+/// 404 for a write without a precondition that found the target gone).
 ///
 /// The layer recognizes it by its status, 412, and the conflict in its
 /// extensions: a layer in between must keep both. Without the layer, it is
