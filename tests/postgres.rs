@@ -582,18 +582,13 @@ async fn a_write_stuck_behind_a_lock_is_aborted_not_applied_later() {
     let problem: Value = res.json().await.expect("problem");
     let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
     assert!(!detail.contains("may or may not"), "{detail}");
-    // The service still answers other requests at once: the aborted
-    // statement's connection is free.
-    let started = std::time::Instant::now();
+    // The service still answers other requests: the aborted statement's
+    // connection is free (a connection still busy with it would make this
+    // GET wait out the deadline and get 503).
     let (status, ..) = get(&http, &format!("{base}{other}"))
         .await
         .expect("GET other");
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
     // Released, the row is as it was: the PUT did not land later.
     locker.batch_execute("ROLLBACK").await.expect("ROLLBACK");
     let (_, after, _, body_after) = get(&http, &url).await.expect("GET");
