@@ -340,8 +340,9 @@ pub struct Resolved<V>(pub Option<V>);
 
 /// The error of a [`Resolve`]r, in the extensions of the 503 response the
 /// layer answered with, for logging.
-#[derive(Debug, Clone)]
-pub struct ResolveError(Arc<dyn std::error::Error + Send + Sync>);
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the target's current state could not be resolved")]
+pub struct ResolveError(#[source] Arc<dyn std::error::Error + Send + Sync>);
 
 impl ResolveError {
     fn new(err: Box<dyn std::error::Error + Send + Sync>) -> Self {
@@ -351,18 +352,6 @@ impl ResolveError {
     /// The resolver's error.
     pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.0
-    }
-}
-
-impl std::fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the target's current state could not be resolved")
-    }
-}
-
-impl std::error::Error for ResolveError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self.error())
     }
 }
 
@@ -386,25 +375,14 @@ pub fn conflict_response<B: Default>(conflict: Conflict) -> Response<B> {
 /// A store failure a handler reports with [`unavailable_response`], in the
 /// extensions of the 503 response, for logging. [`PreconditionLayer`]
 /// keeps it in the 503 it answers with in place of the handler's.
-#[derive(Debug, Clone)]
-pub struct StoreUnavailable(Arc<dyn std::error::Error + Send + Sync>);
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the handler's store failed")]
+pub struct StoreUnavailable(#[source] Arc<dyn std::error::Error + Send + Sync>);
 
 impl StoreUnavailable {
     /// The store's error.
     pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.0
-    }
-}
-
-impl std::fmt::Display for StoreUnavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the handler's store failed")
-    }
-}
-
-impl std::error::Error for StoreUnavailable {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self.error())
     }
 }
 
