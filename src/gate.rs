@@ -287,9 +287,9 @@ impl Gate {
 
     /// With [`confirm_retried_puts`](Self::confirm_retried_puts), what a PUT
     /// of an existing target whose `If-Match` of exactly one strong tag
-    /// failed is let through with: that stale tag, which the handler's
-    /// write cannot match, and the conflict it found. Parses `If-Match`
-    /// again, on the failure path only.
+    /// failed is let through with: that stale tag, and the conflict it
+    /// found, for the handler to compare against (never to write under).
+    /// Parses `If-Match` again, on the failure path only.
     fn retried_put<H, V>(
         &self,
         method: &Method,

@@ -394,18 +394,12 @@ impl ProblemTexts {
         H: RequestHeaders + ?Sized,
         V: Versioned + ?Sized,
     {
-        let read = matches!(*method, Method::GET | Method::HEAD);
-        let changed = |current: &V| {
-            let etag = current.etag();
-            let status = StatusCode::PRECONDITION_FAILED;
-            self.render_for(ProblemKind::Changed, status, etag.as_ref(), "", read)
+        let Some(current) = current else {
+            return self.precondition_failed(current, failed);
         };
-        let Some(current) = current.filter(|_| failed == Failed::IfMatch) else {
-            return match current {
-                Some(current) if failed == Failed::IfUnmodifiedSince => changed(current),
-                _ => self.precondition_failed(current, failed),
-            };
-        };
+        if failed == Failed::IfNoneMatch {
+            return self.precondition_failed(Some(current), failed);
+        }
         let tag = current.etag();
         // With `matches` true for strong members, `matched: false` means
         // a list of weak tags only.
@@ -415,24 +409,31 @@ impl ProblemTexts {
                 Scan::Malformed | Scan::Tags { matched: false }
             )
         };
-        let unmatchable = match &tag {
-            // A target without a strong tag fails every If-Match but `*`
-            // (which it satisfies, existing): the client's tags could
-            // never have matched, whatever they are.
-            None => true,
-            Some(tag) if !tag.is_strong() => true,
-            // The text names the tag to send: JSON must be able to.
-            Some(tag) => nameable(tag) && never_matches(),
-        };
-        if unmatchable {
-            self.problem(
-                ProblemKind::Unmatchable,
-                StatusCode::PRECONDITION_FAILED,
-                tag.as_ref(),
-            )
+        let unmatchable = failed == Failed::IfMatch
+            && match &tag {
+                // A target without a strong tag fails every If-Match but `*`
+                // (which it satisfies, existing): the client's tags could
+                // never have matched, whatever they are.
+                None => true,
+                Some(tag) if !tag.is_strong() => true,
+                // The text names the tag to send: JSON must be able to.
+                Some(tag) => nameable(tag) && never_matches(),
+            };
+        let (kind, read) = if unmatchable {
+            (ProblemKind::Unmatchable, false)
         } else {
-            changed(current)
-        }
+            (
+                ProblemKind::Changed,
+                matches!(*method, Method::GET | Method::HEAD),
+            )
+        };
+        self.render_for(
+            kind,
+            StatusCode::PRECONDITION_FAILED,
+            tag.as_ref(),
+            "",
+            read,
+        )
     }
 
     /// 412 Precondition Failed, for a conditional write that found the
