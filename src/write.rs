@@ -109,6 +109,17 @@ impl Expected {
     /// without a strong tag cannot be pinned: `Any` and `Exists` become
     /// `Exists`.
     ///
+    /// A pinned write that is refused because the target moved on is a race
+    /// between the server's own read and write, not a failed condition of
+    /// the client's when the request named no version (`Any` or `Exists`
+    /// before pinning): read again and reapply the change, a bounded number
+    /// of times, rather than answer 412 to a request whose `If-Match: *`
+    /// still holds, or that sent no precondition. If the refusal says the
+    /// target [is gone](Conflict::is_gone), a request without a precondition
+    /// gets 404, one with `If-Match: *` the 412 of a condition now false.
+    /// (The examples' PATCH does all this.) `ETag` and `Absent` are the
+    /// client's own condition: their refusal is the 412.
+    ///
     /// ```
     /// use ifmatch::{Expected, MemoryStore};
     ///

@@ -186,7 +186,15 @@ impl From<Response<String>> for Reply {
 pub struct Items {
     pub store: Store,
     pub texts: ProblemTexts,
+    /// In tests: writes (`None`: a delete) that land between a PATCH's
+    /// read and its write, the last first.
+    #[cfg(test)]
+    pub interleaved: Arc<std::sync::Mutex<Vec<Option<Item>>>>,
 }
+
+/// How many times a PATCH that named no version is applied to a fresh read
+/// when other writes keep landing between its read and its write.
+const PATCH_ATTEMPTS: u32 = 3;
 
 /// The precondition gate both examples use: strict (428 without
 /// `If-Match`) unless `opt_in`, 400 for malformed `If-Match` /
@@ -397,6 +405,22 @@ pub fn not_found(id: &str) -> Response<String> {
         "No such item",
         &format!(
             "There is no item with id {}. It may have been deleted.",
+            Value::from(id)
+        ),
+    )
+}
+
+/// A 409 for a PATCH that named no version and kept losing the race to
+/// other writes (RFC 9110 §15.5.10: a conflict with the current state that
+/// the client may resolve by sending the request again).
+fn busy(id: &str) -> Response<String> {
+    problem_response(
+        StatusCode::CONFLICT,
+        "https://www.rfc-editor.org/rfc/rfc9110#status.409",
+        "Item busy",
+        &format!(
+            "Item {} kept changing while your patch was being applied, so it was not \
+             applied. Send it again.",
             Value::from(id)
         ),
     )
@@ -710,6 +734,8 @@ impl Items {
         Self {
             store,
             texts: ProblemTexts::default(),
+            #[cfg(test)]
+            interleaved: Arc::default(),
         }
     }
 
@@ -894,36 +920,70 @@ impl Items {
         if let Err(res) = refuse_nul(&patch) {
             return (*res).into();
         }
-        let current = match self.store.load(id).await {
-            Ok(Some(current)) => current,
-            Ok(None) => return not_found(id).into(),
-            Err(_) => return self.unavailable().into(),
-        };
-        // The patch applies to the version just read; the write below only
-        // succeeds if that is still the version the precondition checked.
-        let mut value = Value::Object(current.value().clone());
-        merge_patch(&mut value, &patch);
-        let item = match value {
-            Value::Object(map) => map,
-            other => {
-                return unprocessable(&format!(
-                    "The patched item would be {}, not a JSON object.",
-                    kind(&other)
-                ))
-                .into();
+        // A request that named a version (`If-Match: "v3"`) is answered
+        // 412 when another write lands between the read below and the
+        // write: its condition no longer holds. One that named none
+        // (`If-Match: *`, or no precondition in opt-in mode) asked for the
+        // patch to apply to whatever is current, so that race is not its
+        // client's to resolve: the patch is applied again to a fresh read,
+        // a few times, never to a version it was not computed from.
+        let unpinned = matches!(pre.expected(), Expected::Any | Expected::Exists);
+        let attempts = if unpinned { PATCH_ATTEMPTS } else { 1 };
+        for attempt in 1..=attempts {
+            let current = match self.store.load(id).await {
+                Ok(Some(current)) => current,
+                Ok(None) => return not_found(id).into(),
+                Err(_) => return self.unavailable().into(),
+            };
+            #[cfg(test)]
+            self.land_interleaved_write(id).await;
+            // The patch applies to the version just read; the write below
+            // only succeeds if that is still the version the precondition
+            // checked.
+            let mut value = Value::Object(current.value().clone());
+            merge_patch(&mut value, &patch);
+            let item = match value {
+                Value::Object(map) => map,
+                other => {
+                    return unprocessable(&format!(
+                        "The patched item would be {}, not a JSON object.",
+                        kind(&other)
+                    ))
+                    .into();
+                }
+            };
+            let item = match own_id(item, id) {
+                Ok(item) => item,
+                Err(res) => return (*res).into(),
+            };
+            let expected = pre.expected().pinned_to(&current);
+            match self.store.store(id, &expected, item).await {
+                Ok(written) => return json_response(StatusCode::OK, written.stored()).into(),
+                // Deleted since the read: 404 for a request without a
+                // precondition, the 412 of a false `If-Match: *` otherwise.
+                Err(WriteError::Conflict(c)) if c.is_gone() && *pre.expected() == Expected::Any => {
+                    return not_found(id).into();
+                }
+                Err(WriteError::Conflict(c)) if unpinned && !c.is_gone() => {
+                    if attempt == attempts {
+                        return busy(id).into();
+                    }
+                }
+                Err(err) => return self.write_failed(err),
             }
-        };
-        let item = match own_id(item, id) {
-            Ok(item) => item,
-            Err(res) => return (*res).into(),
-        };
-        // `If-Match: *`, or opt-in mode without a precondition: still never
-        // apply the patch to a version other than the one it was computed
-        // from.
-        let expected = pre.expected().pinned_to(&current);
-        match self.store.store(id, &expected, item).await {
-            Ok(written) => json_response(StatusCode::OK, written.stored()).into(),
-            Err(err) => self.write_failed(err),
+        }
+        busy(id).into()
+    }
+
+    /// In tests: lands the next write queued in `interleaved`, as another
+    /// client would between a PATCH's read and its write.
+    #[cfg(test)]
+    async fn land_interleaved_write(&self, id: &str) {
+        let next = self.interleaved.lock().unwrap().pop();
+        match next {
+            Some(Some(item)) => drop(self.store.store(id, &Expected::Any, item).await.unwrap()),
+            Some(None) => drop(self.store.remove(id, &Expected::Any).await.unwrap()),
+            None => {}
         }
     }
 
@@ -1091,6 +1151,105 @@ mod tests {
             }
         }
         assert_eq!(items.store.load("a").await.unwrap(), Some(before));
+    }
+
+    /// Item "a" as `{"id": "a", ...fields}`, stored, and the PATCH that
+    /// sets `"patched": true`, with `pre`, against the writes `interleaved`
+    /// lands between its reads and its writes (first to last).
+    async fn patch_racing(pre: &Precondition, interleaved: Vec<Option<Value>>) -> (Items, Reply) {
+        let items = Items::new(Store::memory());
+        let object = |v: Value| match v {
+            Value::Object(mut map) => {
+                map.insert("id".to_owned(), "a".into());
+                map
+            }
+            _ => unreachable!(),
+        };
+        items
+            .store
+            .store("a", &Expected::Absent, object(serde_json::json!({"n": 0})))
+            .await
+            .unwrap();
+        *items.interleaved.lock().unwrap() = interleaved
+            .into_iter()
+            .rev()
+            .map(|w| w.map(object))
+            .collect();
+        let id = ItemId::from_path("/items/a").unwrap();
+        let merge = &ContentHead::of_type(Some(b"application/merge-patch+json"));
+        let reply = items.patch(&id, pre, merge, br#"{"patched": true}"#).await;
+        (items, reply)
+    }
+
+    fn status(reply: &Reply) -> StatusCode {
+        match reply {
+            Reply::Done(r) => r.status(),
+            Reply::Conflict(_) => StatusCode::PRECONDITION_FAILED,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_patch_without_a_version_is_reapplied_to_a_write_that_raced_it() {
+        // Opt-in mode without a precondition, and `If-Match: *`: the client
+        // named no version, so another write between the read and the
+        // write is not its to resolve. The patch lands on top of that
+        // write: neither change is lost, and no 412 answers a condition
+        // the client did not send.
+        for pre in [Expected::Any, Expected::Exists] {
+            let pre = Precondition::from(pre);
+            let (items, reply) = patch_racing(&pre, vec![Some(serde_json::json!({"n": 1}))]).await;
+            assert_eq!(status(&reply), StatusCode::OK, "{pre:?}");
+            let now = items.store.load("a").await.unwrap().unwrap();
+            assert_eq!(now.value()["n"], 1, "{pre:?}: the other write was lost");
+            assert_eq!(now.value()["patched"], true, "{pre:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_patch_without_a_version_that_keeps_losing_gets_409_and_writes_nothing() {
+        let pre = Precondition::from(Expected::Any);
+        let writes = (1..=PATCH_ATTEMPTS)
+            .map(|n| Some(serde_json::json!({ "n": n })))
+            .collect();
+        let (items, reply) = patch_racing(&pre, writes).await;
+        assert_eq!(status(&reply), StatusCode::CONFLICT);
+        let now = items.store.load("a").await.unwrap().unwrap();
+        assert_eq!(now.value()["n"], PATCH_ATTEMPTS);
+        assert!(!now.value().contains_key("patched"));
+        // One write fewer, and the last attempt succeeds.
+        let writes = (1..PATCH_ATTEMPTS)
+            .map(|n| Some(serde_json::json!({ "n": n })))
+            .collect();
+        let (items, reply) = patch_racing(&pre, writes).await;
+        assert_eq!(status(&reply), StatusCode::OK);
+        let now = items.store.load("a").await.unwrap().unwrap();
+        assert_eq!(now.value()["patched"], true);
+    }
+
+    #[tokio::test]
+    async fn a_patch_that_named_a_version_is_not_reapplied() {
+        // `If-Match: "v1"` no longer holds once another write landed: 412,
+        // and the patch is not applied to the newer version.
+        let pre = Precondition::from(Expected::ETag(ifmatch::ETag::from_version(1)));
+        let (items, reply) = patch_racing(&pre, vec![Some(serde_json::json!({"n": 1}))]).await;
+        assert_eq!(status(&reply), StatusCode::PRECONDITION_FAILED);
+        let now = items.store.load("a").await.unwrap().unwrap();
+        assert!(!now.value().contains_key("patched"));
+    }
+
+    #[tokio::test]
+    async fn a_patch_whose_item_was_deleted_after_the_read_creates_nothing() {
+        // Without a precondition: 404. With `If-Match: *`: the condition is
+        // now false, 412. Either way the item stays deleted.
+        for (pre, expected) in [
+            (Expected::Any, StatusCode::NOT_FOUND),
+            (Expected::Exists, StatusCode::PRECONDITION_FAILED),
+        ] {
+            let pre = Precondition::from(pre);
+            let (items, reply) = patch_racing(&pre, vec![None]).await;
+            assert_eq!(status(&reply), expected, "{pre:?}");
+            assert_eq!(items.store.load("a").await.unwrap(), None, "{pre:?}");
+        }
     }
 
     #[test]
