@@ -1970,23 +1970,24 @@ async fn a_head_whose_if_match_fails_gets_a_412_without_content() {
 }
 
 #[tokio::test]
-async fn head_of_an_over_limit_body_is_untagged_and_left_for_the_server_to_drop() {
+async fn head_of_an_over_limit_body_is_untagged_and_states_no_length() {
     // Its length is unknown, so the layer cannot state it in Content-Length;
-    // emptying the body here would make a framework announce a length of 0.
-    // Every HTTP server drops a HEAD response's body itself.
+    // the empty body left states no size either, or a framework would
+    // announce a length of 0.
     let reply = Reply::ok(TestBody::chunked(&content(101), 10));
     let (res, _) = through_etag_layer(Some(100), reply, request(Method::HEAD, "/", &[], ())).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(!res.headers().contains_key(ETAG));
     assert!(!res.headers().contains_key(CONTENT_LENGTH));
-    assert_eq!(read_all(res.into_body()).await.data, content(101));
+    assert_eq!(res.body().size_hint().exact(), None);
+    assert!(read_all(res.into_body()).await.data.is_empty());
 }
 
 #[tokio::test]
 async fn head_of_a_body_that_fails_is_untagged_and_keeps_the_error() {
     // The GET would fail after "abc": the length read so far is not the
-    // representation's, so stating it (and dropping the body, and with it
-    // the error) would describe a response that does not exist.
+    // representation's, so stating it (and dropping the error with the
+    // body) would describe a response that does not exist.
     let reply = Reply::ok(TestBody::new([
         Piece::Data(Bytes::from_static(b"abc")),
         Piece::Error("boom"),
@@ -1996,6 +1997,7 @@ async fn head_of_a_body_that_fails_is_untagged_and_keeps_the_error() {
     assert!(!res.headers().contains_key(ETAG));
     assert!(!res.headers().contains_key(CONTENT_LENGTH));
     let read = read_all(res.into_body()).await;
+    assert!(read.data.is_empty());
     assert_eq!(read.error, Some(BodyError("boom")));
 }
 
@@ -3018,4 +3020,1065 @@ fn layers_and_services_are_send_sync_and_unwind_safe() {
     check(&skipping);
     check(&skipping.layer(inner));
     check(&ETagLayer::new().layer(inner));
+}
+
+// ---------------------------------------------------------------------------
+// The tower `Service` and `http_body::Body` contracts, and cancellation
+// ---------------------------------------------------------------------------
+
+/// What a body's `poll_frame` yields.
+type FrameResult<B> = Result<Frame<<B as Body>::Data>, <B as Body>::Error>;
+
+/// A waker that counts its wakes, for polling futures and bodies by hand.
+#[derive(Default)]
+struct WakeCount(AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl WakeCount {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Polls `fut` once with this waker.
+    fn poll<F: std::future::Future + Unpin>(self: &Arc<Self>, fut: &mut F) -> Poll<F::Output> {
+        let waker = std::task::Waker::from(Arc::clone(self));
+        Pin::new(fut).poll(&mut Context::from_waker(&waker))
+    }
+
+    /// Polls `service` for readiness once with this waker.
+    fn poll_ready<S: Service<R>, R>(
+        self: &Arc<Self>,
+        service: &mut S,
+    ) -> Poll<Result<(), S::Error>> {
+        let waker = std::task::Waker::from(Arc::clone(self));
+        service.poll_ready(&mut Context::from_waker(&waker))
+    }
+
+    /// Polls `body` for a frame once with this waker.
+    fn poll_frame<B: Body + Unpin>(self: &Arc<Self>, body: &mut B) -> Poll<Option<FrameResult<B>>> {
+        let waker = std::task::Waker::from(Arc::clone(self));
+        Pin::new(body).poll_frame(&mut Context::from_waker(&waker))
+    }
+}
+
+/// An inner service that, like tower's `ConcurrencyLimit` and `Buffer`,
+/// may only be called after `poll_ready` returned `Ready` on that very
+/// instance: a clone starts unready, the first `poll_ready` of each
+/// readiness is `Pending` (waking at once), and `call` panics on an
+/// instance that was not driven ready.
+struct MustBeReady {
+    ready: bool,
+    asked: bool,
+    calls: Arc<AtomicUsize>,
+}
+
+impl MustBeReady {
+    fn new(calls: &Arc<AtomicUsize>) -> Self {
+        Self {
+            ready: false,
+            asked: false,
+            calls: Arc::clone(calls),
+        }
+    }
+}
+
+impl Clone for MustBeReady {
+    fn clone(&self) -> Self {
+        Self::new(&self.calls)
+    }
+}
+
+impl<B> Service<Request<B>> for MustBeReady {
+    type Response = Response<http_body_util::Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        if !self.asked {
+            self.asked = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.ready = true;
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: Request<B>) -> Self::Future {
+        assert!(
+            self.ready,
+            "called without poll_ready returning Ready first"
+        );
+        self.ready = false;
+        self.asked = false;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        ready(Ok(Response::new(http_body_util::Full::new(
+            Bytes::from_static(b"hello"),
+        ))))
+    }
+}
+
+/// A boxed lookup of a test resolver.
+type Lookup =
+    Pin<Box<dyn std::future::Future<Output = Result<Option<Validators>, Infallible>> + Send>>;
+
+/// A resolver whose lookup yields to the executor once before it answers,
+/// so that the inner service is called from the response future, later.
+fn yielding_resolver() -> impl FnMut(&Parts) -> Lookup + Clone + Send + Sync + 'static {
+    |_: &Parts| {
+        Box::pin(async {
+            tokio::task::yield_now().await;
+            Ok(Some(Validators::new(v7())))
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_precondition_layer_calls_the_inner_instance_that_was_driven_ready() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = PreconditionLayer::new(yielding_resolver()).layer(MustBeReady::new(&calls));
+    // Several requests in flight at once, each started on a ready service,
+    // their lookups finishing after the next request was started.
+    let mut futures = Vec::new();
+    for _ in 0..3 {
+        ServiceExt::<Request<()>>::ready(&mut svc).await.unwrap();
+        futures.push(svc.call(request(Method::GET, "/", &[], ())));
+    }
+    for fut in futures.into_iter().rev() {
+        assert_eq!(fut.await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // Stacked with ServiceBuilder under the ETag layer, for reads and writes.
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(ETagLayer::new())
+        .layer(PreconditionLayer::new(yielding_resolver()))
+        .service(MustBeReady::new(&calls));
+    let v7 = v7().to_string();
+    let mut futures = Vec::new();
+    for (method, headers) in [
+        (Method::GET, vec![]),
+        (Method::HEAD, vec![]),
+        (Method::PUT, vec![(IF_MATCH, v7.as_str())]),
+        (Method::DELETE, vec![(IF_MATCH, v7.as_str())]),
+    ] {
+        ServiceExt::<Request<()>>::ready(&mut svc).await.unwrap();
+        futures.push(svc.call(request(method, "/", &headers, ())));
+    }
+    for fut in futures {
+        assert_eq!(fut.await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 7);
+}
+
+/// What a lookup does, by path: `/stall` never answers, `/absent` finds
+/// nothing, anything else finds version 7.
+fn stalling_resolver() -> impl FnMut(&Parts) -> Lookup + Clone + Send + Sync + 'static {
+    |parts: &Parts| match parts.uri.path() {
+        "/stall" => Box::pin(std::future::pending()),
+        "/absent" => Box::pin(ready(Ok(None))),
+        _ => Box::pin(ready(Ok(Some(Validators::new(v7()))))),
+    }
+}
+
+/// A handler that never answers on `/slow`, and records when that future
+/// is dropped.
+fn slow_handler(
+    dropped: &Arc<AtomicBool>,
+) -> impl Service<
+    Request<()>,
+    Response = Response<http_body_util::Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ Sync {
+    let dropped = Arc::clone(dropped);
+    service_fn(move |req: Request<()>| {
+        struct OnDrop(Arc<AtomicBool>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let guard = OnDrop(Arc::clone(&dropped));
+        async move {
+            if req.uri().path() == "/slow" {
+                std::future::pending::<()>().await;
+            }
+            drop(guard);
+            Ok::<_, Infallible>(Response::new(http_body_util::Full::new(
+                Bytes::from_static(b"hello"),
+            )))
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_concurrency_limit_below_the_layer_is_released_however_a_request_ends() {
+    use tower::limit::ConcurrencyLimitLayer;
+    let dropped = Arc::new(AtomicBool::new(false));
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(PreconditionLayer::new(stalling_resolver()))
+        .layer(ConcurrencyLimitLayer::new(1))
+        .service(slow_handler(&dropped));
+    let wakes = Arc::new(WakeCount::default());
+    let v7 = v7().to_string();
+
+    // Dropped during the lookup, and during the handler's call.
+    for path in ["/stall", "/slow"] {
+        svc.ready().await.unwrap();
+        let mut fut = Box::pin(svc.call(request(Method::GET, path, &[], ())));
+        assert!(wakes.poll(&mut fut).is_pending(), "{path}");
+        // The one permit is the pending request's.
+        assert!(wakes.poll_ready(&mut svc).is_pending(), "{path}");
+        drop(fut);
+        assert!(
+            wakes.poll_ready(&mut svc).is_ready(),
+            "{path}: permit not released"
+        );
+    }
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the handler's future was not dropped"
+    );
+
+    // Answered by the layer (428, 404, 412, 304) and by the handler.
+    let cases = [
+        (Method::PUT, "/", vec![], StatusCode::PRECONDITION_REQUIRED),
+        (
+            Method::PATCH,
+            "/absent",
+            vec![(IF_MATCH, "\"x\"")],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::PUT,
+            "/",
+            vec![(IF_MATCH, "\"x\"")],
+            StatusCode::PRECONDITION_FAILED,
+        ),
+        (
+            Method::GET,
+            "/",
+            vec![(IF_NONE_MATCH, v7.as_str())],
+            StatusCode::NOT_MODIFIED,
+        ),
+        (Method::GET, "/", vec![], StatusCode::OK),
+    ];
+    for (method, path, headers, status) in cases {
+        svc.ready().await.unwrap();
+        let res = svc.call(request(method, path, &headers, ())).await.unwrap();
+        assert_eq!(res.status(), status);
+        assert!(
+            wakes.poll_ready(&mut svc).is_ready(),
+            "{status}: permit not released"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_buffer_below_the_layer_serves_concurrent_requests() {
+    // tower's Buffer reserves a slot in poll_ready and panics in call
+    // without one: the reserved instance must be the one called.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(PreconditionLayer::new(yielding_resolver()))
+        .buffer(1)
+        .service(MustBeReady::new(&calls));
+    let mut futures = Vec::new();
+    for _ in 0..4 {
+        svc.ready().await.unwrap();
+        futures.push(tokio::spawn(svc.call(request(Method::GET, "/", &[], ()))));
+    }
+    for fut in futures {
+        assert_eq!(fut.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+/// The far end of a [`ChannelBody`]: the test feeds it frames and sees how
+/// it is polled and whether it was dropped.
+#[derive(Default)]
+struct Channel {
+    queue: VecDeque<Piece>,
+    ended: bool,
+    waker: Option<std::task::Waker>,
+    polls: usize,
+    dropped: bool,
+}
+
+#[derive(Clone, Default)]
+struct ChannelHandle(Arc<Mutex<Channel>>);
+
+impl ChannelHandle {
+    fn send(&self, piece: Piece) {
+        let mut chan = self.0.lock().unwrap();
+        chan.queue.push_back(piece);
+        if let Some(waker) = chan.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn data(&self, bytes: &'static str) {
+        self.send(Piece::Data(Bytes::from_static(bytes.as_bytes())));
+    }
+
+    fn end(&self) {
+        let mut chan = self.0.lock().unwrap();
+        chan.ended = true;
+        if let Some(waker) = chan.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn polls(&self) -> usize {
+        self.0.lock().unwrap().polls
+    }
+
+    fn dropped(&self) -> bool {
+        self.0.lock().unwrap().dropped
+    }
+
+    fn body(&self) -> ChannelBody {
+        ChannelBody(self.clone())
+    }
+}
+
+/// A body that yields what the test sends, and is `Pending` (keeping the
+/// waker, as a real body does) until then.
+struct ChannelBody(ChannelHandle);
+
+impl Drop for ChannelBody {
+    fn drop(&mut self) {
+        self.0.0.lock().unwrap().dropped = true;
+    }
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let mut chan = self.0.0.lock().unwrap();
+        chan.polls += 1;
+        match chan.queue.pop_front() {
+            Some(Piece::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Some(Piece::Trailers(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Some(Piece::Error(why)) => Poll::Ready(Some(Err(BodyError(why)))),
+            None if chan.ended => Poll::Ready(None),
+            None => {
+                chan.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// An ETag layer (with `limit`) over a service answering 200 with `body`.
+fn etag_service_over(
+    limit: usize,
+    body: ChannelHandle,
+) -> impl Service<
+    Request<()>,
+    Response = Response<ifmatch::middleware::ResponseBody<ChannelBody>>,
+    Error = Infallible,
+> {
+    ETagLayer::new()
+        .limit(limit)
+        .layer(service_fn(move |_req: Request<()>| {
+            ready(Ok::<_, Infallible>(Response::new(body.body())))
+        }))
+}
+
+#[tokio::test]
+async fn the_etag_layer_waits_for_a_pending_body_on_the_tasks_waker() {
+    let chan = ChannelHandle::default();
+    let wakes = Arc::new(WakeCount::default());
+    let mut fut = Box::pin(etag_service_over(100, chan.clone()).oneshot(get_request(&[])));
+    chan.data("hello ");
+    assert!(wakes.poll(&mut fut).is_pending());
+    assert_eq!(chan.polls(), 2, "read the frame, then parked");
+    chan.data("world");
+    assert_eq!(wakes.count(), 1, "the body's wake did not reach the task");
+    assert!(wakes.poll(&mut fut).is_pending());
+    assert_eq!(chan.polls(), 4);
+    chan.end();
+    assert_eq!(wakes.count(), 2);
+    let Poll::Ready(res) = wakes.poll(&mut fut) else {
+        panic!("not done after the body ended");
+    };
+    let res = res.unwrap();
+    assert_eq!(etag_header(&res), Some(ETag::from_content("hello world")));
+    assert!(chan.dropped(), "the inner body is not dropped once read");
+    let mut body = res.into_body();
+    assert_eq!(body.size_hint().exact(), Some(11));
+    assert!(!body.is_end_stream());
+    let mut read = Vec::new();
+    while let Poll::Ready(Some(frame)) = wakes.poll_frame(&mut body) {
+        read.extend_from_slice(&frame.unwrap().into_data().unwrap());
+    }
+    assert_eq!(read, b"hello world");
+    assert!(body.is_end_stream());
+    assert_eq!(body.size_hint().exact(), Some(0));
+    // Polled again after its end, it stays ended.
+    assert!(matches!(wakes.poll_frame(&mut body), Poll::Ready(None)));
+}
+
+#[tokio::test]
+async fn dropping_the_etag_future_while_it_buffers_drops_the_body() {
+    let chan = ChannelHandle::default();
+    let wakes = Arc::new(WakeCount::default());
+    let mut fut = Box::pin(etag_service_over(100, chan.clone()).oneshot(get_request(&[])));
+    chan.data("hello ");
+    assert!(wakes.poll(&mut fut).is_pending());
+    assert!(!chan.dropped());
+    drop(fut);
+    assert!(
+        chan.dropped(),
+        "the body being buffered outlived its future"
+    );
+}
+
+#[tokio::test]
+async fn a_body_passed_on_over_the_limit_streams_the_rest_and_can_be_dropped_midway() {
+    let chan = ChannelHandle::default();
+    let wakes = Arc::new(WakeCount::default());
+    let mut fut = Box::pin(etag_service_over(4, chan.clone()).oneshot(get_request(&[])));
+    chan.data("hel");
+    chan.data("lo ");
+    let Poll::Ready(res) = wakes.poll(&mut fut) else {
+        panic!("an over-limit body is passed on at once");
+    };
+    let res = res.unwrap();
+    assert!(!res.headers().contains_key(ETAG));
+    let mut body = res.into_body();
+    assert_eq!(body.size_hint().lower(), 6);
+    assert_eq!(body.size_hint().upper(), None);
+    assert!(!body.is_end_stream());
+    for want in ["hel", "lo "] {
+        let Poll::Ready(Some(Ok(frame))) = wakes.poll_frame(&mut body) else {
+            panic!("held frame");
+        };
+        assert_eq!(frame.into_data().unwrap(), want);
+    }
+    // The rest is the inner body's: pending until it sends, waking the
+    // reader then.
+    assert!(wakes.poll_frame(&mut body).is_pending());
+    let before = wakes.count();
+    chan.data("world");
+    assert_eq!(wakes.count(), before + 1);
+    let Poll::Ready(Some(Ok(frame))) = wakes.poll_frame(&mut body) else {
+        panic!("streamed frame");
+    };
+    assert_eq!(frame.into_data().unwrap(), "world");
+    assert!(wakes.poll_frame(&mut body).is_pending());
+    assert!(!chan.dropped());
+    drop(body);
+    assert!(
+        chan.dropped(),
+        "dropping the response body midway kept the inner one"
+    );
+}
+
+#[tokio::test]
+async fn the_precondition_layer_waits_for_its_resolver_and_drops_it_when_cancelled() {
+    type Receiver = tokio::sync::oneshot::Receiver<Option<Validators>>;
+    let pending: Arc<Mutex<Option<Receiver>>> = Arc::default();
+    let resolver = {
+        let pending = Arc::clone(&pending);
+        move |_: &Parts| pending.lock().unwrap().take().unwrap()
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let svc = PreconditionLayer::new(resolver).layer(MustBeReady::new(&calls));
+    let wakes = Arc::new(WakeCount::default());
+
+    // Answered once the lookup is, woken by it.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    *pending.lock().unwrap() = Some(rx);
+    let mut fut = Box::pin(svc.clone().oneshot(request(Method::GET, "/", &[], ())));
+    while wakes.poll(&mut fut).is_pending() && wakes.count() == 0 {}
+    let woken = wakes.count();
+    assert!(wakes.poll(&mut fut).is_pending());
+    tx.send(Some(Validators::new(v7()))).unwrap();
+    assert!(
+        wakes.count() > woken,
+        "the lookup's wake did not reach the task"
+    );
+    let Poll::Ready(res) = wakes.poll(&mut fut) else {
+        panic!("not done after the lookup answered");
+    };
+    assert_eq!(res.unwrap().status(), StatusCode::OK);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // Dropped during the lookup: the lookup is dropped, nothing is called.
+    let (tx, rx) = tokio::sync::oneshot::channel::<Option<Validators>>();
+    *pending.lock().unwrap() = Some(rx);
+    let mut fut = Box::pin(svc.oneshot(request(Method::GET, "/", &[], ())));
+    while wakes.poll(&mut fut).is_pending() && pending.lock().unwrap().is_some() {}
+    assert!(!tx.is_closed());
+    drop(fut);
+    assert!(tx.is_closed(), "the lookup outlived the response future");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// Reads a whole body by hand, checking `is_end_stream` and `size_hint`
+/// against what it yields.
+fn read_checking_hints<B>(mut body: B, name: &str) -> Vec<u8>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    let wakes = Arc::new(WakeCount::default());
+    let mut read = Vec::new();
+    loop {
+        let hint = body.size_hint();
+        let ended = body.is_end_stream();
+        match wakes.poll_frame(&mut body) {
+            Poll::Ready(Some(frame)) => {
+                assert!(!ended, "{name}: a frame after is_end_stream");
+                let data = frame.unwrap().into_data().unwrap();
+                assert!(
+                    data.len() as u64 <= hint.upper().unwrap_or(u64::MAX),
+                    "{name}"
+                );
+                read.extend_from_slice(&data);
+            }
+            Poll::Ready(None) => {
+                assert!(ended, "{name}: ended without is_end_stream");
+                assert_eq!(hint.exact(), Some(0), "{name}");
+                break;
+            }
+            Poll::Pending => panic!("{name}: pending"),
+        }
+    }
+    assert!(
+        matches!(wakes.poll_frame(&mut body), Poll::Ready(None)),
+        "{name}"
+    );
+    read
+}
+
+#[tokio::test]
+async fn the_bodies_the_layers_make_state_their_size_and_end_exactly() {
+    let v7 = v7().to_string();
+    let hello = ETag::from_content("hello").to_string();
+    let etag = |headers: &[(HeaderName, &str)], method: Method| {
+        let reply = Reply::ok(TestBody::new([Piece::Data(Bytes::from_static(b"hello"))]));
+        let req = request(method, "/", headers, ());
+        async move { through_etag_layer(None, reply, req).await.0 }
+    };
+    let handler = Handler::default();
+    let precondition = |method: Method, headers: &[(HeaderName, &str)]| {
+        let svc = precondition_layer(present(), Config::Default).layer(handler.service());
+        let req = request(method, "/", headers, String::new());
+        async move { svc.oneshot(req).await.unwrap() }
+    };
+    let cases = vec![
+        (
+            "etag 200",
+            etag(&[], Method::GET).await.map(BodyExt::boxed_unsync),
+            5,
+        ),
+        (
+            "etag 304",
+            etag(&[(IF_NONE_MATCH, &hello)], Method::GET)
+                .await
+                .map(BodyExt::boxed_unsync),
+            0,
+        ),
+        (
+            "etag 412",
+            etag(&[(IF_MATCH, "\"x\"")], Method::GET)
+                .await
+                .map(BodyExt::boxed_unsync),
+            usize::MAX,
+        ),
+        (
+            "etag HEAD 200",
+            etag(&[], Method::HEAD).await.map(BodyExt::boxed_unsync),
+            0,
+        ),
+        (
+            "etag HEAD 412",
+            etag(&[(IF_MATCH, "\"x\"")], Method::HEAD)
+                .await
+                .map(BodyExt::boxed_unsync),
+            0,
+        ),
+    ];
+    let mut all = Vec::new();
+    for (name, res, len) in cases {
+        all.push((
+            name,
+            res.map(|b| b.map_err(|e| e.to_string()).boxed_unsync()),
+            len,
+        ));
+    }
+    for (name, res, len) in [
+        (
+            "precondition 304",
+            precondition(Method::GET, &[(IF_NONE_MATCH, &v7)]).await,
+            0,
+        ),
+        (
+            "precondition 412",
+            precondition(Method::PUT, &[(IF_MATCH, "\"x\"")]).await,
+            usize::MAX,
+        ),
+        (
+            "precondition 428",
+            precondition(Method::PUT, &[]).await,
+            usize::MAX,
+        ),
+        (
+            "precondition HEAD 412",
+            precondition(Method::HEAD, &[(IF_MATCH, "\"x\"")]).await,
+            0,
+        ),
+        (
+            "precondition HEAD 304",
+            precondition(Method::HEAD, &[(IF_NONE_MATCH, &v7)]).await,
+            0,
+        ),
+    ] {
+        all.push((
+            name,
+            res.map(|b| b.map_err(|e: Infallible| match e {}).boxed_unsync()),
+            len,
+        ));
+    }
+    for (name, res, len) in all {
+        let exact = res.body().size_hint().exact();
+        let declared = res
+            .headers()
+            .get(CONTENT_LENGTH)
+            .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        let head = name.contains("HEAD");
+        let status = res.status();
+        let read = read_checking_hints(res.into_body(), name);
+        if len != usize::MAX {
+            assert_eq!(read.len(), len, "{name}");
+        }
+        assert_eq!(
+            exact,
+            Some(read.len() as u64),
+            "{name}: size_hint not exact"
+        );
+        if head {
+            // No content, and the GET's length unless there is none (304).
+            assert!(read.is_empty(), "{name}");
+            assert_eq!(
+                declared.is_some(),
+                status != StatusCode::NOT_MODIFIED,
+                "{name}"
+            );
+        } else {
+            assert!(declared.is_none_or(|d| d == read.len() as u64), "{name}");
+        }
+    }
+}
+
+/// A body that is `Send` but not `Sync`, as a body holding a `Cell` or a
+/// channel receiver is.
+struct UnsyncBody(std::cell::Cell<Option<Bytes>>);
+
+impl Body for UnsyncBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn the_futures_and_bodies_need_send_but_not_sync() {
+    fn send<T: Send + 'static>(value: T) -> T {
+        value
+    }
+    let inner = service_fn(|_req: Request<UnsyncBody>| {
+        ready(Ok::<_, Infallible>(Response::new(UnsyncBody(
+            std::cell::Cell::new(Some(Bytes::from_static(b"hello"))),
+        ))))
+    });
+    let svc = tower::ServiceBuilder::new()
+        .layer(ETagLayer::new())
+        .layer(PreconditionLayer::new(yielding_resolver()))
+        .service(inner);
+    let req = || Request::new(UnsyncBody(std::cell::Cell::new(None)));
+    // Spawned on the multi-threaded runtime: the futures must be Send.
+    let res = tokio::spawn(send(svc.clone().oneshot(req())))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(etag_header(&res), Some(ETag::from_content("hello")));
+    let body = send(res.into_body());
+    assert_eq!(body_bytes(body).await, "hello");
+}
+
+#[tokio::test]
+async fn both_layers_fit_axum_router_layer_route_layer_and_method_router_layer() {
+    let resolver = yielding_resolver();
+    let handler = || async { "hello" };
+    let apps: [(&str, Router); 4] = [
+        (
+            "Router::layer",
+            Router::new()
+                .route("/", get(handler).put(handler))
+                .layer(PreconditionLayer::new(resolver.clone()))
+                .layer(ETagLayer::new()),
+        ),
+        (
+            "Router::route_layer",
+            Router::new()
+                .route("/", get(handler).put(handler))
+                .route_layer(PreconditionLayer::new(resolver.clone()))
+                .route_layer(ETagLayer::new()),
+        ),
+        (
+            "MethodRouter::layer",
+            Router::new().route(
+                "/",
+                get(handler)
+                    .put(handler)
+                    .layer::<_, Infallible>(PreconditionLayer::new(resolver.clone()))
+                    .layer::<_, Infallible>(ETagLayer::new()),
+            ),
+        ),
+        (
+            "MethodRouter::route_layer",
+            Router::new().route(
+                "/",
+                get(handler)
+                    .put(handler)
+                    .route_layer(PreconditionLayer::new(resolver.clone()))
+                    .route_layer(ETagLayer::new()),
+            ),
+        ),
+    ];
+    let v7 = v7().to_string();
+    for (name, app) in apps {
+        let res = app
+            .clone()
+            .oneshot(request(Method::GET, "/", &[], axum::body::Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+        assert_eq!(
+            etag_header(&res),
+            Some(ETag::from_content("hello")),
+            "{name}"
+        );
+        let res = app
+            .clone()
+            .oneshot(request(Method::PUT, "/", &[], axum::body::Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::PRECONDITION_REQUIRED, "{name}");
+        let res = app
+            .oneshot(request(
+                Method::PUT,
+                "/",
+                &[(IF_MATCH, &v7)],
+                axum::body::Body::empty(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+    }
+}
+
+/// Sends `raw` to `addr` and reads the whole answer (the request asks
+/// for the connection to be closed).
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn exchange(addr: std::net::SocketAddr, raw: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(raw.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn both_layers_serve_over_hyper_directly_with_the_right_framing() {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    let inner = service_fn(|req: Request<hyper::body::Incoming>| async move {
+        let mut res = Response::new(http_body_util::Full::new(Bytes::from_static(
+            b"hello world",
+        )));
+        if req.uri().path() == "/trailers" {
+            // Two frames and trailers: buffered and tagged, sent chunked.
+            let body = TestBody::new([
+                Piece::Data(Bytes::from_static(b"hello ")),
+                Piece::Data(Bytes::from_static(b"world")),
+                Piece::Trailers(header_map(&[(HeaderName::from_static("x-sum"), "1")])),
+            ]);
+            let mut res = Response::new(body.map_err(BoxError::from).boxed_unsync());
+            // hyper sends only the trailers the response announces.
+            res.headers_mut()
+                .insert(http::header::TRAILER, HeaderValue::from_static("x-sum"));
+            return Ok::<_, Infallible>(res);
+        }
+        if req.uri().path() == "/events" {
+            let mut res = Response::new(
+                OpenEndedBody { sent: false }
+                    .map_err(|e| -> BoxError { match e {} })
+                    .boxed_unsync(),
+            );
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            return Ok(res);
+        }
+        if req.uri().path() == "/length" {
+            res.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from_static("11"));
+        }
+        Ok(res.map(|b| b.map_err(|e| -> BoxError { match e {} }).boxed_unsync()))
+    });
+    let svc = tower::ServiceBuilder::new()
+        .layer(ETagLayer::new())
+        .layer(PreconditionLayer::new(yielding_resolver()))
+        .service(inner);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let svc = TowerToHyperService::new(svc.clone());
+            tokio::spawn(async move {
+                // A panic here (hyper asserts in debug builds that a
+                // Content-Length header matches an exact body size) ends
+                // the connection without an answer.
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await
+                    .unwrap();
+            });
+        }
+    });
+    let tag = ETag::from_content("hello world").to_string();
+    let send = |method: &str, path: &str, extra: &str| {
+        exchange(
+            addr,
+            format!(
+                "{method} {path} HTTP/1.1\r\nhost: x\r\nte: trailers\r\n{extra}connection: close\r\n\r\n"
+            ),
+        )
+    };
+    for path in ["/", "/length"] {
+        let get = send("GET", path, "").await;
+        assert!(get.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {get}");
+        assert!(get.contains("content-length: 11\r\n"), "{path}: {get}");
+        assert!(get.contains(&format!("etag: {tag}\r\n")), "{path}: {get}");
+        assert!(get.ends_with("\r\n\r\nhello world"), "{path}: {get}");
+
+        let head = send("HEAD", path, "").await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {head}");
+        assert!(head.contains("content-length: 11\r\n"), "{path}: {head}");
+        assert!(head.contains(&format!("etag: {tag}\r\n")), "{path}: {head}");
+        assert!(head.ends_with("\r\n\r\n"), "{path}: {head}");
+
+        for method in ["GET", "HEAD"] {
+            let not_modified = send(method, path, &format!("if-none-match: {tag}\r\n")).await;
+            assert!(
+                not_modified.starts_with("HTTP/1.1 304 Not Modified\r\n"),
+                "{path}: {not_modified}"
+            );
+            assert!(
+                !not_modified.contains("content-length"),
+                "{path}: {not_modified}"
+            );
+            assert!(not_modified.ends_with("\r\n\r\n"), "{path}: {not_modified}");
+        }
+    }
+    // The layer's own problem responses: the same length for GET and HEAD.
+    let put = send("PUT", "/", "content-length: 0\r\n").await;
+    assert!(
+        put.starts_with("HTTP/1.1 428 Precondition Required\r\n"),
+        "{put}"
+    );
+    let (head, body) = put.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.contains(&format!("content-length: {}\r\n", body.len())),
+        "{put}"
+    );
+    let failed = send("HEAD", "/", "if-match: \"x\"\r\n").await;
+    assert!(
+        failed.starts_with("HTTP/1.1 412 Precondition Failed\r\n"),
+        "{failed}"
+    );
+    assert!(failed.contains("content-length: "), "{failed}");
+    assert!(failed.ends_with("\r\n\r\n"), "{failed}");
+    // A buffered body with trailers is sent chunked, trailers and all.
+    let chunked = send("GET", "/trailers", "").await;
+    assert!(chunked.starts_with("HTTP/1.1 200 OK\r\n"), "{chunked}");
+    assert!(chunked.contains(&format!("etag: {tag}\r\n")), "{chunked}");
+    assert!(
+        chunked.contains("transfer-encoding: chunked\r\n"),
+        "{chunked}"
+    );
+    assert!(chunked.ends_with("\r\n0\r\nx-sum: 1\r\n\r\n"), "{chunked}");
+    // A HEAD of an open-ended stream: passed on for the server to drop.
+    let sse = send("HEAD", "/events", "").await;
+    assert!(sse.starts_with("HTTP/1.1 200 OK\r\n"), "{sse}");
+    assert!(sse.ends_with("\r\n\r\n"), "{sse}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_head_made_into_a_get_is_answered_without_content_even_of_unknown_length() {
+    // The layer asks the service below for a GET, so the content it gets
+    // back is the layer's to withhold (RFC 9110 §9.3.2 "The server MUST
+    // NOT send content in the response"), also when its length is unknown:
+    // hyper drops a HEAD response's body over HTTP/1.1, but its HTTP/2
+    // server sends whatever body is not at its end, an event stream for
+    // ever. Without an exact size, so that no framework states a
+    // Content-Length of 0 from it.
+    let wakes = Arc::new(WakeCount::default());
+    let trailers = header_map(&[(HeaderName::from_static("x-sum"), "1")]);
+    let over_limit = Reply::ok(TestBody::chunked(&content(101), 10));
+    let event_stream = {
+        let chan = ChannelHandle::default();
+        chan.data("data: hello\n\n");
+        chan
+    };
+    let cases: Vec<(&str, ifmatch::middleware::ResponseBody<ChannelBody>)> = vec![(
+        "an event stream",
+        ETagLayer::new()
+            .layer(service_fn({
+                let chan = event_stream.clone();
+                move |_req: Request<()>| {
+                    let mut res = Response::new(chan.body());
+                    res.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                    ready(Ok::<_, Infallible>(res))
+                }
+            }))
+            .oneshot(request(Method::HEAD, "/", &[], ()))
+            .await
+            .unwrap()
+            .into_body(),
+    )];
+    for (name, mut body) in cases {
+        assert_eq!(body.size_hint().exact(), None, "{name}");
+        assert!(body.is_end_stream(), "{name}: content for a HEAD");
+        assert!(
+            matches!(wakes.poll_frame(&mut body), Poll::Ready(None)),
+            "{name}"
+        );
+    }
+    assert!(event_stream.dropped(), "the event stream was not dropped");
+
+    for (name, reply) in [
+        ("a body over the limit", over_limit.clone()),
+        (
+            "a body over the limit, skipped",
+            over_limit.header(CONTENT_TYPE, "application/x-ndjson"),
+        ),
+        (
+            "a buffered body with trailers",
+            Reply::ok(TestBody::new([
+                Piece::Data(Bytes::from_static(b"hello")),
+                Piece::Trailers(trailers.clone()),
+            ])),
+        ),
+        (
+            "a 404 of unknown length",
+            Reply::ok(TestBody::new([Piece::Data(Bytes::from_static(b"gone"))]))
+                .status(StatusCode::NOT_FOUND),
+        ),
+    ] {
+        let (res, _) =
+            through_etag_layer(Some(100), reply, request(Method::HEAD, "/", &[], ())).await;
+        assert!(!res.headers().contains_key(CONTENT_LENGTH), "{name}");
+        let body = res.into_body();
+        assert_eq!(body.size_hint().exact(), None, "{name}");
+        assert!(body.is_end_stream(), "{name}: content for a HEAD");
+        let read = read_all(body).await;
+        assert!(read.data.is_empty(), "{name}: content for a HEAD");
+        assert_eq!(read.trailers, None, "{name}");
+    }
+
+    // A GET that would fail: no content, but the error still.
+    let reply = Reply::ok(TestBody::new([
+        Piece::Data(Bytes::from_static(b"abc")),
+        Piece::Error("boom"),
+    ]));
+    let (res, _) = through_etag_layer(None, reply, request(Method::HEAD, "/", &[], ())).await;
+    assert!(!res.headers().contains_key(CONTENT_LENGTH));
+    let read = read_all(res.into_body()).await;
+    assert!(read.data.is_empty(), "content for a HEAD");
+    assert_eq!(read.error, Some(BodyError("boom")));
+}
+
+#[tokio::test]
+async fn over_http2_a_head_gets_no_content_from_the_etag_layer() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+
+    let inner = service_fn(|req: Request<hyper::body::Incoming>| async move {
+        // Longer than the limit, and of unknown length.
+        let mut res = Response::new(TestBody::chunked(b"hello world", 3));
+        if req.uri().path() == "/events" {
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        }
+        Ok::<_, Infallible>(res)
+    });
+    let svc = ETagLayer::new().limit(4).layer(inner);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+            .await
+            .unwrap();
+    });
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut client, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for path in ["/", "/events"] {
+        let req = request(
+            Method::HEAD,
+            &format!("http://{addr}{path}"),
+            &[],
+            http_body_util::Empty::<Bytes>::new(),
+        );
+        let res = client.send_request(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let content = res.into_body().collect().await.map(|c| c.to_bytes());
+        assert_eq!(
+            content.ok(),
+            Some(Bytes::new()),
+            "{path}: content for a HEAD"
+        );
+    }
+    server.abort();
 }

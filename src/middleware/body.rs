@@ -44,6 +44,13 @@ pin_project! {
             // being read before this body was made).
             rest: Option<Pin<Box<B>>>,
         },
+        // The answer to a HEAD whose GET content has no known length: no
+        // content (RFC 9110 §9.3.2), with an error met reading it passed
+        // on, and a size hint without an upper bound, so that no framework
+        // states a Content-Length of 0 from it.
+        NoContent {
+            error: Option<E>,
+        },
     }
 }
 
@@ -60,6 +67,19 @@ impl<B: Body> ResponseBody<B> {
 
     pub(crate) fn empty() -> Self {
         Self::held(VecDeque::new(), None, None, None)
+    }
+
+    /// This body's content withheld, for a HEAD: an exact length is for
+    /// the caller to state, so only bodies without one come here. An error
+    /// already met is kept; anything not read yet is dropped unread.
+    pub(crate) fn without_content(self) -> Self {
+        let error = match self.kind {
+            Kind::Held { error, .. } | Kind::NoContent { error } => error,
+            Kind::Inner { .. } => None,
+        };
+        Self {
+            kind: Kind::NoContent { error },
+        }
     }
 
     pub(crate) fn held(
@@ -114,6 +134,7 @@ where
                 }
                 Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))))
             }
+            KindProj::NoContent { error } => Poll::Ready(error.take().map(Err)),
         }
     }
 
@@ -131,6 +152,7 @@ where
                     && trailers.is_none()
                     && rest.as_ref().is_none_or(|b| b.is_end_stream())
             }
+            Kind::NoContent { error } => error.is_none(),
         }
     }
 
@@ -169,6 +191,7 @@ where
                     }
                 }
             }
+            Kind::NoContent { .. } => SizeHint::new(),
         }
     }
 }

@@ -311,10 +311,12 @@ impl<F, B> std::fmt::Debug for ETagFuture<F, B> {
 
 impl ETagRequest {
     /// The response to send. A HEAD was answered from the GET
-    /// representation: its body is dropped here when its length is known,
-    /// and that length is stated in Content-Length as the GET's would be
-    /// (RFC 9110 §9.3.2, §8.6); a body of unknown length is left for the
-    /// server to drop, which every HTTP server does for HEAD.
+    /// representation: its body is dropped here, and its length stated in
+    /// Content-Length as the GET's would be when it is known (RFC 9110
+    /// §9.3.2, §8.6). A body of unknown length is dropped too (the server
+    /// must not send it, and hyper's HTTP/2 server would), but its error,
+    /// if the layer met one, is passed on; the body left states no length,
+    /// so that no framework sets Content-Length to 0 from it.
     ///
     /// No length is stated for a status that has no content: §8.6 "A
     /// server MUST NOT send a Content-Length header field in any response
@@ -327,9 +329,10 @@ impl ETagRequest {
         body: ResponseBody<B>,
     ) -> Response<ResponseBody<B>> {
         if self.method == Method::HEAD {
-            if let Some(len) = body.size_hint().exact() {
-                return without_content(parts, len);
-            }
+            return match body.size_hint().exact() {
+                Some(len) => without_content(parts, len),
+                None => Response::from_parts(parts, body.without_content()),
+            };
         }
         Response::from_parts(parts, body)
     }
@@ -577,10 +580,11 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                     self.flush_tail();
                     // Pass the error on where it happened: after the bytes
                     // read before it. No tag: the content is incomplete.
-                    // Not even for HEAD is the body dropped and its length
-                    // stated (a queued error makes its size inexact): the
-                    // length read so far is not the GET's, and the error
-                    // must reach the server. The request's conditions are
+                    // Not even for HEAD is a length stated (a queued error
+                    // makes its size inexact): the length read so far is
+                    // not the GET's, and the error must reach the server
+                    // (a HEAD gets it without the bytes before it). The
+                    // request's conditions are
                     // still answered from the response's head, as for any
                     // untagged response: the layer took `If-Modified-Since`
                     // from the service below.

@@ -35,12 +35,14 @@
 //!   A HEAD request is passed on as a GET, without `Range` and `If-Range`
 //!   (range requests are defined for GET only, RFC 9110 §14.2), so that its
 //!   tag is computed from the same, whole representation (stacks often drop
-//!   HEAD bodies before a layer could hash them); the body is then dropped
+//!   HEAD bodies before a layer could hash them); the body is then dropped,
 //!   and its length kept in `Content-Length` when that length is known
 //!   exactly (a buffered body without trailers), except on a 1xx, 204 or
 //!   304, which have no content to measure (§8.6). A body of unknown
-//!   length is passed on for the server to drop, as every HTTP server does
-//!   for HEAD.
+//!   length (over the limit, an event stream, with trailers) is dropped
+//!   unread and no length is stated: not every server drops a HEAD
+//!   response's body (hyper's HTTP/2 server sends it). An error the layer
+//!   met reading it is still passed on.
 //!
 //! Neither layer has precondition logic of its own: both call the core
 //! evaluator and the core response builders.
