@@ -32,7 +32,7 @@ use crate::write::Conflict;
 /// Content-Length a GET would have had, except on a 304, which has no
 /// content of its own to measure (§8.6).
 fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>> {
-    if head {
+    if head || !has_content(res.status()) {
         let len = res.body().len() as u64;
         return without_content(res.into_parts().0, len);
     }
@@ -43,12 +43,13 @@ fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>>
 /// that length in Content-Length unless the response already states one or
 /// its status has no content (§8.6).
 fn without_content<B: Body>(mut parts: response::Parts, len: u64) -> Response<ResponseBody<B>> {
-    if has_content(parts.status) {
-        parts
-            .headers
-            .entry(CONTENT_LENGTH)
-            .or_insert_with(|| HeaderValue::from(len));
+    if !has_content(parts.status) {
+        return Response::from_parts(parts, ResponseBody::no_content());
     }
+    parts
+        .headers
+        .entry(CONTENT_LENGTH)
+        .or_insert_with(|| HeaderValue::from(len));
     Response::from_parts(parts, ResponseBody::empty())
 }
 
@@ -391,7 +392,7 @@ impl ETagRequest {
             Outcome::NotModified => {
                 parts.status = StatusCode::NOT_MODIFIED;
                 into_not_modified_headers(&mut parts.headers, &current);
-                Response::from_parts(parts, ResponseBody::empty())
+                Response::from_parts(parts, ResponseBody::no_content())
             }
             Outcome::PreconditionFailed(failed) => {
                 let (parts, problem) = self
