@@ -604,14 +604,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                     let etag = match (self.frames.len(), self.hashed) {
                         (0, _) => ETag::from_content(b""),
                         (1, 0) => ETag::from_content(&self.frames[0]),
-                        _ => {
-                            let mut hasher = match self.hasher.take() {
-                                Some(hasher) => hasher,
-                                None => Box::new(ETagHasher::with_window(limit)),
-                            };
-                            hash_unseen(&mut hasher, &self.frames, &mut self.hashed);
-                            hasher.finish()
-                        }
+                        _ => self.fed_hasher(limit).finish(),
                     };
                     let Some(mut parts) = self.parts.take() else {
                         panic!("ETagFuture polled after completion");
@@ -672,13 +665,22 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         }
     }
 
-    /// Hashes the frames the hasher has not seen yet. Its window is no
-    /// larger than the limit, which bounds the body it will see.
+    /// Hashes the frames the hasher has not seen yet.
     fn feed(&mut self, limit: usize) {
-        let hasher = self
+        let hasher = self.fed_hasher(limit);
+        self.hasher = Some(hasher);
+    }
+
+    /// The hasher, taken out, once it has seen every frame; made on first
+    /// use, with a window no larger than the limit, which bounds the body
+    /// it will see.
+    fn fed_hasher(&mut self, limit: usize) -> Box<ETagHasher> {
+        let mut hasher = self
             .hasher
-            .get_or_insert_with(|| Box::new(ETagHasher::with_window(limit)));
-        hash_unseen(hasher, &self.frames, &mut self.hashed);
+            .take()
+            .unwrap_or_else(|| Box::new(ETagHasher::with_window(limit)));
+        hash_unseen(&mut hasher, &self.frames, &mut self.hashed);
+        hasher
     }
 
     fn pass_untagged(
