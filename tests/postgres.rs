@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -377,11 +377,45 @@ async fn killing_an_instance_mid_run_keeps_the_others_serving_and_applies_every_
 }
 
 /// A TCP proxy in front of the database, that can be switched off to make
-/// the database "go away" for the instances behind it.
+/// the database "go away" for the instances behind it, or paused to make it
+/// stop answering while every connection stays open (a network stall).
 struct Proxy {
     addr: SocketAddr,
     accept: JoinHandle<()>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    paused: tokio::sync::watch::Sender<bool>,
+    /// How many connections have sent something that the pause holds back.
+    held: Arc<AtomicUsize>,
+}
+
+/// Copies `from` to `to`; while `paused`, what arrives is held back.
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut paused: tokio::sync::watch::Receiver<bool>,
+    held: Option<Arc<AtomicUsize>>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if *paused.borrow() {
+            if let Some(held) = &held {
+                held.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = paused.wait_for(|p| !*p).await;
+            if let Some(held) = &held {
+                held.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Proxy {
@@ -389,12 +423,21 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (paused, pause) = tokio::sync::watch::channel(false);
+        let held = Arc::new(AtomicUsize::new(0));
         let conns = connections.clone();
+        let holding = held.clone();
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (pause, holding) = (pause.clone(), holding.clone());
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(upstream).await {
+                        let (client_read, client_write) = inbound.into_split();
+                        let (server_read, server_write) = outbound.into_split();
+                        tokio::join!(
+                            relay(client_read, server_write, pause.clone(), Some(holding)),
+                            relay(server_read, client_write, pause, None),
+                        );
                     }
                 });
                 conns.lock().await.push(task);
@@ -404,6 +447,8 @@ impl Proxy {
             addr,
             accept,
             connections,
+            paused,
+            held,
         }
     }
 
@@ -413,6 +458,23 @@ impl Proxy {
         for task in self.connections.lock().await.drain(..) {
             task.abort();
         }
+    }
+
+    /// Holds back whatever is sent from now on, both ways, on every
+    /// connection, new ones too: the database stops answering.
+    fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    /// Lets everything held back through, and what follows.
+    fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    /// How many connections have sent the database something the pause
+    /// holds back: each is a connection some request is waiting on.
+    fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
     }
 }
 
@@ -909,4 +971,370 @@ async fn the_store_reports_data_the_database_refuses_as_refused_not_unavailable(
     );
     // An id the database cannot hold names no row.
     assert!(matches!(store.load("a\0b").await, Ok(None)));
+}
+
+/// A connection of the test's own, for what no request can do: hold a row,
+/// change a sequence, count rows.
+async fn admin(db: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(db, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+/// A new schema, and `db` with it as the search path, so that the instances
+/// started on that URL create and use their table and sequence there: for
+/// a test that breaks what every instance on `db` would otherwise share.
+async fn own_schema(admin: &tokio_postgres::Client, db: &str, label: &str) -> (String, String) {
+    let schema = fresh_id(label).replace('-', "_");
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create the schema");
+    let url = if db.contains("://") {
+        let separator = if db.contains('?') { '&' } else { '?' };
+        format!("{db}{separator}options=-c%20search_path%3D{schema}")
+    } else {
+        format!("{db} options='-c search_path={schema}'")
+    };
+    (schema, url)
+}
+
+/// The problem detail of a 503 that says nothing was changed, so that the
+/// client may simply send the request again; not the one for a write whose
+/// outcome is unknown.
+fn assert_nothing_changed(status: StatusCode, text: &str, what: &str) {
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {text}");
+    let problem: Value = serde_json::from_str(text).expect("a problem body");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("nothing was changed"), "{what}: {detail}");
+    assert!(!detail.contains("may or may not"), "{what}: {detail}");
+}
+
+/// An upsert (opt-in mode: a PUT without a precondition) that waited for
+/// the row while another writer held it lands after that writer, so its
+/// `Last-Modified` must not be earlier than the one that writer's state
+/// had: clients and caches comparing dates (If-Modified-Since,
+/// If-Unmodified-Since) would take the newer state for the older. The
+/// other writer here is a session of the test that locks the row, lets the
+/// upsert start waiting, and writes the row as the store does a second
+/// later (another instance's slow write, as the database sees it). The
+/// second is setup, not a measurement: it makes the two dates differ even
+/// at Last-Modified's one-second resolution, had the upsert dated its state
+/// from when it started rather than from when it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upsert_that_waited_for_another_writer_is_not_dated_before_it() {
+    let Some(db) = database_url("an_upsert_that_waited_for_another_writer_is_not_dated_before_it")
+    else {
+        return;
+    };
+    let instance = Instance::start_with("axum_items", &db, &["--opt-in"]);
+    let http = client();
+    let base = &instance.base;
+    let path = create(&http, base, &json!({ "name": "original" })).await;
+    let url = format!("{base}{path}");
+    let id = path.trim_start_matches("/items/").to_owned();
+
+    let watcher = admin(&db).await;
+    let writer = admin(&db).await;
+    let writer_pid = backend_pid(&writer).await;
+    writer.batch_execute("BEGIN").await.expect("BEGIN");
+    writer
+        .query(
+            "SELECT 1 FROM ifmatch_items WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .expect("lock the row");
+    let upsert = {
+        let request = http.put(&url).json(&json!({ "name": "upsert" }));
+        tokio::spawn(async move { request.send().await })
+    };
+    // The upsert has started, and waits for the row.
+    let mut waiting = false;
+    for _ in 0..1_000 {
+        let blocked: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                &[&writer_pid],
+            )
+            .await
+            .expect("blocked sessions")
+            .get(0);
+        if blocked > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(waiting, "the upsert never waited for the locked row");
+    writer
+        .batch_execute("SELECT pg_sleep(1.1)")
+        .await
+        .expect("sleep");
+    let other: std::time::SystemTime = writer
+        .query_one(
+            "UPDATE ifmatch_items SET body = $2, version = nextval('ifmatch_items_version'), \
+             modified_at = clock_timestamp() WHERE id = $1 RETURNING modified_at",
+            &[&id, &json!({ "id": id, "name": "other writer" })],
+        )
+        .await
+        .expect("the other write")
+        .get(0);
+    writer.batch_execute("COMMIT").await.expect("COMMIT");
+
+    let res = upsert.await.expect("upsert").expect("PUT");
+    assert_eq!(res.status(), StatusCode::OK, "the upsert replaced the item");
+    let header = res.headers()[LAST_MODIFIED]
+        .to_str()
+        .expect("Last-Modified")
+        .to_owned();
+    let modified = httpdate::parse_http_date(&header).expect("an HTTP date");
+    let other_header = httpdate::fmt_http_date(other);
+    let other_modified = httpdate::parse_http_date(&other_header).expect("an HTTP date");
+    assert!(
+        modified >= other_modified,
+        "the upsert's Last-Modified {header} is before the state it replaced ({other_header})"
+    );
+    // To the microsecond, in the database, too.
+    let stored: std::time::SystemTime = watcher
+        .query_one(
+            "SELECT modified_at FROM ifmatch_items WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .expect("modified_at")
+        .get(0);
+    assert!(stored >= other, "{stored:?} < {other:?}");
+    // The upsert is the current state, with the date it was answered with.
+    let (status, _, last_modified, item) = get(&http, &url).await.expect("GET");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (item["name"].as_str(), last_modified),
+        (Some("upsert"), header)
+    );
+}
+
+async fn backend_pid(client: &tokio_postgres::Client) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pg_backend_pid")
+        .get(0)
+}
+
+/// An exhausted version sequence is the database's trouble, not the
+/// request's: every write then gets the 503 that says nothing was changed
+/// (the same request succeeds once an operator has fixed the sequence),
+/// never a 422 that blames the item, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_version_sequence_is_a_503_that_changed_nothing_not_a_422() {
+    let Some(db) =
+        database_url("an_exhausted_version_sequence_is_a_503_that_changed_nothing_not_a_422")
+    else {
+        return;
+    };
+    let admin = admin(&db).await;
+    // The sequence is shared by every instance on a schema: this test
+    // exhausts one of its own.
+    let (schema, url) = own_schema(&admin, &db, "exhausted").await;
+    let instances = [
+        Instance::start("axum_items", &url),
+        Instance::start("actix_items", &url),
+    ];
+    let http = client();
+    let mut items = Vec::new();
+    for instance in &instances {
+        let path = create(&http, &instance.base, &json!({ "name": "before" })).await;
+        let url = format!("{}{path}", instance.base);
+        let (_, etag, _, body) = get(&http, &url).await.expect("GET");
+        items.push((url, etag, body));
+    }
+    admin
+        .batch_execute(&format!(
+            "SELECT setval('{schema}.ifmatch_items_version', {})",
+            i64::MAX
+        ))
+        .await
+        .expect("exhaust the sequence");
+
+    for (instance, (url, etag, body)) in instances.iter().zip(&items) {
+        let base = &instance.base;
+        let (status, text) = status_of(
+            http.post(format!("{base}/items"))
+                .json(&json!({ "name": "after" })),
+        )
+        .await;
+        assert_nothing_changed(status, &text, &format!("POST {base}/items"));
+        let (status, text) = status_of(
+            http.put(url)
+                .header(IF_MATCH, etag)
+                .json(&json!({ "name": "after" })),
+        )
+        .await;
+        assert_nothing_changed(status, &text, &format!("PUT {url}"));
+        let (_, etag_after, _, body_after) = get(&http, url).await.expect("GET");
+        assert_eq!((&etag_after, &body_after), (etag, body), "{url}");
+    }
+    // No item was added either: the two made before are all there is.
+    let rows: i64 = admin
+        .query_one(&format!("SELECT count(*) FROM {schema}.ifmatch_items"), &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 2);
+
+    drop(instances);
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .expect("drop the schema");
+}
+
+/// When every pooled connection is taken (here: the database stopped
+/// answering, and the requests in flight hold them all), a write that gets
+/// none was never sent to the database: it gets the 503 that says nothing
+/// was changed, so its client may simply send it again. Not "may or may
+/// not have been applied", which sends the client to look first, and which
+/// a POST's client cannot even do: it has no id yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_gets_no_pooled_connection_is_told_nothing_was_changed() {
+    let Some(db) =
+        database_url("a_write_that_gets_no_pooled_connection_is_told_nothing_was_changed")
+    else {
+        return;
+    };
+    let (upstream, _) = through_proxy(&db, SocketAddr::from(([127, 0, 0, 1], 0)));
+    let admin = admin(&db).await;
+    let http = client();
+    for name in ["axum_items", "actix_items"] {
+        let proxy = Proxy::start(upstream).await;
+        let (_, url) = through_proxy(&db, proxy.addr);
+        let instance = Instance::start(name, &url);
+        let base = &instance.base;
+        let path = create(&http, base, &json!({ "name": "read" })).await;
+
+        proxy.pause();
+        // As many reads as the pool has connections: each takes one and
+        // waits on it.
+        let readers: Vec<_> = (0..postgres::POOL_SIZE)
+            .map(|_| {
+                let request = http.get(format!("{base}{path}"));
+                tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+            })
+            .collect();
+        let mut all_taken = false;
+        for _ in 0..1_000 {
+            if proxy.held() >= postgres::POOL_SIZE {
+                all_taken = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            all_taken,
+            "{name}: the reads took {} connections, not all",
+            proxy.held()
+        );
+
+        let marker = fresh_id("no-connection");
+        let (status, text) = status_of(
+            http.post(format!("{base}/items"))
+                .json(&json!({ "name": marker })),
+        )
+        .await;
+        assert_nothing_changed(status, &text, &format!("{name}: POST"));
+
+        proxy.resume();
+        for reader in readers {
+            // Answered, whatever the answer.
+            let _ = reader.await.expect("reader");
+        }
+        // Nothing was written indeed.
+        let rows: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM ifmatch_items WHERE body->>'name' = $1",
+                &[&marker],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(rows, 0, "{name}");
+        // Once the database answers again, so does the service.
+        create(&http, base, &json!({ "name": "after" })).await;
+        drop(instance);
+        proxy.stop().await;
+    }
+}
+
+/// A table that exists but is not the one the store's statements need (an
+/// older or someone else's `ifmatch_items`) is refused at start, with what
+/// is wrong with it, rather than kept to fail every request later with a
+/// 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_table_of_another_shape_is_a_clear_error_at_start() {
+    let Some(db) = database_url("an_existing_table_of_another_shape_is_a_clear_error_at_start")
+    else {
+        return;
+    };
+    let admin = admin(&db).await;
+    let shapes = [
+        (
+            "id text PRIMARY KEY, body json NOT NULL, version integer NOT NULL, \
+             owner text NOT NULL",
+            &[
+                "column body is json, not jsonb",
+                "column version is integer, not bigint",
+                "column modified_at (timestamp with time zone) is missing",
+                "column owner is NOT NULL without a default",
+            ][..],
+        ),
+        (
+            "id text, body jsonb, version bigint, modified_at timestamptz",
+            &["column id has no unique index"][..],
+        ),
+    ];
+    for (columns, wrong) in shapes {
+        let (schema, url) = own_schema(&admin, &db, "shape").await;
+        admin
+            .batch_execute(&format!("CREATE TABLE {schema}.ifmatch_items ({columns})"))
+            .await
+            .expect("create the table");
+        for name in ["axum_items", "actix_items"] {
+            let mut child = Command::new(example(name))
+                .args(["--listen", "127.0.0.1:0", "--database-url", &url])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run example");
+            // Until it exits, or announces that it serves (then it is
+            // stopped here, and the test fails, rather than waiting on it).
+            let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+            let serving = stdout
+                .lines()
+                .map_while(Result::ok)
+                .any(|line| line.contains("listening on"));
+            if serving {
+                let _ = child.kill();
+            }
+            let out = child.wait_with_output().expect("wait for the example");
+            assert!(!serving, "{name} started serving on a table it cannot use");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{name} exited with success");
+            assert!(
+                stderr.contains("cannot use the database at")
+                    && stderr.contains("is not what this service needs"),
+                "{name}: {stderr}"
+            );
+            for what in wrong {
+                assert!(stderr.contains(what), "{name}: {what:?} not in {stderr}");
+            }
+            assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        }
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .expect("drop the schema");
+    }
 }

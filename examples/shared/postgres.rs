@@ -41,6 +41,8 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 const SERVER_TIMEOUT: Duration = Duration::from_secs(4);
 /// How long a request waits for a free connection.
 const POOL_WAIT: Duration = Duration::from_secs(2);
+/// How many connections one instance keeps to the database at most.
+pub const POOL_SIZE: usize = 16;
 
 const SCHEMA: &str = "
     BEGIN;
@@ -57,6 +59,104 @@ const SCHEMA: &str = "
 ";
 
 const RETURNING: &str = "RETURNING body, version, modified_at";
+
+/// The columns the statements read and write, with their types as
+/// PostgreSQL's `format_type` names them (those [`SCHEMA`] creates).
+const COLUMNS: [(&str, &str); 4] = [
+    ("id", "text"),
+    ("body", "jsonb"),
+    ("version", "bigint"),
+    ("modified_at", "timestamp with time zone"),
+];
+
+/// [`SCHEMA`] in a few words, for the start-up error.
+const EXPECTED_SHAPE: &str = "a table with id text PRIMARY KEY, body jsonb, version bigint and \
+                              modified_at timestamptz, and a sequence";
+
+/// What is wrong with the items table and sequence for the store's
+/// statements, if anything: a missing or mistyped column, a column the
+/// INSERT would leave NULL that may not be, no unique index on `id` alone
+/// (which `ON CONFLICT (id)` needs), or a relation of another kind. Reads
+/// only the catalogs, which every role may.
+async fn shape_problems(client: &deadpool_postgres::Client) -> Result<Vec<String>, StoreError> {
+    let mut problems = Vec::new();
+    let kinds = client
+        .query_one(
+            "SELECT (SELECT relkind::text FROM pg_class WHERE oid = to_regclass('ifmatch_items')), \
+                    (SELECT relkind::text FROM pg_class \
+                      WHERE oid = to_regclass('ifmatch_items_version'))",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    let (table, sequence): (Option<String>, Option<String>) = (
+        kinds.try_get(0).map_err(db_error)?,
+        kinds.try_get(1).map_err(db_error)?,
+    );
+    if !matches!(table.as_deref(), Some("r" | "p")) {
+        problems.push("ifmatch_items is not a table".to_owned());
+    }
+    if sequence.as_deref() != Some("S") {
+        problems.push("ifmatch_items_version is not a sequence".to_owned());
+    }
+    let columns = client
+        .query(
+            "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull, \
+                    atthasdef OR attidentity <> '' \
+               FROM pg_attribute \
+              WHERE attrelid = to_regclass('ifmatch_items') AND attnum > 0 \
+                AND NOT attisdropped \
+              ORDER BY attnum",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut found = Vec::with_capacity(columns.len());
+    for row in &columns {
+        let name: String = row.try_get(0).map_err(db_error)?;
+        let kind: String = row.try_get(1).map_err(db_error)?;
+        let not_null: bool = row.try_get(2).map_err(db_error)?;
+        // A default, or an identity column's generated value.
+        let default: bool = row.try_get(3).map_err(db_error)?;
+        found.push((name, kind, not_null && !default));
+    }
+    for (name, kind) in COLUMNS {
+        match found.iter().find(|(n, ..)| n == name) {
+            None => problems.push(format!("column {name} ({kind}) is missing")),
+            Some((_, other, _)) if other != kind => {
+                problems.push(format!("column {name} is {other}, not {kind}"));
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, _, required) in &found {
+        if *required && !COLUMNS.iter().any(|(n, _)| n == name) {
+            problems.push(format!(
+                "column {name} is NOT NULL without a default, and the service does not set it"
+            ));
+        }
+    }
+    let unique: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i \
+                              JOIN pg_attribute a \
+                                ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+                             WHERE i.indrelid = to_regclass('ifmatch_items') \
+                               AND i.indisunique AND i.indimmediate AND i.indisvalid \
+                               AND i.indnkeyatts = 1 \
+                               AND i.indpred IS NULL AND i.indexprs IS NULL \
+                               AND a.attname = 'id')",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(db_error)?;
+    if !unique && found.iter().any(|(n, ..)| n == "id") {
+        problems
+            .push("column id has no unique index (PRIMARY KEY or UNIQUE on id alone)".to_owned());
+    }
+    Ok(problems)
+}
 
 /// The items table, through a connection pool.
 #[derive(Clone)]
@@ -156,8 +256,8 @@ fn stored(row: &Row) -> Result<Stored<Item>, StoreError> {
 
 impl PgStore {
     /// Connects, and creates the table if it is missing. Fails with a
-    /// readable error when the URL is invalid or the database cannot be
-    /// reached.
+    /// readable error when the URL is invalid, the database cannot be
+    /// reached, or an existing table is not one the store can use.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
@@ -188,7 +288,7 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(16)
+            .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
             // Shorter than the operation's deadline, so that a request that
             // waited in vain for a connection is told nothing was written.
@@ -212,10 +312,22 @@ impl PgStore {
                 .await
                 .and_then(|row| row.try_get(0))
                 .map_err(db_error)?;
-            if exists {
-                return Ok(());
+            if !exists {
+                client.batch_execute(SCHEMA).await.map_err(db_error)?;
             }
-            client.batch_execute(SCHEMA).await.map_err(db_error)
+            // `CREATE TABLE IF NOT EXISTS` keeps a table of any shape, and
+            // one the statements below cannot use would fail every request
+            // with a 503: refuse to start instead, saying what is wrong.
+            let problems = shape_problems(&client).await?;
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(StoreError::unavailable(format!(
+                    "the existing table ifmatch_items or sequence ifmatch_items_version is not \
+                     what this service needs ({EXPECTED_SHAPE}): {}",
+                    problems.join("; ")
+                )))
+            }
         })
         .await?;
         Ok(store)
