@@ -1268,6 +1268,55 @@ async fn a_write_that_gets_no_pooled_connection_is_told_nothing_was_changed() {
     }
 }
 
+/// When the network to the database stalls, getting a connection hangs
+/// until the pool's own timeouts give up: checking an idle connection
+/// before reuse, then opening a new one. Nothing has been sent by then, so
+/// the write must be told nothing was changed however long that takes (the
+/// operation's deadline used to include it, and a slow enough wait was
+/// answered "may or may not have been applied").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_finds_every_connection_stalled_is_told_nothing_was_changed() {
+    let Some(db) =
+        database_url("a_write_that_finds_every_connection_stalled_is_told_nothing_was_changed")
+    else {
+        return;
+    };
+    let (upstream, _) = through_proxy(&db, SocketAddr::from(([127, 0, 0, 1], 0)));
+    let admin = admin(&db).await;
+    let http = client();
+    for name in ["axum_items", "actix_items"] {
+        let proxy = Proxy::start(upstream).await;
+        let (_, url) = through_proxy(&db, proxy.addr);
+        let instance = Instance::start(name, &url);
+        let base = &instance.base;
+        // The pool now holds idle connections, which the stall reaches.
+        create(&http, base, &json!({ "name": "before" })).await;
+
+        proxy.pause();
+        let marker = fresh_id("stalled");
+        let (status, text) = status_of(
+            http.post(format!("{base}/items"))
+                .json(&json!({ "name": marker })),
+        )
+        .await;
+        assert_nothing_changed(status, &text, &format!("{name}: POST"));
+        proxy.resume();
+
+        let rows: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM ifmatch_items WHERE body->>'name' = $1",
+                &[&marker],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(rows, 0, "{name}");
+        create(&http, base, &json!({ "name": "after" })).await;
+        drop(instance);
+        proxy.stop().await;
+    }
+}
+
 /// A table that exists but is not the one the store's statements need (an
 /// older or someone else's `ifmatch_items`) is refused at start, with what
 /// is wrong with it, rather than kept to fail every request later with a

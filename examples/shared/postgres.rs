@@ -41,6 +41,12 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 const SERVER_TIMEOUT: Duration = Duration::from_secs(4);
 /// How long a request waits for a free connection.
 const POOL_WAIT: Duration = Duration::from_secs(2);
+/// How long a request may take to get a working connection in all: the
+/// wait for a free one, then checking an idle one before reuse (each
+/// stalled one costs a recycle timeout) or opening a new one. Nothing has
+/// been sent by then, so running out of it is "nothing was changed", and
+/// the operation's own deadline starts only once it has a connection.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(3);
 /// How many connections one instance keeps to the database at most.
 pub const POOL_SIZE: usize = 16;
 
@@ -222,7 +228,8 @@ fn query_failed(e: tokio_postgres::Error) -> StoreError {
 
 /// Runs a database operation with a deadline, so that a database that went
 /// away gives an error (503), never a hang. The deadline may pass after a
-/// write committed, so the outcome of a timed-out operation is unknown.
+/// write committed, so the outcome of a timed-out operation is unknown:
+/// get the connection first ([`PgStore::client`]), outside it.
 async fn timed<T>(op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
     match tokio::time::timeout(OPERATION_TIMEOUT, op).await {
         Ok(result) => result,
@@ -255,6 +262,17 @@ fn stored(row: &Row) -> Result<Stored<Item>, StoreError> {
 }
 
 impl PgStore {
+    /// A connection from the pool within [`CONNECT_DEADLINE`]. A failure
+    /// here sent nothing: the request is told nothing was changed.
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        match tokio::time::timeout(CONNECT_DEADLINE, self.pool.get()).await {
+            Ok(client) => client.map_err(db_error),
+            Err(_) => Err(StoreError::unavailable(format!(
+                "no working database connection within {CONNECT_DEADLINE:?}"
+            ))),
+        }
+    }
+
     /// Connects, and creates the table if it is missing. Fails with a
     /// readable error when the URL is invalid, the database cannot be
     /// reached, or an existing table is not one the store can use.
@@ -298,8 +316,8 @@ impl PgStore {
             .build()
             .map_err(db_error)?;
         let store = Self { pool };
+        let client = store.client().await?;
         timed(async {
-            let client = store.pool.get().await.map_err(db_error)?;
             // A role without CREATE on the schema (the least a service
             // needs) can use a schema someone else created: `CREATE … IF
             // NOT EXISTS` checks that right before it looks.
@@ -360,8 +378,8 @@ impl ConditionalStore<str> for PgStore {
 
     /// One row, by id.
     async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
+        let client = self.client().await?;
         timed(async {
-            let client = self.pool.get().await.map_err(db_error)?;
             let row = client
                 .query_opt(
                     "SELECT body, version, modified_at FROM ifmatch_items WHERE id = $1",
@@ -389,8 +407,8 @@ impl ConditionalStore<str> for PgStore {
         item: Item,
     ) -> Result<Written<Item>, WriteError<StoreError>> {
         let body = Value::Object(item);
+        let client = self.client().await.map_err(WriteError::Store)?;
         let write = timed(async {
-            let client = self.pool.get().await.map_err(db_error)?;
             let set = "body = $2, version = nextval('ifmatch_items_version'), \
                        modified_at = clock_timestamp()";
             let insert = "INSERT INTO ifmatch_items (id, body, version, modified_at) \
@@ -463,8 +481,8 @@ impl ConditionalStore<str> for PgStore {
         id: &str,
         expected: &Expected,
     ) -> Result<Stored<Item>, WriteError<StoreError>> {
+        let client = self.client().await.map_err(WriteError::Store)?;
         let delete = timed(async {
-            let client = self.pool.get().await.map_err(db_error)?;
             let row = match expected {
                 Expected::ETag(tag) => match version_of(tag) {
                     Some(version) => {
