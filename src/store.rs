@@ -223,8 +223,10 @@ impl<E> WriteError<E> {
 ///             WHERE id = $1 AND version = $3 RETURNING version
 ///             -- $3 = tag.version(); None (a tag this store did not make): refuse
 /// Exists    UPDATE t SET body = $2, version = nextval('v') WHERE id = $1 RETURNING version
-/// Any       INSERT ... ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body,
-///             version = EXCLUDED.version RETURNING version, (xmax = 0) AS created
+/// Any       INSERT ... ON CONFLICT (id) DO UPDATE SET body = $2,
+///             version = nextval('v') RETURNING version, (xmax = 0) AS created
+///             -- not EXCLUDED.version: drawn before waiting for a concurrent
+///             -- writer's lock, it would number this newer state before theirs
 /// _         refuse: a state the store does not know is not one it may overwrite
 /// ```
 ///

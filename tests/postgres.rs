@@ -1016,7 +1016,8 @@ fn assert_nothing_changed(status: StatusCode, text: &str, what: &str) {
 /// the row while another writer held it lands after that writer, so its
 /// `Last-Modified` must not be earlier than the one that writer's state
 /// had: clients and caches comparing dates (If-Modified-Since,
-/// If-Unmodified-Since) would take the newer state for the older. The
+/// If-Unmodified-Since) would take the newer state for the older. Nor may
+/// its version be smaller, for anyone who orders states by version. The
 /// other writer here is a session of the test that locks the row, lets the
 /// upsert start waiting, and writes the row as the store does a second
 /// later (another instance's slow write, as the database sees it). The
@@ -1024,8 +1025,9 @@ fn assert_nothing_changed(status: StatusCode, text: &str, what: &str) {
 /// at Last-Modified's one-second resolution, had the upsert dated its state
 /// from when it started rather than from when it wrote.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upsert_that_waited_for_another_writer_is_not_dated_before_it() {
-    let Some(db) = database_url("an_upsert_that_waited_for_another_writer_is_not_dated_before_it")
+async fn an_upsert_that_waited_for_another_writer_is_dated_and_versioned_after_it() {
+    let Some(db) =
+        database_url("an_upsert_that_waited_for_another_writer_is_dated_and_versioned_after_it")
     else {
         return;
     };
@@ -1073,19 +1075,32 @@ async fn an_upsert_that_waited_for_another_writer_is_not_dated_before_it() {
         .batch_execute("SELECT pg_sleep(1.1)")
         .await
         .expect("sleep");
-    let other: std::time::SystemTime = writer
+    let other_row = writer
         .query_one(
             "UPDATE ifmatch_items SET body = $2, version = nextval('ifmatch_items_version'), \
-             modified_at = clock_timestamp() WHERE id = $1 RETURNING modified_at",
+             modified_at = clock_timestamp() WHERE id = $1 RETURNING modified_at, version",
             &[&id, &json!({ "id": id, "name": "other writer" })],
         )
         .await
-        .expect("the other write")
-        .get(0);
+        .expect("the other write");
+    let other: std::time::SystemTime = other_row.get(0);
+    let other_version: i64 = other_row.get(1);
     writer.batch_execute("COMMIT").await.expect("COMMIT");
 
     let res = upsert.await.expect("upsert").expect("PUT");
     assert_eq!(res.status(), StatusCode::OK, "the upsert replaced the item");
+    // Its version is newer too: one drawn before the wait would be smaller
+    // than the version of the state it replaced.
+    let etag = res.headers()[ETAG].to_str().expect("ETag").to_owned();
+    let version: i64 = etag
+        .trim_matches('"')
+        .strip_prefix('v')
+        .and_then(|v| v.parse().ok())
+        .expect("a version tag");
+    assert!(
+        version > other_version,
+        "the upsert's version {version} is not after the state it replaced (v{other_version})"
+    );
     let header = res.headers()[LAST_MODIFIED]
         .to_str()
         .expect("Last-Modified")

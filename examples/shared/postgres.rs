@@ -437,13 +437,13 @@ impl ConditionalStore<str> for PgStore {
                 // updating transaction in xmax (it locked the row). So the
                 // statement that wrote also says whether it created.
                 Expected::Any => {
-                    // `modified_at` is read again once the row is locked:
-                    // `EXCLUDED.modified_at` was taken before the statement
-                    // waited for a concurrent writer, and would date this
-                    // newer state before that writer's.
+                    // The version and `modified_at` are drawn again once
+                    // the row is locked: `EXCLUDED`'s were taken before the
+                    // statement waited for a concurrent writer, and would
+                    // number and date this newer state before that
+                    // writer's.
                     let sql = format!(
-                        "{insert} ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, \
-                         version = EXCLUDED.version, modified_at = clock_timestamp() \
+                        "{insert} ON CONFLICT (id) DO UPDATE SET {set} \
                          {RETURNING}, (xmax = 0) AS created"
                     );
                     client.query_opt(&sql, &[&id, &body]).await
