@@ -114,6 +114,9 @@ mod tests {
         assert_eq!(unix_secs(t), 10);
         assert_eq!(unix_secs(UNIX_EPOCH - Duration::new(0, 1)), -1);
         assert_eq!(unix_secs(UNIX_EPOCH - Duration::new(2, 0)), -2);
+        // Before the epoch, a fraction of a second still rounds towards the
+        // past: 2.000000001 s before it is in the third second before it.
+        assert_eq!(unix_secs(UNIX_EPOCH - Duration::new(2, 1)), -3);
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl ETagList {
             }
             for item in Items::new(line) {
                 match item? {
-                    Item::Tag { wire, .. } => tags.push(ETag::from_valid_wire(wire)),
+                    Item::Tag { wire } => tags.push(ETag::from_valid_wire(wire)),
                     Item::Star => return Err(InvalidETag::new(ETagErrorKind::StarInList)),
                 }
             }
@@ -194,9 +194,8 @@ impl fmt::Display for ETagList {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Item<'a> {
     Star,
+    /// An entity-tag, as it stands on the line (already validated).
     Tag {
-        weak: bool,
-        opaque: &'a [u8],
         wire: &'a [u8],
     },
 }
@@ -252,8 +251,7 @@ impl<'a> Iterator for Items<'a> {
             i += 1;
             Item::Star
         } else {
-            let weak = line[i..].starts_with(b"W/");
-            if weak {
+            if line[i..].starts_with(b"W/") {
                 i += 2;
             }
             match line.get(i) {
@@ -264,7 +262,6 @@ impl<'a> Iterator for Items<'a> {
                 None => return self.fail(ETagErrorKind::EndBeforeOpeningQuote { offset: i }),
             }
             i += 1;
-            let open = i;
             i += etagc_run(&line[i..]);
             match line.get(i) {
                 Some(b'"') => {}
@@ -275,8 +272,6 @@ impl<'a> Iterator for Items<'a> {
             }
             i += 1;
             Item::Tag {
-                weak,
-                opaque: &line[open..i - 1],
                 wire: &line[start..i],
             }
         };
@@ -439,6 +434,23 @@ mod tests {
     }
 
     #[test]
+    fn etagc_run_agrees_with_the_byte_rule_whatever_surrounds_the_byte() {
+        // The 16-byte blocks must reject every byte `etagc` rejects, also
+        // in a block with no other kind of byte: bytes at the edges of the
+        // rule (0x20/0x21, 0x22, 0x7e/0x7f, 0x80) as filler.
+        for fill in [0x00, b' ', b'!', b'"', b'#', b'~', 0x7f, 0x80, 0xff] {
+            for b in 0..=255u8 {
+                for at in 0..40 {
+                    let mut s = vec![fill; 40];
+                    s[at] = b;
+                    let want = s.iter().take_while(|&&c| is_etagc(c)).count();
+                    assert_eq!(etagc_run(&s), want, "byte {b:#x} at {at} among {fill:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn commas_inside_quotes_are_part_of_the_tag() {
         assert_eq!(
             scan_str(&["\"a,b\""], "\"a,b\""),
@@ -540,5 +552,18 @@ mod tests {
         assert_eq!(list.to_string(), "\"a\", W/\"b\"");
         assert!(!ETagList::Tags(vec![]).strong_match(&ETag::strong("a").unwrap()));
         assert!(ETagList::Any.strong_match(&ETag::strong("a").unwrap()));
+    }
+
+    #[test]
+    fn weak_match_is_the_if_none_match_comparison() {
+        // RFC 9110 §13.1.2: If-None-Match uses the weak comparison
+        // (§8.8.3.2): opaque tags equal, weakness ignored.
+        let list: ETagList = r#""x", W/"a""#.parse().unwrap();
+        assert!(list.weak_match(&ETag::strong("a").unwrap()));
+        assert!(list.weak_match(&ETag::weak("x").unwrap()));
+        assert!(!list.weak_match(&ETag::strong("b").unwrap()));
+        assert!(!list.weak_match(&ETag::weak("ax").unwrap()));
+        assert!(!ETagList::Tags(vec![]).weak_match(&ETag::strong("a").unwrap()));
+        assert!(ETagList::Any.weak_match(&ETag::weak("a").unwrap()));
     }
 }

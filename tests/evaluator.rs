@@ -43,7 +43,7 @@ use http::header::{
     HeaderMap, HeaderName, HeaderValue, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
     IF_UNMODIFIED_SINCE, RANGE,
 };
-use http::{Method, Request};
+use http::{Method, Request, StatusCode};
 use ifmatch::{
     ETag, Evaluation, Expected, Failed, Mode, Outcome, Policy, RawHeaders, Validators, Versioned,
 };
@@ -3131,4 +3131,32 @@ fn ten_thousand_if_match_tags_are_all_considered() {
         eval(&Method::PUT, &headers).outcome(),
         &Outcome::PreconditionFailed(Failed::IfMatch)
     );
+}
+
+/// `Outcome::status` is what a service answers instead of performing the
+/// method: none to proceed, 304 Not Modified (RFC 9110 §15.4.5), 412
+/// Precondition Failed (§15.5.13) or 428 Precondition Required (RFC 6585
+/// §3). Checked on the outcome of every case in the tables.
+#[test]
+fn status_is_the_answer_each_outcome_calls_for() {
+    let mut seen = [false; 4];
+    for case in all_cases() {
+        let current = case.current.build();
+        let eval = (case.policy)().evaluate(
+            &case.method,
+            &header_map(case.headers),
+            current.as_ref(),
+            UNIX_EPOCH + case.now,
+        );
+        let (slot, want) = match eval.outcome() {
+            Outcome::Proceed { .. } => (0, None),
+            Outcome::NotModified => (1, Some(StatusCode::NOT_MODIFIED)),
+            Outcome::PreconditionFailed(_) => (2, Some(StatusCode::PRECONDITION_FAILED)),
+            Outcome::PreconditionRequired => (3, Some(StatusCode::PRECONDITION_REQUIRED)),
+            other => panic!("{}: unexpected outcome {other:?}", label(&case)),
+        };
+        seen[slot] = true;
+        assert_eq!(eval.outcome().status(), want, "{}", label(&case));
+    }
+    assert_eq!(seen, [true; 4], "the tables cover every outcome");
 }
