@@ -383,16 +383,21 @@ struct Proxy {
     addr: SocketAddr,
     accept: JoinHandle<()>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    paused: tokio::sync::watch::Sender<bool>,
+    /// Connections numbered below this hold back what they are sent:
+    /// `u64::MAX` for all, 0 for none.
+    paused: tokio::sync::watch::Sender<u64>,
+    /// How many connections have been accepted.
+    accepted: Arc<AtomicU64>,
     /// How many connections have sent something that the pause holds back.
     held: Arc<AtomicUsize>,
 }
 
-/// Copies `from` to `to`; while `paused`, what arrives is held back.
+/// Copies `from` to `to` for the proxy's connection number `index`; while
+/// `paused` is above `index`, what arrives is held back.
 async fn relay(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut paused: tokio::sync::watch::Receiver<bool>,
+    (mut paused, index): (tokio::sync::watch::Receiver<u64>, u64),
     held: Option<Arc<AtomicUsize>>,
 ) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -402,11 +407,11 @@ async fn relay(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if *paused.borrow() {
+        if *paused.borrow() > index {
             if let Some(held) = &held {
                 held.fetch_add(1, Ordering::SeqCst);
             }
-            let _ = paused.wait_for(|p| !*p).await;
+            let _ = paused.wait_for(|p| *p <= index).await;
             if let Some(held) = &held {
                 held.fetch_sub(1, Ordering::SeqCst);
             }
@@ -423,20 +428,28 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (paused, pause) = tokio::sync::watch::channel(false);
+        let (paused, pause) = tokio::sync::watch::channel(0);
         let held = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicU64::new(0));
         let conns = connections.clone();
         let holding = held.clone();
+        let counting = accepted.clone();
         let accept = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
+                let index = counting.fetch_add(1, Ordering::SeqCst);
                 let (pause, holding) = (pause.clone(), holding.clone());
                 let task = tokio::spawn(async move {
                     if let Ok(outbound) = TcpStream::connect(upstream).await {
                         let (client_read, client_write) = inbound.into_split();
                         let (server_read, server_write) = outbound.into_split();
                         tokio::join!(
-                            relay(client_read, server_write, pause.clone(), Some(holding)),
-                            relay(server_read, client_write, pause, None),
+                            relay(
+                                client_read,
+                                server_write,
+                                (pause.clone(), index),
+                                Some(holding)
+                            ),
+                            relay(server_read, client_write, (pause, index), None),
                         );
                     }
                 });
@@ -448,6 +461,7 @@ impl Proxy {
             accept,
             connections,
             paused,
+            accepted,
             held,
         }
     }
@@ -463,12 +477,21 @@ impl Proxy {
     /// Holds back whatever is sent from now on, both ways, on every
     /// connection, new ones too: the database stops answering.
     fn pause(&self) {
-        self.paused.send_replace(true);
+        self.paused.send_replace(u64::MAX);
+    }
+
+    /// Holds back whatever is sent from now on over the connections open
+    /// now, but not over new ones: the idle connections in a pool went dead
+    /// without a word (a failover, a firewall that forgot them), while the
+    /// database itself answers.
+    fn stall_open_connections(&self) {
+        self.paused
+            .send_replace(self.accepted.load(Ordering::SeqCst));
     }
 
     /// Lets everything held back through, and what follows.
     fn resume(&self) {
-        self.paused.send_replace(false);
+        self.paused.send_replace(0);
     }
 
     /// How many connections have sent the database something the pause
@@ -1400,5 +1423,40 @@ async fn an_existing_table_of_another_shape_is_a_clear_error_at_start() {
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .await
             .expect("drop the schema");
+    }
+}
+
+/// When the pooled connections went dead without a word but the database
+/// answers new ones (a failover, a firewall that dropped idle connections),
+/// a request that meets one dead idle connection is served over a new one:
+/// checking the idle one before reuse must give up in time to open another
+/// within the deadline for getting a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_meets_a_dead_idle_connection_is_served_over_a_new_one() {
+    let Some(db) =
+        database_url("a_write_that_meets_a_dead_idle_connection_is_served_over_a_new_one")
+    else {
+        return;
+    };
+    let (upstream, _) = through_proxy(&db, SocketAddr::from(([127, 0, 0, 1], 0)));
+    let http = client();
+    for name in ["axum_items", "actix_items"] {
+        let proxy = Proxy::start(upstream).await;
+        let (_, url) = through_proxy(&db, proxy.addr);
+        let instance = Instance::start(name, &url);
+        let base = &instance.base;
+        // The pool now holds an idle connection.
+        create(&http, base, &json!({ "name": "before" })).await;
+
+        proxy.stall_open_connections();
+        let (status, text) = status_of(
+            http.post(format!("{base}/items"))
+                .json(&json!({ "name": "after" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {text}");
+        proxy.resume();
+        drop(instance);
+        proxy.stop().await;
     }
 }

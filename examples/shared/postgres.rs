@@ -47,6 +47,12 @@ const POOL_WAIT: Duration = Duration::from_secs(2);
 /// been sent by then, so running out of it is "nothing was changed", and
 /// the operation's own deadline starts only once it has a connection.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(3);
+/// How long checking an idle connection before reuse may take: an empty
+/// query's round trip. Well under [`CONNECT_DEADLINE`], so that a request
+/// that meets a dead idle connection (a failover, a firewall that forgot
+/// it) still has the time to open a new one; at the full deadline it got a
+/// 503 although the database answered.
+const RECYCLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many connections one instance keeps to the database at most.
 pub const POOL_SIZE: usize = 16;
 
@@ -308,11 +314,11 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
-            // Shorter than the operation's deadline, so that a request that
-            // waited in vain for a connection is told nothing was written.
+            // Each within `CONNECT_DEADLINE`, which bounds them together: a
+            // request that got no connection is told nothing was written.
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(Duration::from_secs(3)))
-            .recycle_timeout(Some(Duration::from_secs(3)))
+            .recycle_timeout(Some(RECYCLE_TIMEOUT))
             .build()
             .map_err(db_error)?;
         let store = Self { pool };
