@@ -44,10 +44,10 @@ pin_project! {
             // being read before this body was made).
             rest: Option<Pin<Box<B>>>,
         },
-        // No content, and a size hint without an upper bound, so that no
-        // framework states a Content-Length of 0 from it: a 304's body, or
-        // the answer to a HEAD whose GET content has no known length (RFC
-        // 9110 §9.3.2), with an error met reading it passed on.
+        // The answer to a HEAD whose GET content has no known length: no
+        // content (RFC 9110 §9.3.2), with an error met reading it passed
+        // on, and a size hint without an upper bound, so that no framework
+        // states a Content-Length of 0 from it.
         NoContent {
             error: Option<E>,
         },
@@ -67,18 +67,6 @@ impl<B: Body> ResponseBody<B> {
 
     pub(crate) fn empty() -> Self {
         Self::held(VecDeque::new(), None, None, None)
-    }
-
-    /// The body of a response whose status has no content (1xx, 204,
-    /// 304): nothing, with a size hint that states no length. A server
-    /// sends no content for these statuses anyway, but a framework that
-    /// turns an exact size hint into Content-Length (axum does, for every
-    /// response) would state `Content-Length: 0` on a 304, which RFC 9110
-    /// §8.6 forbids unless the 200 would have been empty.
-    pub(crate) fn no_content() -> Self {
-        Self {
-            kind: Kind::NoContent { error: None },
-        }
     }
 
     /// This body's content withheld, for a HEAD: an exact length is for

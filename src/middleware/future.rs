@@ -32,7 +32,7 @@ use crate::write::Conflict;
 /// Content-Length a GET would have had, except on a 304, which has no
 /// content of its own to measure (§8.6).
 fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>> {
-    if head || !has_content(res.status()) {
+    if head {
         let len = res.body().len() as u64;
         return without_content(res.into_parts().0, len);
     }
@@ -42,14 +42,21 @@ fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>>
 /// The answer to a HEAD whose GET content is `len` bytes: no content, and
 /// that length in Content-Length unless the response already states one or
 /// its status has no content (§8.6).
+///
+/// The empty body states its size, 0, also on a 304, although axum turns
+/// that into `Content-Length: 0` there, which §8.6 does not allow. A body
+/// of unknown size would be worse: tower-http's `CompressionLayer` outside
+/// the layer compresses such a body, and a 304 would then carry
+/// `Content-Encoding: gzip`, which a cache copies onto the response it
+/// stored (RFC 9111 §4.3.4), and over HTTP/2 an empty gzip stream as
+/// content (§15.4.5).
 fn without_content<B: Body>(mut parts: response::Parts, len: u64) -> Response<ResponseBody<B>> {
-    if !has_content(parts.status) {
-        return Response::from_parts(parts, ResponseBody::no_content());
+    if has_content(parts.status) {
+        parts
+            .headers
+            .entry(CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(len));
     }
-    parts
-        .headers
-        .entry(CONTENT_LENGTH)
-        .or_insert_with(|| HeaderValue::from(len));
     Response::from_parts(parts, ResponseBody::empty())
 }
 
@@ -392,7 +399,7 @@ impl ETagRequest {
             Outcome::NotModified => {
                 parts.status = StatusCode::NOT_MODIFIED;
                 into_not_modified_headers(&mut parts.headers, &current);
-                Response::from_parts(parts, ResponseBody::no_content())
+                Response::from_parts(parts, ResponseBody::empty())
             }
             Outcome::PreconditionFailed(failed) => {
                 let (parts, problem) = self
