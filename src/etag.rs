@@ -757,10 +757,32 @@ mod tests {
     }
 
     #[test]
+    fn version_reads_back_zero_and_nothing_with_a_leading_zero() {
+        // `"v0"` is what `from_version(0)` writes: a store whose first
+        // version is 0 must find it again, or it refuses every write.
+        assert_eq!(ETag::from_version(0).version(), Some(0));
+        assert_eq!(ETag::from_version(10).version(), Some(10));
+        // Only the one spelling `from_version` writes reads back.
+        for other in ["v00", "v01", "v042", "v0042", "v"] {
+            assert_eq!(ETag::strong(other).unwrap().version(), None, "{other}");
+        }
+    }
+
+    #[test]
     fn equality_means_identical() {
         assert_eq!(tag("\"a\""), tag("\"a\""));
         assert_ne!(tag("\"a\""), tag("W/\"a\""));
         assert_ne!(tag("\"a\""), tag("\"b\""));
+    }
+
+    #[test]
+    fn debug_shows_the_wire_form() {
+        // What a failed `assert_eq!` or a log line shows for a tag, or for a
+        // `Precondition` or `Conflict` holding one.
+        let t = tag("W/\"a\"");
+        assert_eq!(format!("{t:?}"), "ETag(W/\"a\")");
+        let e = ETag::parse(b"\"\xe9\"").unwrap();
+        assert_eq!(format!("{e:?}"), "ETag(\"\u{e9}\")");
     }
 
     #[test]
@@ -791,6 +813,9 @@ mod tests {
         let back: ETag = serde_json::from_str(&json).unwrap();
         assert_eq!(back, t);
         assert!(serde_json::from_str::<ETag>("\"nope\"").is_err());
+        // A value of another type says what was expected instead.
+        let err = serde_json::from_str::<ETag>("1").unwrap_err().to_string();
+        assert!(err.contains("expected an entity-tag such as"), "{err}");
     }
 
     #[test]

@@ -315,4 +315,26 @@ mod tests {
         assert!(g.is_gone());
         assert_eq!(g.current_etag(), None);
     }
+
+    #[test]
+    fn conflicts_hand_back_every_current_validator() {
+        // A service that builds its own 412, or reloads to retry, reads the
+        // state the write found: its tag and its modification time.
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let found = Validators::new(ETag::from_version(3)).with_last_modified(at);
+        let c = Conflict::refused(&Expected::ETag(ETag::from_version(2)), Some(&found));
+        assert_eq!(c.current(), Some(&found));
+        assert_eq!(c.current_last_modified(), Some(at));
+        // A target without a tag moved on too: it exists, it is not gone.
+        let dated = Conflict::moved(&Validators::modified_at(at));
+        assert_eq!(dated.current(), Some(&Validators::modified_at(at)));
+        assert_eq!(dated.current_last_modified(), Some(at));
+        assert_eq!(dated.to_string(), "write conflict: the target changed");
+        let gone = Conflict::gone();
+        assert_eq!((gone.current(), gone.current_last_modified()), (None, None));
+        assert_eq!(
+            gone.to_string(),
+            "write conflict: the target does not exist"
+        );
+    }
 }
