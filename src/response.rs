@@ -1080,6 +1080,64 @@ mod tests {
     }
 
     #[test]
+    fn a_replaced_exists_text_is_used_without_a_strong_tag() {
+        // The default `Exists` text has an untagged variant; a service's own
+        // text replaces both, as for `Changed` and `Unmatchable`.
+        let texts = ProblemTexts::default().set(
+            ProblemKind::Exists,
+            ProblemText {
+                type_uri: "urn:example:exists".into(),
+                title: "Exists".into(),
+                detail: "Already there (now {etag}).".into(),
+            },
+        );
+        let untagged = Validators::modified_at(UNIX_EPOCH + Duration::from_secs(784_111_777));
+        let weak = ETag::from_version(3).into_weak();
+        for (res, detail) in [
+            (
+                texts.precondition_failed(Some(&untagged), Failed::IfNoneMatch),
+                "Already there (now (none)).",
+            ),
+            (
+                texts.precondition_failed(Some(&weak), Failed::IfNoneMatch),
+                "Already there (now W/\"v3\").",
+            ),
+            (
+                texts.conflict(&Conflict::refused(&Expected::Absent, Some(&untagged))),
+                "Already there (now (none)).",
+            ),
+        ] {
+            let body = json(&res);
+            assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+            assert_eq!(body["type"], "urn:example:exists");
+            assert_eq!(body["title"], "Exists");
+            assert_eq!(body["detail"], detail);
+        }
+    }
+
+    #[test]
+    fn malformed_names_the_field_as_the_rfc_spells_it() {
+        for (field, name) in [
+            (http::header::IF_MATCH, "If-Match"),
+            (http::header::IF_NONE_MATCH, "If-None-Match"),
+        ] {
+            let res = ProblemTexts::default().malformed(&field);
+            let body = json(&res);
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+            assert_eq!(body["status"], 400);
+            assert_eq!(
+                body["detail"],
+                format!(
+                    "The {name} header is not a valid list of entity-tags. Send the ETag \
+                     exactly as the server gave it, including the double quotes (for example \
+                     {name}: \"v42\"), separate several tags with commas, or send * alone."
+                )
+            );
+        }
+    }
+
+    #[test]
     fn texts_and_type_can_be_replaced() {
         let texts = ProblemTexts::default().set(
             ProblemKind::Changed,
