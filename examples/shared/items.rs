@@ -928,8 +928,8 @@ impl Items {
         // client's to resolve: the patch is applied again to a fresh read,
         // a few times, never to a version it was not computed from.
         let unpinned = matches!(pre.expected(), Expected::Any | Expected::Exists);
-        let attempts = if unpinned { PATCH_ATTEMPTS } else { 1 };
-        for attempt in 1..=attempts {
+        // Only a race of an unpinned request goes round again.
+        for _ in 0..PATCH_ATTEMPTS {
             let current = match self.store.load(id).await {
                 Ok(Some(current)) => current,
                 Ok(None) => return not_found(id).into(),
@@ -964,14 +964,11 @@ impl Items {
                 Err(WriteError::Conflict(c)) if c.is_gone() && *pre.expected() == Expected::Any => {
                     return not_found(id).into();
                 }
-                Err(WriteError::Conflict(c)) if unpinned && !c.is_gone() => {
-                    if attempt == attempts {
-                        return busy(id).into();
-                    }
-                }
+                Err(WriteError::Conflict(c)) if unpinned && !c.is_gone() => continue,
                 Err(err) => return self.write_failed(err),
             }
         }
+        // Every attempt lost the race.
         busy(id).into()
     }
 
@@ -1208,19 +1205,19 @@ mod tests {
     #[tokio::test]
     async fn a_patch_without_a_version_that_keeps_losing_gets_409_and_writes_nothing() {
         let pre = Precondition::from(Expected::Any);
-        let writes = (1..=PATCH_ATTEMPTS)
-            .map(|n| Some(serde_json::json!({ "n": n })))
-            .collect();
-        let (items, reply) = patch_racing(&pre, writes).await;
+        // Writes numbered 1 to `n`, each landing before one attempt's write.
+        let writes = |n: u32| {
+            (1..=n)
+                .map(|n| Some(serde_json::json!({ "n": n })))
+                .collect()
+        };
+        let (items, reply) = patch_racing(&pre, writes(PATCH_ATTEMPTS)).await;
         assert_eq!(status(&reply), StatusCode::CONFLICT);
         let now = items.store.load("a").await.unwrap().unwrap();
         assert_eq!(now.value()["n"], PATCH_ATTEMPTS);
         assert!(!now.value().contains_key("patched"));
         // One write fewer, and the last attempt succeeds.
-        let writes = (1..PATCH_ATTEMPTS)
-            .map(|n| Some(serde_json::json!({ "n": n })))
-            .collect();
-        let (items, reply) = patch_racing(&pre, writes).await;
+        let (items, reply) = patch_racing(&pre, writes(PATCH_ATTEMPTS - 1)).await;
         assert_eq!(status(&reply), StatusCode::OK);
         let now = items.store.load("a").await.unwrap().unwrap();
         assert_eq!(now.value()["patched"], true);

@@ -592,10 +592,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                     // makes its size inexact): the length read so far is
                     // not the GET's, and the error must reach the server
                     // (a HEAD gets it without the bytes before it). The
-                    // request's conditions are
-                    // still answered from the response's head, as for any
-                    // untagged response: the layer took `If-Modified-Since`
-                    // from the service below.
+                    // request's conditions are still answered from the
+                    // response's head, as for any untagged response: the
+                    // layer took `If-Modified-Since` from the service below.
                     self.body = None;
                     let held = ResponseBody::held(
                         std::mem::take(&mut self.frames),
