@@ -996,6 +996,19 @@ async fn the_store_reports_data_the_database_refuses_as_refused_not_unavailable(
     assert!(matches!(store.load("a\0b").await, Ok(None)));
 }
 
+/// How many items are named `name`: a write's marker, to tell whether it
+/// reached the table.
+async fn rows_named(admin: &tokio_postgres::Client, name: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM ifmatch_items WHERE body->>'name' = $1",
+            &[&name],
+        )
+        .await
+        .expect("count")
+        .get(0)
+}
+
 /// A connection of the test's own, for what no request can do: hold a row,
 /// change a sequence, count rows.
 async fn admin(db: &str) -> tokio_postgres::Client {
@@ -1290,15 +1303,7 @@ async fn a_write_that_gets_no_pooled_connection_is_told_nothing_was_changed() {
             let _ = reader.await.expect("reader");
         }
         // Nothing was written indeed.
-        let rows: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM ifmatch_items WHERE body->>'name' = $1",
-                &[&marker],
-            )
-            .await
-            .expect("count")
-            .get(0);
-        assert_eq!(rows, 0, "{name}");
+        assert_eq!(rows_named(&admin, &marker).await, 0, "{name}");
         // Once the database answers again, so does the service.
         create(&http, base, &json!({ "name": "after" })).await;
         drop(instance);
@@ -1340,15 +1345,7 @@ async fn a_write_that_finds_every_connection_stalled_is_told_nothing_was_changed
         assert_nothing_changed(status, &text, &format!("{name}: POST"));
         proxy.resume();
 
-        let rows: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM ifmatch_items WHERE body->>'name' = $1",
-                &[&marker],
-            )
-            .await
-            .expect("count")
-            .get(0);
-        assert_eq!(rows, 0, "{name}");
+        assert_eq!(rows_named(&admin, &marker).await, 0, "{name}");
         create(&http, base, &json!({ "name": "after" })).await;
         drop(instance);
         proxy.stop().await;
