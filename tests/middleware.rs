@@ -2361,6 +2361,35 @@ async fn the_etag_layer_412_is_a_problem_response() {
     assert!(detail.contains(&format!("If-Match: {tag}")), "{detail}");
 }
 
+/// `ETagLayer::texts` replaces the texts of the layer's own 412.
+#[tokio::test]
+async fn the_etag_layer_uses_its_configured_problem_texts() {
+    let texts = ProblemTexts::default().set(
+        ProblemKind::Changed,
+        ProblemText {
+            type_uri: "urn:example:changed".into(),
+            title: "Reload first".into(),
+            detail: "The document changed.".into(),
+        },
+    );
+    let reply = Reply::ok(TestBody::chunked(&content(64), 16));
+    let inner = service_fn(move |_req: Request<()>| {
+        ready(Ok::<_, Infallible>(Response::new(reply.body.clone())))
+    });
+    let svc = ETagLayer::new().texts(texts).layer(inner);
+    let stale = ETag::from_content("an older version").to_string();
+    let res = svc
+        .oneshot(get_request(&[(IF_MATCH, &stale)]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    let json = problem(&read_all(res.into_body()).await.data);
+    assert_eq!(json["type"], "urn:example:changed");
+    assert_eq!(json["title"], "Reload first");
+    assert_eq!(json["detail"], "The document changed.");
+}
+
 #[tokio::test]
 async fn a_weak_or_unquoted_if_match_of_the_current_tag_gets_the_unmatchable_412_from_both_layers()
 {
@@ -3007,6 +3036,41 @@ fn precondition_layers_with_closure_resolvers_have_debug_and_accessors() {
     assert!(format!("{svc:?}").starts_with("PreconditionService { inner: ServiceFn"));
     let _: &mut _ = svc.get_mut();
     let _inner = svc.into_inner();
+}
+
+/// The ETag layer prints its configuration (a `skip_when` predicate as a
+/// placeholder), and the futures and the response body print their type
+/// name, so that a `{:?}` in a log or an assertion message shows what it
+/// is.
+#[tokio::test]
+async fn the_etag_layer_futures_and_bodies_have_debug() {
+    let layer = ETagLayer::new().limit(10);
+    assert!(
+        format!("{layer:?}").starts_with("ETagLayer { config: ETagConfig { limit: 10, policy: "),
+        "{layer:?}"
+    );
+    assert!(
+        format!("{:?}", skipping_layer()).ends_with(", skip_when: Some(\"Fn\") } }"),
+        "{:?}",
+        skipping_layer()
+    );
+    let reply = Reply::ok(TestBody::new([Piece::Data(Bytes::from_static(b"hello"))]));
+    let inner = service_fn(move |_req: Request<()>| {
+        let mut res = Response::new(reply.body.clone());
+        *res.status_mut() = reply.status;
+        ready(Ok::<_, Infallible>(res))
+    });
+    let mut svc = layer.layer(inner);
+    let fut = svc.ready().await.unwrap().call(get_request(&[]));
+    assert_eq!(format!("{fut:?}"), "ETagFuture { .. }");
+    let res = fut.await.unwrap();
+    assert_eq!(format!("{:?}", res.body()), "ResponseBody { .. }");
+
+    let handler = Handler::default();
+    let mut svc = precondition_layer(present(), Config::Default).layer(handler.service());
+    let req = request(Method::GET, "/doc", &[], String::new());
+    let fut = svc.ready().await.unwrap().call(req);
+    assert_eq!(format!("{fut:?}"), "PreconditionFuture { .. }");
 }
 
 /// The layers and services can be shared across threads and held across a
