@@ -3875,9 +3875,15 @@ async fn exchange(addr: std::net::SocketAddr, raw: String) -> String {
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        // A server that never ends its answer fails the test, not hangs it.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         stream.write_all(raw.as_bytes()).unwrap();
         let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
+        if let Err(e) = stream.read_to_string(&mut answer) {
+            panic!("no complete answer ({e}); so far: {answer:?}");
+        }
         answer
     })
     .await
@@ -4031,20 +4037,25 @@ async fn a_head_made_into_a_get_is_answered_without_content_even_of_unknown_leng
     };
     let cases: Vec<(&str, ifmatch::middleware::ResponseBody<ChannelBody>)> = vec![(
         "an event stream",
-        ETagLayer::new()
-            .layer(service_fn({
-                let chan = event_stream.clone();
-                move |_req: Request<()>| {
-                    let mut res = Response::new(chan.body());
-                    res.headers_mut()
-                        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                    ready(Ok::<_, Infallible>(res))
-                }
-            }))
-            .oneshot(request(Method::HEAD, "/", &[], ()))
-            .await
-            .unwrap()
-            .into_body(),
+        // The stream never ends: a layer that buffers it never answers.
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            ETagLayer::new()
+                .layer(service_fn({
+                    let chan = event_stream.clone();
+                    move |_req: Request<()>| {
+                        let mut res = Response::new(chan.body());
+                        res.headers_mut()
+                            .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                        ready(Ok::<_, Infallible>(res))
+                    }
+                }))
+                .oneshot(request(Method::HEAD, "/", &[], ())),
+        )
+        .await
+        .expect("the event stream's HEAD withheld")
+        .unwrap()
+        .into_body(),
     )];
     for (name, mut body) in cases {
         assert_eq!(body.size_hint().exact(), None, "{name}");
