@@ -1127,20 +1127,73 @@ mod tests {
         }
     }
 
+    /// The tag of a value whose encoding is `enc`.
+    fn encoded_as(enc: &[u8]) -> ETag {
+        etag_from_hash(&blake3::keyed_hash(&VALUE_KEY, enc))
+    }
+
+    /// `n` in LEB128, written out by hand for the expected encodings.
+    fn leb(mut n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let low = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(low);
+                return out;
+            }
+            out.push(low | 0x80);
+        }
+    }
+
+    /// A string's or byte string's encoding: type, LEB128 length, bytes.
+    fn sized(t: u8, b: &[u8]) -> Vec<u8> {
+        [&[t][..], &leb(b.len() as u64), b].concat()
+    }
+
+    /// A struct whose field names are given, each holding `()`.
+    struct Fields(Vec<&'static str>);
+    impl Serialize for Fields {
+        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct as _;
+            let mut st = s.serialize_struct("Fields", self.0.len())?;
+            for name in &self.0 {
+                st.serialize_field(name, &())?;
+            }
+            st.end()
+        }
+    }
+
+    /// What [`Fields`] encodes to.
+    fn fields_encoding(names: &[&str]) -> Vec<u8> {
+        let mut enc = vec![T_STRUCT];
+        for name in names {
+            enc.extend(leb(name.len() as u64 + 1));
+            enc.extend_from_slice(name.as_bytes());
+            enc.push(T_UNIT);
+        }
+        enc.push(FIELDS_END);
+        enc
+    }
+
+    /// A map's encoding: the count, then the sorted hashes of its entries'
+    /// encodings (plain blake3, unkeyed).
+    fn map_encoding(entries: &[Vec<u8>]) -> Vec<u8> {
+        let mut digests: Vec<[u8; 32]> = entries
+            .iter()
+            .map(|e| *blake3::hash(e).as_bytes())
+            .collect();
+        digests.sort_unstable();
+        let mut enc = vec![T_MAP];
+        enc.extend(leb(entries.len() as u64));
+        for d in &digests {
+            enc.extend_from_slice(d);
+        }
+        enc
+    }
+
     #[test]
     fn field_names_of_every_length_stay_distinct() {
-        // A struct whose field names are given, each holding `()`.
-        struct Fields(Vec<&'static str>);
-        impl Serialize for Fields {
-            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                use serde::ser::SerializeStruct as _;
-                let mut st = s.serialize_struct("Fields", self.0.len())?;
-                for name in &self.0 {
-                    st.serialize_field(name, &())?;
-                }
-                st.end()
-            }
-        }
         let leak = |n: usize| -> &'static str { "a".repeat(n).leak() };
         let cases = [
             vec![],
@@ -1245,5 +1298,227 @@ mod tests {
         }
         let err = ETag::from_serialize(&vec![Fails]).unwrap_err();
         assert_eq!(err.to_string(), "cannot hash value: nope");
+    }
+
+    #[test]
+    fn every_item_has_its_documented_encoding() {
+        // Pinned item by item, like the struct in
+        // `value_tags_are_stable_across_processes_and_machines`: a change
+        // of any of these bytes changes every stored tag of such values.
+        #[derive(serde::Serialize)]
+        struct Unit;
+        #[derive(serde::Serialize)]
+        struct Pair(u8, u8);
+        #[derive(serde::Serialize)]
+        enum E {
+            A,
+            N(u8),
+            T(u8, u8),
+            S { x: u8 },
+        }
+        struct Bytes(Vec<u8>);
+        impl Serialize for Bytes {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(&self.0)
+            }
+        }
+
+        let long = |n: usize| -> &'static str { "f".repeat(n).leak() };
+        let x = |n: usize| "x".repeat(n);
+        let max9 = [0xff; 9];
+        let cases: Vec<(&str, Box<dyn erased::Value>, Vec<u8>)> = vec![
+            ("true", Box::new(true), vec![T_BOOL, 1]),
+            ("false", Box::new(false), vec![T_BOOL, 0]),
+            // Integers widened to 64 bits, signed ones zigzagged.
+            ("5i8", Box::new(5i8), vec![T_INT, 10]),
+            ("5i16", Box::new(5i16), vec![T_INT, 10]),
+            ("5i32", Box::new(5i32), vec![T_INT, 10]),
+            ("5i64", Box::new(5i64), vec![T_INT, 10]),
+            ("-1i8", Box::new(-1i8), vec![T_INT, 1]),
+            ("-65i16", Box::new(-65i16), vec![T_INT, 0x81, 0x01]),
+            (
+                "i64::MIN",
+                Box::new(i64::MIN),
+                [&[T_INT][..], &max9, &[1]].concat(),
+            ),
+            (
+                "i64::MAX",
+                Box::new(i64::MAX),
+                [&[T_INT][..], &[0xfe], &max9[1..], &[1]].concat(),
+            ),
+            ("5u8", Box::new(5u8), vec![T_UINT, 5]),
+            ("5u16", Box::new(5u16), vec![T_UINT, 5]),
+            ("5u32", Box::new(5u32), vec![T_UINT, 5]),
+            ("5u64", Box::new(5u64), vec![T_UINT, 5]),
+            ("127u8", Box::new(127u8), vec![T_UINT, 127]),
+            ("128u16", Box::new(128u16), vec![T_UINT, 0x80, 0x01]),
+            ("300u32", Box::new(300u32), vec![T_UINT, 0xac, 0x02]),
+            (
+                "u64::MAX",
+                Box::new(u64::MAX),
+                [&[T_UINT][..], &max9, &[1]].concat(),
+            ),
+            (
+                "-2i128",
+                Box::new(-2i128),
+                [&[T_I128][..], &(-2i128).to_le_bytes()].concat(),
+            ),
+            (
+                "7u128",
+                Box::new(7u128),
+                [&[T_U128][..], &7u128.to_le_bytes()].concat(),
+            ),
+            // Floats widened to f64, as their bits.
+            (
+                "1.5f32",
+                Box::new(1.5f32),
+                [&[T_FLOAT][..], &1.5f64.to_bits().to_le_bytes()].concat(),
+            ),
+            (
+                "-0.0f64",
+                Box::new(-0.0f64),
+                [&[T_FLOAT][..], &(-0.0f64).to_bits().to_le_bytes()].concat(),
+            ),
+            ("'é'", Box::new('é'), vec![T_CHAR, 0xe9, 0, 0, 0]),
+            ("\"\"", Box::new(""), vec![T_STR, 0]),
+            ("\"ab\"", Box::new("ab"), sized(T_STR, b"ab")),
+            ("62 chars", Box::new(x(62)), sized(T_STR, x(62).as_bytes())),
+            ("63 chars", Box::new(x(63)), sized(T_STR, x(63).as_bytes())),
+            (
+                "200 chars",
+                Box::new(x(200)),
+                sized(T_STR, x(200).as_bytes()),
+            ),
+            (
+                "bytes",
+                Box::new(Bytes(vec![0, 0xff])),
+                sized(T_BYTES, &[0, 0xff]),
+            ),
+            (
+                "300 bytes",
+                Box::new(Bytes(vec![7; 300])),
+                sized(T_BYTES, &[7; 300]),
+            ),
+            ("None", Box::new(None::<u8>), vec![T_NONE]),
+            ("Some(3)", Box::new(Some(3u8)), vec![T_SOME, T_UINT, 3]),
+            ("()", Box::new(()), vec![T_UNIT]),
+            ("unit struct", Box::new(Unit), vec![T_UNIT]),
+            (
+                "unit variant",
+                Box::new(E::A),
+                vec![T_UNIT_VARIANT, 1, b'A'],
+            ),
+            (
+                "newtype variant",
+                Box::new(E::N(3)),
+                vec![T_VARIANT, 1, b'N', T_UINT, 3],
+            ),
+            (
+                "tuple variant",
+                Box::new(E::T(1, 2)),
+                vec![T_VARIANT, 1, b'T', T_SEQ, T_UINT, 1, T_UINT, 2, T_END],
+            ),
+            (
+                "struct variant",
+                Box::new(E::S { x: 1 }),
+                vec![T_VARIANT, 1, b'S', T_STRUCT, 2, b'x', T_UINT, 1, FIELDS_END],
+            ),
+            (
+                "seq",
+                Box::new(vec![1u8, 2]),
+                vec![T_SEQ, T_UINT, 1, T_UINT, 2, T_END],
+            ),
+            (
+                "tuple",
+                Box::new((1u8, 2u8)),
+                vec![T_SEQ, T_UINT, 1, T_UINT, 2, T_END],
+            ),
+            (
+                "tuple struct",
+                Box::new(Pair(1, 2)),
+                vec![T_SEQ, T_UINT, 1, T_UINT, 2, T_END],
+            ),
+            (
+                "field names of 62, 63 and 200 bytes",
+                Box::new(Fields(vec![long(62), long(63), long(200)])),
+                fields_encoding(&[long(62), long(63), long(200)]),
+            ),
+            (
+                "map",
+                Box::new(BTreeMap::from([("k", 1u8), ("l", 2u8)])),
+                map_encoding(&[
+                    vec![T_STR, 1, b'k', T_UINT, 1],
+                    vec![T_STR, 1, b'l', T_UINT, 2],
+                ]),
+            ),
+            (
+                "map of 130 entries",
+                Box::new((0..130u64).map(|k| (k, ())).collect::<BTreeMap<_, _>>()),
+                map_encoding(
+                    &(0..130u64)
+                        .map(|k| [&[T_UINT][..], &leb(k), &[T_UNIT]].concat())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+        ];
+        for (what, value, enc) in &cases {
+            assert_eq!(value.tag(), encoded_as(enc), "{what}");
+        }
+    }
+
+    #[test]
+    fn the_encoding_does_not_depend_on_what_came_before() {
+        // Items are gathered in buffers before they reach blake3; wherever
+        // an item falls in them, it must encode the same.
+        #[derive(serde::Serialize)]
+        struct Item {
+            m: BTreeMap<&'static str, u8>,
+            #[serde(rename = "a_field_name_of_exactly_sixty_two_bytes_to_fill_a_small_piece_")]
+            after_map: f64,
+            s: String,
+            n: u64,
+            l: Fields,
+        }
+        let long_name = "a_field_name_of_exactly_sixty_two_bytes_to_fill_a_small_piece_";
+        assert_eq!(long_name.len(), 62);
+        let item = Item {
+            m: BTreeMap::from([("k", 1)]),
+            after_map: 0.5,
+            s: "s".repeat(63),
+            n: 1 << 40,
+            l: Fields(vec!["f", "g".repeat(40).leak(), "h".repeat(70).leak()]),
+        };
+        let mut item_enc = vec![T_STRUCT, 2, b'm'];
+        item_enc.extend(map_encoding(&[vec![T_STR, 1, b'k', T_UINT, 1]]));
+        item_enc.extend(leb(63));
+        item_enc.extend_from_slice(long_name.as_bytes());
+        item_enc.push(T_FLOAT);
+        item_enc.extend_from_slice(&0.5f64.to_bits().to_le_bytes());
+        item_enc.extend([2, b's']);
+        item_enc.extend(sized(T_STR, "s".repeat(63).as_bytes()));
+        item_enc.extend([2, b'n', T_UINT]);
+        item_enc.extend(leb(1 << 40));
+        item_enc.extend([2, b'l']);
+        item_enc.extend(fields_encoding(&item.l.0));
+        item_enc.push(FIELDS_END);
+        // Units encode to one byte each, so a sequence of `prefix` of them
+        // puts the item at every offset of the buffers in turn (a long
+        // string would not: it is written past them).
+        for prefix in 0..1200 {
+            let units = vec![(); prefix];
+            let enc = [
+                &[T_SEQ, T_SEQ][..],
+                &vec![T_UNIT; prefix],
+                &[T_END],
+                &item_enc,
+                &[T_END],
+            ]
+            .concat();
+            assert_eq!(
+                ETag::from_serialize(&(&units, &item)).unwrap(),
+                encoded_as(&enc),
+                "after a prefix of {prefix} bytes"
+            );
+        }
     }
 }
