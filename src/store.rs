@@ -614,6 +614,49 @@ mod tests {
     }
 
     #[test]
+    fn every_write_records_when_it_happened() {
+        let store: MemoryStore<&str, i32> = MemoryStore::new();
+        let before = SystemTime::now();
+        let put = store.put("k", &Expected::Absent, 1).unwrap();
+        let after = SystemTime::now();
+        // The evaluator reads it for If-Unmodified-Since and
+        // If-Modified-Since, and a response sends it as Last-Modified.
+        let at = Versioned::last_modified(&put).expect("a write sets it");
+        assert!(before <= at && at <= after);
+        assert_eq!(Versioned::last_modified(&store.get("k").unwrap()), Some(at));
+        let written = Written::new(put, false);
+        assert_eq!(Versioned::last_modified(&written), Some(at));
+        // A state built by hand has only the time it is given.
+        let s = Stored::new(1, ETag::from_version(1));
+        assert_eq!(Versioned::last_modified(&s), None);
+        let s = s.with_last_modified(SystemTime::UNIX_EPOCH);
+        assert_eq!(Versioned::last_modified(&s), Some(SystemTime::UNIX_EPOCH));
+    }
+
+    #[test]
+    fn len_counts_the_stored_keys() {
+        let store: MemoryStore<&str, i32> = MemoryStore::new();
+        assert!(store.is_empty());
+        assert_eq!(store.len(), 0);
+        store.put("a", &Expected::Absent, 1).unwrap();
+        store.put("b", &Expected::Absent, 2).unwrap();
+        store.put("b", &Expected::Exists, 3).unwrap();
+        assert_eq!(store.len(), 2);
+        assert!(!store.is_empty());
+        store.delete("a", &Expected::Any).unwrap();
+        assert_eq!(store.len(), 1);
+        store.delete("b", &Expected::Any).unwrap();
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_stores_debug_shows_none_of_the_values() {
+        let store: MemoryStore<&str, &str> = MemoryStore::new();
+        store.put("token", &Expected::Absent, "hunter2").unwrap();
+        assert_eq!(format!("{store:?}"), "MemoryStore { .. }");
+    }
+
+    #[test]
     fn content_tags_when_asked() {
         let store: MemoryStore<&str, String> =
             MemoryStore::with_etags(|v, _| ETag::from_content(v));
