@@ -288,8 +288,11 @@ mod tests {
         let retry = Retry::new()
             .attempts(4)
             .backoff(Duration::ZERO, Duration::ZERO);
-        let result: Result<(), StatusCode> = retry.run_blocking(|_| {
+        let result: Result<(), StatusCode> = retry.run_blocking(|attempt| {
             calls.set(calls.get() + 1);
+            // Fail rather than loop forever.
+            assert!(calls.get() <= 4, "call {} of 4", calls.get());
+            assert_eq!(attempt, calls.get());
             Err(StatusCode::PRECONDITION_FAILED)
         });
         assert_eq!(result, Err(StatusCode::PRECONDITION_FAILED));
@@ -346,6 +349,88 @@ mod tests {
         );
         let huge = Retry::new().backoff(Duration::MAX, Duration::MAX);
         assert!(huge.delay(u32::MAX) >= Duration::from_nanos(u64::MAX / 2));
+    }
+
+    #[test]
+    fn a_412_response_is_a_conflict_and_other_responses_are_not() {
+        let response =
+            |status: StatusCode| http::Response::builder().status(status).body(()).unwrap();
+        assert!(response(StatusCode::PRECONDITION_FAILED).is_conflict());
+        for status in [
+            StatusCode::OK,
+            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
+            StatusCode::PRECONDITION_REQUIRED,
+        ] {
+            assert!(!response(status).is_conflict(), "{status}");
+        }
+        // A step may hand back the response itself.
+        let retry = Retry::new().backoff(Duration::ZERO, Duration::ZERO);
+        let result = retry.run_blocking(|attempt| {
+            if attempt < 2 {
+                Err(response(StatusCode::PRECONDITION_FAILED))
+            } else {
+                Ok(attempt)
+            }
+        });
+        assert_eq!(result.unwrap(), 2);
+        let calls = Cell::new(0);
+        let result: Result<(), _> = retry.run_blocking(|_| {
+            calls.set(calls.get() + 1);
+            Err(response(StatusCode::NOT_FOUND))
+        });
+        assert_eq!(result.unwrap_err().status(), StatusCode::NOT_FOUND);
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn a_write_errors_conflict_is_retried_and_a_store_failure_is_not() {
+        let current = crate::ETag::from_version(1);
+        let conflict: WriteError<std::io::Error> = WriteError::Conflict(crate::Conflict::refused(
+            &crate::Expected::Absent,
+            Some(&current),
+        ));
+        assert!(conflict.is_conflict());
+        let failed: WriteError<std::io::Error> =
+            WriteError::Store(std::io::Error::other("connection refused"));
+        assert!(!failed.is_conflict());
+    }
+
+    #[test]
+    fn async_run_stops_where_run_blocking_stops() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let retry = Retry::new()
+            .attempts(3)
+            .backoff(Duration::ZERO, Duration::ZERO);
+        let no_sleep = |_| std::future::ready(());
+        // Conflicts until the attempts run out: the last conflict.
+        let calls = Cell::new(0);
+        let result: Result<(), StatusCode> = rt.block_on(retry.run(
+            |attempt| {
+                calls.set(calls.get() + 1);
+                // Fail rather than loop forever.
+                assert!(calls.get() <= 3, "call {} of 3", calls.get());
+                assert_eq!(attempt, calls.get());
+                std::future::ready(Err(StatusCode::PRECONDITION_FAILED))
+            },
+            no_sleep,
+        ));
+        assert_eq!(result, Err(StatusCode::PRECONDITION_FAILED));
+        assert_eq!(calls.get(), 3);
+        // Any other error at once.
+        let calls = Cell::new(0);
+        let result: Result<(), StatusCode> = rt.block_on(retry.run(
+            |_| {
+                calls.set(calls.get() + 1);
+                assert!(calls.get() <= 3, "call {} of 3", calls.get());
+                std::future::ready(Err(StatusCode::SERVICE_UNAVAILABLE))
+            },
+            no_sleep,
+        ));
+        assert_eq!(result, Err(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(calls.get(), 1);
     }
 
     #[test]
