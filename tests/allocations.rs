@@ -158,8 +158,9 @@ fn building_content_and_version_tags_never_allocates() {
 #[cfg(feature = "middleware")]
 struct Drip {
     frames: usize,
-    // Frame sizes, taken in turn.
-    sizes: Vec<usize>,
+    // Frame sizes, taken in turn from the last; shared, so that handing
+    // them to a response allocates nothing inside the measurement.
+    sizes: std::sync::Arc<[usize]>,
 }
 
 #[cfg(feature = "middleware")]
@@ -202,6 +203,7 @@ fn the_etag_layer_holds_a_body_of_small_frames_in_about_its_size() {
     ] {
         let frames = LIMIT / sizes.iter().sum::<usize>() * sizes.len();
         let len: usize = (0..frames).map(|i| sizes[i % sizes.len()]).sum();
+        let sizes: std::sync::Arc<[usize]> = sizes.into();
         let mut etag = None;
         let info = allocation_counter::measure(|| {
             rt.block_on(async {
@@ -249,16 +251,30 @@ fn the_etag_layer_never_reserves_room_past_a_small_limit() {
         .build()
         .unwrap();
     // Small frames are gathered in pieces of 4 KiB and more; under a small
-    // limit a piece must not be larger than what the limit still allows.
-    for (limit, frame) in [(100, 1), (1000, 10), (3000, 7)] {
-        let frames = limit / frame;
+    // limit a piece must not be larger than what the limit still allows,
+    // also when a large first frame (kept as it came) used most of it.
+    // (`Drip` takes the sizes from the last.)
+    let large_then_small = [&[10; 1000][..], &[30_000]].concat();
+    for (limit, sizes) in [
+        (100, vec![1]),
+        (1000, vec![10]),
+        (3000, vec![7]),
+        (40_000, large_then_small),
+    ] {
+        let frames = limit / sizes.iter().sum::<usize>() * sizes.len();
+        let sizes: std::sync::Arc<[usize]> = sizes.into();
+        let last = sizes[sizes.len() - 1];
         let info = allocation_counter::measure(|| {
             rt.block_on(async {
-                let inner = tower::service_fn(move |_req: http::Request<()>| async move {
-                    Ok::<_, std::convert::Infallible>(http::Response::new(Drip {
-                        frames,
-                        sizes: vec![frame],
-                    }))
+                let sizes = sizes.clone();
+                let inner = tower::service_fn(move |_req: http::Request<()>| {
+                    let sizes = sizes.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Drip {
+                            frames,
+                            sizes,
+                        }))
+                    }
                 });
                 let res = ifmatch::middleware::ETagLayer::new()
                     .limit(limit)
@@ -271,11 +287,14 @@ fn the_etag_layer_never_reserves_room_past_a_small_limit() {
         });
         // The body, the hasher's staging window (no larger than the limit,
         // and only once 2 KiB were hashed), the hasher itself (about 2.5
-        // KiB, boxed) and bookkeeping. A gathering piece of 4 KiB, or a
-        // 64 KiB window, would exceed this.
+        // KiB, boxed) and bookkeeping. A gathering piece of 4 KiB, a 64 KiB
+        // window, or a 32 KiB piece after the 30,000-byte frame (the next
+        // power of two of what was kept, not the 10,000 bytes the limit
+        // still allows) would exceed this.
         assert!(
             info.bytes_max <= (2 * limit + 4096) as u64,
-            "limit {limit}, frames of {frame} B: peak heap {} B",
+            "limit {limit}, {frames} frames, the first of {} B: peak heap {} B",
+            last,
             info.bytes_max
         );
     }
