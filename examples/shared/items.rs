@@ -1062,6 +1062,12 @@ mod tests {
             serde_json::json!({"n": 10_000_000_000_000_000u64, "m": 0.0, "a": [1.5, {"x": 2}]}),
         );
         assert!(same_items(&sent, &stored));
+        // Inside arrays and nested objects too.
+        let big = 10_000_000_000_000_000u64;
+        assert!(same_items(
+            &item(serde_json::json!({"a": [1e16], "o": {"n": 1e16}})),
+            &item(serde_json::json!({"a": [big], "o": {"n": big}})),
+        ));
         for other in [
             serde_json::json!({"n": 1e16, "m": -0.0, "a": [1.5, {"x": 3}]}),
             serde_json::json!({"n": 1e16, "m": 1, "a": [1.5, {"x": 2}]}),
@@ -1282,9 +1288,13 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         let refused = StoreError::refused("unsupported Unicode escape sequence");
-        assert_eq!(
-            items.store_failed(&refused, false).status(),
-            StatusCode::UNPROCESSABLE_ENTITY
+        let res = items.store_failed(&refused, false);
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // The 422 says what the store refused.
+        assert!(
+            detail(&res).contains("(unsupported Unicode escape sequence)"),
+            "{}",
+            detail(&res)
         );
         assert_eq!(
             unknown.nothing_written().failure(),
