@@ -677,6 +677,7 @@ both_servers! {
     Strict post_evaluates_its_preconditions_against_the_collection,
     Strict json_is_recognised_by_its_media_type_with_parameters_any_case_or_none,
     Strict an_item_of_one_and_a_half_mebibytes_is_accepted,
+    Strict a_patch_sent_with_post_or_put_gets_415_and_changes_nothing,
 }
 
 // ---------------------------------------------------------------------------
@@ -859,6 +860,43 @@ async fn json_is_recognised_by_its_media_type_with_parameters_any_case_or_none(s
             r.what
         );
         s.assert_unchanged(path, &before, &r.what).await;
+    }
+}
+
+async fn a_patch_sent_with_post_or_put_gets_415_and_changes_nothing(s: &Api) {
+    // A merge patch is an object like an item; taken as the item, it would
+    // replace every field it does not name and store its nulls. POST and PUT
+    // take items, so both patch formats get 415, with a detail that says
+    // to use PATCH.
+    let created = s.create(json!({ "name": "lamp", "price": 12 })).await;
+    let path = created.path.as_str();
+    let before = s.snapshot(path).await;
+    for content_type in [
+        "application/merge-patch+json",
+        "Application/Merge-Patch+JSON; charset=utf-8",
+        "application/json-patch+json",
+    ] {
+        let patch = json!({ "price": 13, "name": null }).to_string();
+        let put = s.send(
+            s.put(path)
+                .header(IF_MATCH, &created.etag)
+                .header(CONTENT_TYPE, content_type)
+                .body(patch.clone()),
+        );
+        let r = put.await;
+        let problem = r.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("PATCH"), "{}: {detail}", r.what);
+        s.assert_unchanged(path, &before, &r.what).await;
+
+        let post = s.request(Method::POST, "/items");
+        let r = s
+            .send(post.header(CONTENT_TYPE, content_type).body(patch))
+            .await;
+        let problem = r.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("PATCH"), "{}: {detail}", r.what);
+        assert!(r.header(LOCATION).is_none(), "{}: created", r.what);
     }
 }
 

@@ -478,15 +478,42 @@ fn essence(content_type: Option<&[u8]>) -> Option<String> {
     Some(raw.split(';').next()?.trim().to_ascii_lowercase())
 }
 
-/// A JSON body: `application/json` or any `+json` type; a missing
-/// Content-Type is read as JSON.
+/// An item in JSON: `application/json` or any `+json` type but the two
+/// patch formats; a missing Content-Type is read as JSON.
+///
+/// A merge patch (RFC 7396) or a JSON Patch (RFC 6902) describes a change,
+/// not an item: taken as the item by a POST or PUT, a merge patch would
+/// replace every field it does not name and store its `null` members. A
+/// 415 tells the client it meant PATCH.
 fn is_json(content_type: Option<&[u8]>) -> bool {
     match content_type {
         None => true,
-        Some(_) => {
-            essence(content_type).is_some_and(|e| e == "application/json" || e.ends_with("+json"))
-        }
+        Some(_) => essence(content_type).is_some_and(|e| {
+            (e == "application/json" || e.ends_with("+json"))
+                && !PATCH_FORMATS.contains(&e.as_str())
+        }),
     }
+}
+
+/// The patch formats: PATCH takes the first, POST and PUT neither.
+const PATCH_FORMATS: [&str; 2] = [
+    "application/merge-patch+json",
+    "application/json-patch+json",
+];
+
+/// The 415 for a POST or PUT whose body is not an item in JSON.
+fn not_an_item(content_type: Option<&[u8]>) -> Response<String> {
+    let essence = essence(content_type);
+    if !essence.is_some_and(|e| PATCH_FORMATS.contains(&e.as_str())) {
+        return unsupported("application/json");
+    }
+    problem_response(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "https://www.rfc-editor.org/rfc/rfc9110#status.415",
+        "Unsupported media type",
+        "A patch describes a change, not an item, so nothing was changed. Send it with \
+         PATCH, or send the whole item as application/json.",
+    )
 }
 
 /// Whether two items hold the same JSON, numbers compared by value: a store
@@ -797,7 +824,7 @@ impl Items {
             return *res;
         }
         if !is_json(head.content_type) {
-            return unsupported("application/json");
+            return not_an_item(head.content_type);
         }
         let id = new_id();
         let item = match parse_object(body).and_then(|item| own_id(item, &id)) {
@@ -834,7 +861,7 @@ impl Items {
             return refuse(*res);
         }
         if !is_json(head.content_type) {
-            return refuse(unsupported("application/json"));
+            return refuse(not_an_item(head.content_type));
         }
         let item = match parse_object(body).and_then(|item| own_id(item, id)) {
             Ok(item) => item,
