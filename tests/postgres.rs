@@ -10,6 +10,8 @@
 //! next to this test (target/<profile>/examples/).
 #![cfg(feature = "middleware")]
 
+#[path = "support/examples.rs"]
+mod examples;
 // The store itself, for what no request can reach any more (see
 // `the_store_reports_data_the_database_refuses_as_refused_not_unavailable`).
 #[path = "../examples/shared/items.rs"]
@@ -21,7 +23,6 @@ mod xorshift;
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
+
+use crate::examples::example;
 
 fn database_url(test: &str) -> Option<String> {
     let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
@@ -52,22 +55,6 @@ fn database_url(test: &str) -> Option<String> {
         None => eprintln!("{test}: skipped, DATABASE_URL is not set"),
     }
     url
-}
-
-/// The path of an example binary built by `cargo test --all-features`.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the examples first (cargo test --all-features builds them)",
-        path.display()
-    );
-    path
 }
 
 /// A running example service, killed when dropped.
