@@ -464,11 +464,16 @@ fn outcome_unknown(creating: bool) -> Response<String> {
 }
 
 fn unsupported(expected: &str) -> Response<String> {
+    unsupported_because(&format!("Send the body as {expected}."))
+}
+
+/// A 415 with its own detail.
+fn unsupported_because(detail: &str) -> Response<String> {
     problem_response(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "https://www.rfc-editor.org/rfc/rfc9110#status.415",
         "Unsupported media type",
-        &format!("Send the body as {expected}."),
+        detail,
     )
 }
 
@@ -507,10 +512,7 @@ fn not_an_item(content_type: Option<&[u8]>) -> Response<String> {
     if !essence.is_some_and(|e| PATCH_FORMATS.contains(&e.as_str())) {
         return unsupported("application/json");
     }
-    problem_response(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "https://www.rfc-editor.org/rfc/rfc9110#status.415",
-        "Unsupported media type",
+    unsupported_because(
         "A patch describes a change, not an item, so nothing was changed. Send it with \
          PATCH, or send the whole item as application/json.",
     )
