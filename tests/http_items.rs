@@ -867,7 +867,8 @@ async fn a_patch_sent_with_post_or_put_gets_415_and_changes_nothing(s: &Api) {
     // A merge patch is an object like an item; taken as the item, it would
     // replace every field it does not name and store its nulls. POST and PUT
     // take items, so both patch formats get 415, with a detail that says
-    // to use PATCH.
+    // to use PATCH (for a JSON Patch, which PATCH refuses too, with a merge
+    // patch).
     let created = s.create(json!({ "name": "lamp", "price": 12 })).await;
     let path = created.path.as_str();
     let before = s.snapshot(path).await;
@@ -887,6 +888,14 @@ async fn a_patch_sent_with_post_or_put_gets_415_and_changes_nothing(s: &Api) {
         let problem = r.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
         let detail = problem["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("PATCH"), "{}: {detail}", r.what);
+        if content_type.contains("json-patch") {
+            // Following the advice must not meet another 415.
+            assert!(
+                detail.contains("application/merge-patch+json"),
+                "{}: {detail}",
+                r.what
+            );
+        }
         s.assert_unchanged(path, &before, &r.what).await;
 
         let post = s.request(Method::POST, "/items");

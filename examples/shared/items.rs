@@ -483,39 +483,40 @@ fn essence(content_type: Option<&[u8]>) -> Option<String> {
     Some(raw.split(';').next()?.trim().to_ascii_lowercase())
 }
 
-/// An item in JSON: `application/json` or any `+json` type but the two
-/// patch formats; a missing Content-Type is read as JSON.
+/// The patch format PATCH takes (RFC 7396), besides plain `application/json`.
+const MERGE_PATCH: &str = "application/merge-patch+json";
+/// JSON Patch (RFC 6902): a `+json` type, but no item, and not taken by
+/// PATCH either.
+const JSON_PATCH: &str = "application/json-patch+json";
+
+/// POST and PUT take an item in JSON: `application/json` or any `+json`
+/// type but the two patch formats; a missing Content-Type is read as JSON.
+/// Anything else gets a 415.
 ///
 /// A merge patch (RFC 7396) or a JSON Patch (RFC 6902) describes a change,
 /// not an item: taken as the item by a POST or PUT, a merge patch would
-/// replace every field it does not name and store its `null` members. A
-/// 415 tells the client it meant PATCH.
-fn is_json(content_type: Option<&[u8]>) -> bool {
-    match content_type {
-        None => true,
-        Some(_) => essence(content_type).is_some_and(|e| {
-            (e == "application/json" || e.ends_with("+json"))
-                && !PATCH_FORMATS.contains(&e.as_str())
-        }),
+/// replace every field it does not name and store its `null` members. The
+/// 415 says where such a change goes; for a JSON Patch that is not PATCH
+/// as it is (PATCH takes merge patches only, and would answer 415 again).
+fn refuse_non_item(content_type: Option<&[u8]>) -> Result<(), Rejection> {
+    if content_type.is_none() {
+        return Ok(());
     }
-}
-
-/// The patch formats: PATCH takes the first, POST and PUT neither.
-const PATCH_FORMATS: [&str; 2] = [
-    "application/merge-patch+json",
-    "application/json-patch+json",
-];
-
-/// The 415 for a POST or PUT whose body is not an item in JSON.
-fn not_an_item(content_type: Option<&[u8]>) -> Response<String> {
-    let essence = essence(content_type);
-    if !essence.is_some_and(|e| PATCH_FORMATS.contains(&e.as_str())) {
-        return unsupported("application/json");
-    }
-    unsupported_because(
-        "A patch describes a change, not an item, so nothing was changed. Send it with \
-         PATCH, or send the whole item as application/json.",
-    )
+    let detail = match essence(content_type).as_deref() {
+        Some(MERGE_PATCH) => {
+            "A merge patch describes a change, not an item, so nothing was changed. Send \
+             it with PATCH, or send the whole item as application/json."
+        }
+        Some(JSON_PATCH) => {
+            "A JSON Patch describes a change, not an item, so nothing was changed. This \
+             service takes changes as merge patches: send one as \
+             application/merge-patch+json with PATCH, or send the whole item as \
+             application/json."
+        }
+        Some(e) if e == "application/json" || e.ends_with("+json") => return Ok(()),
+        _ => return Err(Box::new(unsupported("application/json"))),
+    };
+    Err(Box::new(unsupported_because(detail)))
 }
 
 /// Whether two items hold the same JSON, numbers compared by value: a store
@@ -825,8 +826,8 @@ impl Items {
         if let Err(res) = head.refuse(body, false) {
             return *res;
         }
-        if !is_json(head.content_type) {
-            return not_an_item(head.content_type);
+        if let Err(res) = refuse_non_item(head.content_type) {
+            return *res;
         }
         let id = new_id();
         let item = match parse_object(body).and_then(|item| own_id(item, &id)) {
@@ -862,8 +863,8 @@ impl Items {
         if let Err(res) = head.refuse(body, true) {
             return refuse(*res);
         }
-        if !is_json(head.content_type) {
-            return refuse(not_an_item(head.content_type));
+        if let Err(res) = refuse_non_item(head.content_type) {
+            return refuse(*res);
         }
         let item = match parse_object(body).and_then(|item| own_id(item, id)) {
             Ok(item) => item,
@@ -923,13 +924,10 @@ impl Items {
             return (*res).into();
         }
         let essence = essence(head.content_type);
-        if !matches!(
-            essence.as_deref(),
-            Some("application/merge-patch+json" | "application/json")
-        ) {
+        if !matches!(essence.as_deref(), Some(MERGE_PATCH | "application/json")) {
             // RFC 5789 §2.2: a 415 to a PATCH names the patch formats the
             // resource accepts, in Accept-Patch (§3.1).
-            let mut res = unsupported("application/merge-patch+json");
+            let mut res = unsupported(MERGE_PATCH);
             res.headers_mut().insert(
                 HeaderName::from_static("accept-patch"),
                 HeaderValue::from_static("application/merge-patch+json, application/json"),
