@@ -1015,6 +1015,37 @@ mod tests {
     }
 
     #[test]
+    fn the_type_bytes_have_their_values() {
+        // The encoding tests write expected encodings with these constants,
+        // so a changed value passes them; yet it changes every tag of such
+        // items. Pinned here by value.
+        assert_eq!(
+            [
+                T_BOOL,
+                T_INT,
+                T_UINT,
+                T_I128,
+                T_U128,
+                T_FLOAT,
+                T_CHAR,
+                T_STR,
+                T_BYTES,
+                T_NONE,
+                T_SOME,
+                T_UNIT,
+                T_VARIANT,
+                T_UNIT_VARIANT,
+                T_SEQ,
+                T_STRUCT,
+                T_MAP,
+                T_END,
+                FIELDS_END,
+            ],
+            *b"biuIUdcsynSzevqom]\0"
+        );
+    }
+
+    #[test]
     fn the_value_key_is_derived_from_its_context() {
         assert_eq!(VALUE_KEY, blake3::derive_key(VALUE_CONTEXT, b""));
     }
