@@ -482,13 +482,6 @@ fn let_through(
 }
 
 /// The status a write route's reply becomes (a conflict is the gate's 412).
-fn status_of(reply: &items::Reply) -> http::StatusCode {
-    match reply {
-        items::Reply::Done(res) => res.status(),
-        items::Reply::Conflict(_) => http::StatusCode::PRECONDITION_FAILED,
-    }
-}
-
 /// A PUT whose `If-Match` held at the gate, but another write landed before
 /// its own (the client's first attempt, whose response was lost, racing its
 /// retry): if that write put this very body in place, the change already
@@ -505,14 +498,14 @@ async fn a_put_that_loses_the_race_after_the_check_gets_200_only_for_the_body_in
     let id = items::ItemId::from_path("/items/x").expect("a valid id");
     let created = Precondition::from(Expected::Absent);
     let first = items.replace(&id, &created, json, br#"{"n": 0}"#).await;
-    assert_eq!(status_of(&first), http::StatusCode::CREATED);
+    assert_eq!(first.status(), http::StatusCode::CREATED);
     let v1 = items.store.load("x").await.unwrap().expect("created");
     let if_match = [(http::header::IF_MATCH, v1.etag().to_header_value())];
     let pre = let_through(false, http::Method::PUT, &if_match, &v1);
     assert!(pre.failed().is_none(), "If-Match held at the gate");
     let body = br#"{"n": 1}"#;
     let landed = items.replace(&id, &pre, json, body).await;
-    assert_eq!(status_of(&landed), http::StatusCode::OK);
+    assert_eq!(landed.status(), http::StatusCode::OK);
     let v2 = items.store.load("x").await.unwrap().expect("replaced");
     assert_ne!(v2.etag(), v1.etag());
 
@@ -579,7 +572,7 @@ async fn a_delete_whose_item_was_deleted_after_the_check_gets_404_or_412() {
         // Another client deletes it first.
         items.store.remove("x", &Expected::Any).await.unwrap();
         let reply = items.delete(&id, &pre).await;
-        assert_eq!(status_of(&reply), expected, "{label}");
+        assert_eq!(reply.status(), expected, "{label}");
         assert_eq!(items.store.load("x").await.unwrap(), None, "{label}");
     }
 }
@@ -602,7 +595,7 @@ async fn a_patch_whose_item_was_deleted_before_its_read_gets_404() {
     items.store.remove("x", &Expected::Any).await.unwrap();
     let merge = &items::ContentHead::of_type(Some(b"application/merge-patch+json"));
     let reply = items.patch(&id, &pre, merge, br#"{"n": 1}"#).await;
-    assert_eq!(status_of(&reply), http::StatusCode::NOT_FOUND);
+    assert_eq!(reply.status(), http::StatusCode::NOT_FOUND);
     assert_eq!(items.store.load("x").await.unwrap(), None);
 }
 

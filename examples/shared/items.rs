@@ -175,6 +175,18 @@ pub enum Reply {
     Conflict(Conflict),
 }
 
+impl Reply {
+    /// The status the framework glue sends for this reply: a conflict's is
+    /// that of [`Gate::conflict`] (412, or 404 for a write without a
+    /// precondition that found the item gone).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Reply::Done(res) => res.status(),
+            Reply::Conflict(conflict) => ProblemTexts::default().conflict(conflict).status(),
+        }
+    }
+}
+
 impl From<Response<String>> for Reply {
     fn from(res: Response<String>) -> Self {
         Self::Done(res)
@@ -1211,13 +1223,6 @@ mod tests {
         (items, reply)
     }
 
-    fn status(reply: &Reply) -> StatusCode {
-        match reply {
-            Reply::Done(r) => r.status(),
-            Reply::Conflict(_) => StatusCode::PRECONDITION_FAILED,
-        }
-    }
-
     #[tokio::test]
     async fn a_patch_without_a_version_is_reapplied_to_a_write_that_raced_it() {
         // Opt-in mode without a precondition, and `If-Match: *`: the client
@@ -1228,7 +1233,7 @@ mod tests {
         for pre in [Expected::Any, Expected::Exists] {
             let pre = Precondition::from(pre);
             let (items, reply) = patch_racing(&pre, vec![Some(serde_json::json!({"n": 1}))]).await;
-            assert_eq!(status(&reply), StatusCode::OK, "{pre:?}");
+            assert_eq!(reply.status(), StatusCode::OK, "{pre:?}");
             let now = items.store.load("a").await.unwrap().unwrap();
             assert_eq!(now.value()["n"], 1, "{pre:?}: the other write was lost");
             assert_eq!(now.value()["patched"], true, "{pre:?}");
@@ -1245,13 +1250,13 @@ mod tests {
                 .collect()
         };
         let (items, reply) = patch_racing(&pre, writes(PATCH_ATTEMPTS)).await;
-        assert_eq!(status(&reply), StatusCode::CONFLICT);
+        assert_eq!(reply.status(), StatusCode::CONFLICT);
         let now = items.store.load("a").await.unwrap().unwrap();
         assert_eq!(now.value()["n"], PATCH_ATTEMPTS);
         assert!(!now.value().contains_key("patched"));
         // One write fewer, and the last attempt succeeds.
         let (items, reply) = patch_racing(&pre, writes(PATCH_ATTEMPTS - 1)).await;
-        assert_eq!(status(&reply), StatusCode::OK);
+        assert_eq!(reply.status(), StatusCode::OK);
         let now = items.store.load("a").await.unwrap().unwrap();
         assert_eq!(now.value()["patched"], true);
     }
@@ -1262,7 +1267,7 @@ mod tests {
         // and the patch is not applied to the newer version.
         let pre = Precondition::from(Expected::ETag(ifmatch::ETag::from_version(1)));
         let (items, reply) = patch_racing(&pre, vec![Some(serde_json::json!({"n": 1}))]).await;
-        assert_eq!(status(&reply), StatusCode::PRECONDITION_FAILED);
+        assert_eq!(reply.status(), StatusCode::PRECONDITION_FAILED);
         let now = items.store.load("a").await.unwrap().unwrap();
         assert!(!now.value().contains_key("patched"));
     }
@@ -1277,7 +1282,7 @@ mod tests {
         ] {
             let pre = Precondition::from(pre);
             let (items, reply) = patch_racing(&pre, vec![None]).await;
-            assert_eq!(status(&reply), expected, "{pre:?}");
+            assert_eq!(reply.status(), expected, "{pre:?}");
             assert_eq!(items.store.load("a").await.unwrap(), None, "{pre:?}");
         }
     }
