@@ -152,7 +152,7 @@ fn building_content_and_version_tags_never_allocates() {
     assert_eq!(info.count_total, 0);
 }
 
-/// `frames` data frames of `frame` bytes each, produced one at a time, each
+/// `frames` data frames of the `sizes` in turn, produced one at a time, each
 /// in its own allocation (a streaming serializer, a row-per-frame export),
 /// with no size hint.
 #[cfg(feature = "middleware")]

@@ -3050,7 +3050,7 @@ async fn the_etag_layer_futures_and_bodies_have_debug() {
         "{layer:?}"
     );
     assert!(
-        format!("{:?}", skipping_layer()).ends_with(", skip_when: Some(\"Fn\") } }"),
+        format!("{:?}", skipping_layer()).contains("skip_when: Some(\"Fn\")"),
         "{:?}",
         skipping_layer()
     );
