@@ -384,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn a_write_errors_conflict_is_retried_and_a_store_failure_is_not() {
+    fn a_write_errors_conflict_is_a_conflict_and_a_store_failure_is_not() {
         let current = crate::ETag::from_version(1);
         let conflict: WriteError<std::io::Error> = WriteError::Conflict(crate::Conflict::refused(
             &crate::Expected::Absent,
