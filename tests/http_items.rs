@@ -481,7 +481,21 @@ fn let_through(
     }
 }
 
-/// The status a write route's reply becomes (a conflict is the gate's 412).
+/// An items service on the memory store, created holding item `x`
+/// (`{"n": 0}`): the service, the id, and the item as stored.
+async fn items_holding_x() -> (Items, items::ItemId, ifmatch::Stored<items::Item>) {
+    use ifmatch::{ConditionalStore, Expected, Precondition};
+
+    let items = Items::new(Store::memory());
+    let json = &items::ContentHead::of_type(Some(b"application/json"));
+    let id = items::ItemId::from_path("/items/x").expect("a valid id");
+    let created = Precondition::from(Expected::Absent);
+    let first = items.replace(&id, &created, json, br#"{"n": 0}"#).await;
+    assert_eq!(first.status(), http::StatusCode::CREATED);
+    let stored = items.store.load("x").await.unwrap().expect("created");
+    (items, id, stored)
+}
+
 /// A PUT whose `If-Match` held at the gate, but another write landed before
 /// its own (the client's first attempt, whose response was lost, racing its
 /// retry): if that write put this very body in place, the change already
@@ -491,15 +505,10 @@ fn let_through(
 /// gate and the write.)
 #[tokio::test]
 async fn a_put_that_loses_the_race_after_the_check_gets_200_only_for_the_body_in_place() {
-    use ifmatch::{ConditionalStore, Expected, Precondition};
+    use ifmatch::ConditionalStore;
 
-    let items = Items::new(Store::memory());
+    let (items, id, v1) = items_holding_x().await;
     let json = &items::ContentHead::of_type(Some(b"application/json"));
-    let id = items::ItemId::from_path("/items/x").expect("a valid id");
-    let created = Precondition::from(Expected::Absent);
-    let first = items.replace(&id, &created, json, br#"{"n": 0}"#).await;
-    assert_eq!(first.status(), http::StatusCode::CREATED);
-    let v1 = items.store.load("x").await.unwrap().expect("created");
     let if_match = [(http::header::IF_MATCH, v1.etag().to_header_value())];
     let pre = let_through(false, http::Method::PUT, &if_match, &v1);
     assert!(pre.failed().is_none(), "If-Match held at the gate");
@@ -535,7 +544,7 @@ async fn a_put_that_loses_the_race_after_the_check_gets_200_only_for_the_body_in
 /// over HTTP.)
 #[tokio::test]
 async fn a_delete_whose_item_was_deleted_after_the_check_gets_404_or_412() {
-    use ifmatch::{ConditionalStore, Expected, Precondition};
+    use ifmatch::{ConditionalStore, Expected};
 
     for (label, opt_in, if_match, expected) in [
         ("no precondition", true, None, http::StatusCode::NOT_FOUND),
@@ -552,12 +561,7 @@ async fn a_delete_whose_item_was_deleted_after_the_check_gets_404_or_412() {
             http::StatusCode::PRECONDITION_FAILED,
         ),
     ] {
-        let items = Items::new(Store::memory());
-        let json = &items::ContentHead::of_type(Some(b"application/json"));
-        let id = items::ItemId::from_path("/items/x").expect("a valid id");
-        let absent = Precondition::from(Expected::Absent);
-        items.replace(&id, &absent, json, br#"{"n": 0}"#).await;
-        let current = items.store.load("x").await.unwrap().expect("created");
+        let (items, id, current) = items_holding_x().await;
         let headers: Vec<_> = if_match
             .map(|value| {
                 let value = match value {
@@ -583,14 +587,9 @@ async fn a_delete_whose_item_was_deleted_after_the_check_gets_404_or_412() {
 /// reachable deterministically over HTTP.)
 #[tokio::test]
 async fn a_patch_whose_item_was_deleted_before_its_read_gets_404() {
-    use ifmatch::{ConditionalStore, Expected, Precondition};
+    use ifmatch::{ConditionalStore, Expected};
 
-    let items = Items::new(Store::memory());
-    let json = &items::ContentHead::of_type(Some(b"application/json"));
-    let id = items::ItemId::from_path("/items/x").expect("a valid id");
-    let absent = Precondition::from(Expected::Absent);
-    items.replace(&id, &absent, json, br#"{"n": 0}"#).await;
-    let current = items.store.load("x").await.unwrap().expect("created");
+    let (items, id, current) = items_holding_x().await;
     let pre = let_through(true, http::Method::PATCH, &[], &current);
     items.store.remove("x", &Expected::Any).await.unwrap();
     let merge = &items::ContentHead::of_type(Some(b"application/merge-patch+json"));
