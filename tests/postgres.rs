@@ -411,6 +411,32 @@ async fn relay(
 }
 
 impl Proxy {
+    /// A proxy in front of the database that `db` names, and a connection
+    /// string for the same database that goes through the proxy.
+    async fn in_front_of(db: &str) -> (Self, String) {
+        let config = tokio_postgres::Config::from_str(db).expect("DATABASE_URL");
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let upstream = format!("{host}:{port}")
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], port)));
+        let proxy = Self::start(upstream).await;
+        let mut url = format!("host={} port={}", proxy.addr.ip(), proxy.addr.port());
+        if let Some(user) = config.get_user() {
+            url.push_str(&format!(" user={user}"));
+        }
+        if let Some(password) = config.get_password() {
+            url.push_str(&format!(" password={}", String::from_utf8_lossy(password)));
+        }
+        if let Some(dbname) = config.get_dbname() {
+            url.push_str(&format!(" dbname={dbname}"));
+        }
+        (proxy, url)
+    }
+
     async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
@@ -488,40 +514,13 @@ impl Proxy {
     }
 }
 
-/// The database's address and a connection string that goes through
-/// `proxy` instead.
-fn through_proxy(db: &str, proxy: SocketAddr) -> (SocketAddr, String) {
-    let config = tokio_postgres::Config::from_str(db).expect("DATABASE_URL");
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let upstream = format!("{host}:{port}")
-        .parse()
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], port)));
-    let mut url = format!("host={} port={}", proxy.ip(), proxy.port());
-    if let Some(user) = config.get_user() {
-        url.push_str(&format!(" user={user}"));
-    }
-    if let Some(password) = config.get_password() {
-        url.push_str(&format!(" password={}", String::from_utf8_lossy(password)));
-    }
-    if let Some(dbname) = config.get_dbname() {
-        url.push_str(&format!(" dbname={dbname}"));
-    }
-    (upstream, url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_goes_away_mid_run_gives_503_problems_not_a_hang() {
     let Some(db) = database_url("a_database_that_goes_away_mid_run_gives_503_problems_not_a_hang")
     else {
         return;
     };
-    let (upstream, _) = through_proxy(&db, SocketAddr::from(([127, 0, 0, 1], 0)));
-    let proxy = Proxy::start(upstream).await;
-    let (_, url) = through_proxy(&db, proxy.addr);
+    let (proxy, url) = Proxy::in_front_of(&db).await;
     let instances = [
         Instance::start("axum_items", &url),
         Instance::start("actix_items", &url),
@@ -1243,12 +1242,10 @@ async fn a_write_that_gets_no_pooled_connection_is_told_nothing_was_changed() {
     else {
         return;
     };
-    let (upstream, _) = through_proxy(&db, SocketAddr::from(([127, 0, 0, 1], 0)));
     let admin = admin(&db).await;
     let http = client();
     for name in ["axum_items", "actix_items"] {
-        let proxy = Proxy::start(upstream).await;
-        let (_, url) = through_proxy(&db, proxy.addr);
+        let (proxy, url) = Proxy::in_front_of(&db).await;
         let instance = Instance::start(name, &url);
         let base = &instance.base;
         let path = create(&http, base, &json!({ "name": "read" })).await;
@@ -1311,12 +1308,10 @@ async fn a_write_that_finds_every_connection_stalled_is_told_nothing_was_changed
     else {
         return;
     };
-    let (upstream, _) = through_proxy(&db, SocketAddr::from(([127, 0, 0, 1], 0)));
     let admin = admin(&db).await;
     let http = client();
     for name in ["axum_items", "actix_items"] {
-        let proxy = Proxy::start(upstream).await;
-        let (_, url) = through_proxy(&db, proxy.addr);
+        let (proxy, url) = Proxy::in_front_of(&db).await;
         let instance = Instance::start(name, &url);
         let base = &instance.base;
         // The pool now holds idle connections, which the stall reaches.
@@ -1422,11 +1417,9 @@ async fn a_write_that_meets_a_dead_idle_connection_is_served_over_a_new_one() {
     else {
         return;
     };
-    let (upstream, _) = through_proxy(&db, SocketAddr::from(([127, 0, 0, 1], 0)));
     let http = client();
     for name in ["axum_items", "actix_items"] {
-        let proxy = Proxy::start(upstream).await;
-        let (_, url) = through_proxy(&db, proxy.addr);
+        let (proxy, url) = Proxy::in_front_of(&db).await;
         let instance = Instance::start(name, &url);
         let base = &instance.base;
         // The pool now holds an idle connection.
