@@ -61,7 +61,7 @@
 //! use ifmatch::middleware::{
 //!     conflict_response, unavailable_response, ETagLayer, Precondition, PreconditionLayer,
 //! };
-//! use ifmatch::{ConditionalStore, MemoryStore, Stored, WriteError};
+//! use ifmatch::{insert_validators, ConditionalStore, MemoryStore, Stored, WriteError};
 //!
 //! type Store = Arc<MemoryStore<String, String>>;
 //!
@@ -73,8 +73,12 @@
 //!
 //! async fn read(State(store): State<Store>, uri: Uri) -> Response {
 //!     match store.get(&id(&uri)) {
-//!         Some(doc) => ([(header::ETAG, doc.etag().to_header_value())], doc.into_value())
-//!             .into_response(),
+//!         Some(doc) => {
+//!             // The validators the resolver reports: ETag and Last-Modified.
+//!             let mut res = doc.value().clone().into_response();
+//!             insert_validators(res.headers_mut(), &doc);
+//!             res
+//!         }
 //!         None => StatusCode::NOT_FOUND.into_response(),
 //!     }
 //! }
@@ -128,7 +132,10 @@
 //! method before `route_layer`: one added after it is not behind the layer.
 //!
 //! A PATCH that loads the current value and stores the patched one writes
-//! under [`pre.expected().pinned_to(&current)`](crate::Expected::pinned_to).
+//! under [`pre.expected().pinned_to(&current)`](crate::Expected::pinned_to),
+//! whose docs also say how to answer when that write is refused: by a race
+//! between the server's own read and write, which a request that named no
+//! version does not fail (the README's `append` handler does it all).
 //!
 //! # Deployment caveat: compression
 //!
