@@ -59,7 +59,11 @@ impl<B> IsConflict for http::Response<B> {
 /// change to it and writes it back with `If-Match` — so no HTTP client is
 /// involved. Each attempt must re-read: reapplying the change to fresh data
 /// is what makes the retry safe. Errors that are not conflicts are returned
-/// at once.
+/// at once. Over HTTP, the step GETs the resource, keeps its `ETag`, and
+/// sends the changed representation with `If-Match` set to that tag; a 412
+/// answer is the conflict (return its `StatusCode` or `Response`, or an
+/// error type of yours implementing [`IsConflict`]). The crate's
+/// `examples/lost_update_demo.rs` does this with `reqwest`.
 ///
 /// Defaults: 5 attempts, 10 ms first delay doubling up to 1 s; each delay is
 /// drawn at random between half and all of its nominal value, so that
