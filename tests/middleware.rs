@@ -1002,6 +1002,101 @@ async fn a_forwarding_resolver_hands_the_evaluated_state_to_the_handler() {
     assert_eq!(lookups.load(Ordering::SeqCst), 4);
 }
 
+/// A handler in the style `Response::from(WriteError)` allows: its writes
+/// end in `?`. Before writing, it lets another writer land whatever
+/// `interleaved` says (`Some(value)`: a write, `None`: a delete).
+async fn write_with_question_mark(
+    store: &MemoryStore<String, String>,
+    req: Request<String>,
+    interleaved: Option<&str>,
+) -> Result<Response<String>, Response<String>> {
+    use ifmatch::{ConditionalStore, WriteError};
+    let pre = req.extensions().get::<Precondition>().unwrap().clone();
+    let key = "doc".to_owned();
+    match interleaved {
+        Some(value) => drop(store.put(key.clone(), &Expected::Any, value.to_owned())),
+        None => drop(store.delete(&key, &Expected::Any)),
+    }
+    if req.method() == Method::DELETE {
+        store.remove(&key, pre.expected()).await?;
+        return Ok(Response::new(String::new()));
+    }
+    if req.body() == "fail" {
+        Err(WriteError::Store(std::io::Error::other("disk full")))?;
+    }
+    let written = store.store(&key, pre.expected(), req.into_body()).await?;
+    Ok(Response::new(written.into_stored().into_value()))
+}
+
+#[tokio::test]
+async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
+    let store: Arc<MemoryStore<String, String>> = Arc::new(MemoryStore::new());
+    let v1 = store
+        .put("doc".to_owned(), &Expected::Absent, "first".to_owned())
+        .unwrap();
+    let svc = |policy: Policy, interleaved: Option<&'static str>| {
+        let resolve = {
+            let store = Arc::clone(&store);
+            move |_: &Parts| ready(Ok::<_, Infallible>(store.get("doc")))
+        };
+        let store = Arc::clone(&store);
+        PreconditionLayer::new(resolve)
+            .policy(policy)
+            .layer(service_fn(move |req: Request<String>| {
+                let store = Arc::clone(&store);
+                async move {
+                    let res = write_with_question_mark(&store, req, interleaved).await;
+                    Ok::<_, Infallible>(res.unwrap_or_else(|refused| refused))
+                }
+            }))
+    };
+
+    // A write that lands between the check and the write: the 412 of a
+    // failed precondition, with the tag the other writer left.
+    let tag = v1.etag().to_string();
+    let res = svc(Policy::strict(), Some("second"))
+        .oneshot(request(
+            Method::PUT,
+            "/doc",
+            &[(IF_MATCH, &tag)],
+            "mine".to_owned(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    let now = store.get("doc").unwrap();
+    assert_eq!(now.value(), "second");
+    assert_eq!(etag_header(&res).as_ref(), Some(now.etag()));
+    let json = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(json["status"], 412);
+    assert_eq!(json["etag"], now.etag().to_string());
+
+    // A store failure: the layer's 503, with the error kept for logging.
+    let tag = now.etag().to_string();
+    let res = svc(Policy::strict(), Some("second"))
+        .oneshot(request(
+            Method::PUT,
+            "/doc",
+            &[(IF_MATCH, &tag)],
+            "fail".to_owned(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    let logged = res.extensions().get::<StoreUnavailable>().unwrap();
+    assert_eq!(logged.error().to_string(), "disk full");
+
+    // An opt-in DELETE without a precondition whose target another DELETE
+    // removed first: 404, as it had no condition to fail.
+    let res = svc(Policy::opt_in(), None)
+        .oneshot(request(Method::DELETE, "/doc", &[], String::new()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(store.get("doc").is_none());
+}
+
 #[tokio::test]
 async fn an_unconditional_delete_that_loses_a_race_gets_404_not_412() {
     // Opt-in mode: two DELETEs without a precondition both pass the layer;

@@ -18,7 +18,9 @@
 //!   same 412 a failed precondition gets, with the now-current ETag (404
 //!   for a write without a precondition that found the target gone); if
 //!   the store itself failed, return [`unavailable_response`] for the
-//!   layer's 503.
+//!   layer's 503. `Response::from` a [`WriteError`] picks between the
+//!   two, so a handler that returns `Result<Response, Response>` can write
+//!   with `?`.
 //!   A target the resolver reports absent is evaluated only for PUT, the
 //!   one method that can create it (RFC 9110 §13.2.1: the 404 comes before
 //!   preconditions): a PATCH or DELETE of it gets 404 from the layer, and a
@@ -58,10 +60,8 @@
 //! use axum::response::{IntoResponse, Response};
 //! use axum::routing::get;
 //! use axum::{Extension, Router};
-//! use ifmatch::middleware::{
-//!     conflict_response, unavailable_response, ETagLayer, Precondition, PreconditionLayer,
-//! };
-//! use ifmatch::{insert_validators, ConditionalStore, MemoryStore, Stored, WriteError};
+//! use ifmatch::middleware::{ETagLayer, Precondition, PreconditionLayer};
+//! use ifmatch::{insert_validators, ConditionalStore, MemoryStore, Stored};
 //!
 //! type Store = Arc<MemoryStore<String, String>>;
 //!
@@ -88,21 +88,16 @@
 //!     Extension(pre): Extension<Precondition>,
 //!     uri: Uri,
 //!     body: String,
-//! ) -> Response {
-//!     // The write is conditioned on what the layer checked. Whether it
-//!     // created the document is told by the write itself (in opt-in mode
-//!     // a PUT without a precondition may create too).
-//!     match store.store(&id(&uri), pre.expected(), body).await {
-//!         Ok(written) => {
-//!             let status = if written.created() { StatusCode::CREATED } else { StatusCode::OK };
-//!             let doc = written.into_stored();
-//!             (status, [(header::ETAG, doc.etag().to_header_value())], doc.into_value())
-//!                 .into_response()
-//!         }
-//!         Err(WriteError::Conflict(conflict)) => conflict_response(conflict),
-//!         // The store failed (never for MemoryStore): the layer's 503.
-//!         Err(err) => unavailable_response(err),
-//!     }
+//! ) -> Result<Response, Response> {
+//!     // The write is conditioned on what the layer checked; `?` turns a
+//!     // conflict into the layer's 412 (a failed store, never MemoryStore,
+//!     // into its 503). Whether it created the document is told by the
+//!     // write itself (in opt-in mode a PUT without a precondition may
+//!     // create too).
+//!     let written = store.store(&id(&uri), pre.expected(), body).await?;
+//!     let status = if written.created() { StatusCode::CREATED } else { StatusCode::OK };
+//!     let doc = written.into_stored();
+//!     Ok((status, [(header::ETAG, doc.etag().to_header_value())], doc.into_value()).into_response())
 //! }
 //!
 //! let store: Store = Arc::new(MemoryStore::new());
@@ -175,6 +170,7 @@ use std::sync::Arc;
 
 use http::{Response, StatusCode, request::Parts};
 
+use crate::store::WriteError;
 use crate::versioned::Versioned;
 use crate::write::Conflict;
 
@@ -437,4 +433,41 @@ pub fn unavailable_response<B: Default>(
     res.extensions_mut()
         .insert(StoreUnavailable(Arc::from(err.into())));
     res
+}
+
+/// A handler's refused or failed conditional write as the response that
+/// [`PreconditionLayer`] turns into its problem response: a
+/// [conflict](WriteError::Conflict) as [`conflict_response`] (the 412 with
+/// the current ETag, or 404 for a write without a precondition that found
+/// the target gone), a [store failure](WriteError::Store) as
+/// [`unavailable_response`] (the 503).
+///
+/// So a handler that returns `Result<Response, Response>` can write with
+/// `?`:
+///
+/// ```
+/// use http::{Response, StatusCode};
+/// use ifmatch::middleware::Precondition;
+/// use ifmatch::{ConditionalStore, MemoryStore};
+///
+/// async fn put(
+///     store: &MemoryStore<String, String>,
+///     pre: &Precondition,
+///     body: String,
+/// ) -> Result<Response<String>, Response<String>> {
+///     let written = store.store(&"doc".to_owned(), pre.expected(), body).await?;
+///     Ok(Response::new(written.into_stored().into_value()))
+/// }
+/// ```
+impl<E, B> From<WriteError<E>> for Response<B>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    B: Default,
+{
+    fn from(err: WriteError<E>) -> Self {
+        match err {
+            WriteError::Conflict(conflict) => conflict_response(conflict),
+            WriteError::Store(err) => unavailable_response(err),
+        }
+    }
 }
