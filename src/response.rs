@@ -939,6 +939,40 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "the default 412 kinds Changed, Gone and Exists share one type URI; \
+                distinct URIs are the maintainers' choice"]
+    fn each_default_problem_type_has_one_title() {
+        // RFC 9457 §3.1.1: "Consumers MUST use the "type" URI ... as the
+        // problem type's primary identifier"; §3.1.3: the title "SHOULD NOT
+        // change from occurrence to occurrence of the problem, except for
+        // localization". Kinds a client must tell apart (reload and retry,
+        // recreate, stop) need distinct types, not one type with three titles.
+        let kinds = [
+            ProblemKind::Changed,
+            ProblemKind::Unmatchable,
+            ProblemKind::Gone,
+            ProblemKind::Exists,
+            ProblemKind::Required,
+            ProblemKind::Malformed,
+            ProblemKind::Unavailable,
+            ProblemKind::NotFound,
+        ];
+        let texts = ProblemTexts::default();
+        for a in kinds {
+            for b in kinds {
+                let (ta, tb) = (texts.get(a), texts.get(b));
+                if ta.type_uri == tb.type_uri {
+                    assert_eq!(
+                        ta.title, tb.title,
+                        "{a:?} and {b:?} share the type {} under different titles",
+                        ta.type_uri
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_etag_member_is_only_there_when_json_can_name_the_tag() {
         // UTF-8 in obs-text: the JSON string is the same bytes.
         let utf8 = ETag::parse("\"caf\u{e9}\"".as_bytes()).unwrap();
