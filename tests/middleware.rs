@@ -4303,3 +4303,30 @@ async fn a_304_of_either_layer_is_not_compressed_by_a_compression_layer_outside_
         }
     }
 }
+
+#[tokio::test]
+#[ignore = "the evaluator compares a future Last-Modified as now (§8.8.2.1), \
+            but the layer forwards the handler's future date unreplaced"]
+async fn a_changed_representation_dated_in_the_future_is_not_answered_304() {
+    // A service that knows only dates (tower-http's ServeDir sends a file's
+    // mtime as it is) serves an over-limit file, so no tag: the client
+    // revalidates with the Last-Modified it got through the layer. The
+    // file then changes, its mtime still ahead of this server's clock.
+    // RFC 9110 §13.1.3: "If the selected representation's last
+    // modification date is earlier or equal to the date provided in the
+    // field value, the condition is false." F2 is later than F1: 200.
+    let f1 = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let f2 = f1 + Duration::from_secs(300);
+    let inner = service_fn(move |_req: Request<()>| {
+        let body = http_body_util::Full::new(Bytes::from(vec![b'x'; DEFAULT_ETAG_LIMIT + 1]));
+        let mut res = Response::new(body);
+        res.headers_mut().insert(
+            LAST_MODIFIED,
+            HeaderValue::from_str(&httpdate::fmt_http_date(f2)).unwrap(),
+        );
+        ready(Ok::<_, Infallible>(res))
+    });
+    let req = get_request(&[(IF_MODIFIED_SINCE, &httpdate::fmt_http_date(f1))]);
+    let res = ETagLayer::new().layer(inner).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
