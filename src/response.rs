@@ -23,6 +23,15 @@ use crate::write::Conflict;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Which situation a problem response describes.
+///
+/// Each kind has its own default `type` URI and title, so that a client can
+/// tell them apart by `type`, as RFC 9457 §3.1.1 asks consumers to ("the
+/// problem type's primary identifier"), even where the status is the same.
+/// The four 412s use these anchors of RFC 9110: `#status.412` (`Changed`),
+/// `#field.if-match` (`Unmatchable`), `#section-13.1.1` (`Gone`; the same
+/// section, which says that `*` is false for a target without a current
+/// representation) and `#field.if-none-match` (`Exists`). A service that
+/// replaces the texts should keep the types distinct too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProblemKind {
@@ -207,7 +216,7 @@ impl Default for ProblemTexts {
                 ),
             },
             gone: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1"),
                 title: Cow::Borrowed("The resource no longer exists"),
                 detail: Cow::Borrowed(
                     "This item does not exist: it may have been deleted after you loaded it, so \
@@ -216,7 +225,9 @@ impl Default for ProblemTexts {
                 ),
             },
             exists: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
+                type_uri: Cow::Borrowed(
+                    "https://www.rfc-editor.org/rfc/rfc9110#field.if-none-match",
+                ),
                 title: Cow::Borrowed("The resource already exists"),
                 detail: Cow::Borrowed(
                     "Your request asked to act only if this item did not exist, or was at none \
@@ -939,8 +950,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "the default 412 kinds Changed, Gone and Exists share one type URI; \
-                distinct URIs are the maintainers' choice"]
     fn each_default_problem_type_has_one_title() {
         // RFC 9457 §3.1.1: "Consumers MUST use the "type" URI ... as the
         // problem type's primary identifier"; §3.1.3: the title "SHOULD NOT
