@@ -4305,8 +4305,6 @@ async fn a_304_of_either_layer_is_not_compressed_by_a_compression_layer_outside_
 }
 
 #[tokio::test]
-#[ignore = "the evaluator compares a future Last-Modified as now (§8.8.2.1), \
-            but the layer forwards the handler's future date unreplaced"]
 async fn a_changed_representation_dated_in_the_future_is_not_answered_304() {
     // A service that knows only dates (tower-http's ServeDir sends a file's
     // mtime as it is) serves an over-limit file, so no tag: the client
@@ -4326,7 +4324,19 @@ async fn a_changed_representation_dated_in_the_future_is_not_answered_304() {
         );
         ready(Ok::<_, Infallible>(res))
     });
-    let req = get_request(&[(IF_MODIFIED_SINCE, &httpdate::fmt_http_date(f1))]);
-    let res = ETagLayer::new().layer(inner).oneshot(req).await.unwrap();
+    let svc = ETagLayer::new().layer(inner);
+    let (f1, f2) = (httpdate::fmt_http_date(f1), httpdate::fmt_http_date(f2));
+    let req = get_request(&[(IF_MODIFIED_SINCE, &f1)]);
+    let res = svc.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[LAST_MODIFIED], f2.as_str());
+    // §13.1.4: changed since F1, so If-Unmodified-Since: F1 is false.
+    let req = get_request(&[(IF_UNMODIFIED_SINCE, &f1)]);
+    let res = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    // The date the client was sent, echoed: not modified since.
+    let req = get_request(&[(IF_MODIFIED_SINCE, &f2)]);
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(res.headers()[LAST_MODIFIED], f2.as_str());
 }

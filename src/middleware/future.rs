@@ -382,23 +382,33 @@ impl ETagRequest {
             return self.respond(parts, body);
         }
         let mut current = etag.map_or_else(Validators::default, Validators::new);
+        let mut now = evaluation_time(&self.conditions);
         if let Some(time) = parts
             .headers
             .get(LAST_MODIFIED)
             .and_then(|v| date::parse_time(v.as_bytes()))
         {
             current = current.with_last_modified(time);
+            // The evaluator compares a Last-Modified later than `now` as
+            // `now`, because `insert_validators` sends that in its place
+            // (RFC 9110 §8.8.2.1). This date goes out as the service below
+            // wrote it, so it is compared as written: a client echoes it,
+            // and a later change with a later date, both ahead of this
+            // server's clock, is then still newer (§13.1.3, §13.1.4).
+            now = now.max(time);
         }
-        let eval = self.config.policy.evaluate(
-            &self.method,
-            &self.conditions,
-            Some(&current),
-            evaluation_time(&self.conditions),
-        );
+        let eval = self
+            .config
+            .policy
+            .evaluate(&self.method, &self.conditions, Some(&current), now);
         match eval.outcome() {
             Outcome::NotModified => {
                 parts.status = StatusCode::NOT_MODIFIED;
-                into_not_modified_headers(&mut parts.headers, &current);
+                // The response's own Last-Modified stays as written, as
+                // it was compared: only the tag is set from `current`.
+                let tag = current.etag_ref().cloned();
+                let tag = tag.map_or_else(Validators::default, Validators::new);
+                into_not_modified_headers(&mut parts.headers, &tag);
                 Response::from_parts(parts, ResponseBody::empty())
             }
             Outcome::PreconditionFailed(failed) => {
