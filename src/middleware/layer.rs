@@ -17,11 +17,11 @@ use crate::response::ProblemTexts;
 ///
 /// Put authentication and authorization **outside** this layer, wrapping
 /// it so that they run first (with axum's `layer`/`route_layer`: added
-/// after it; in a `ServiceBuilder`: before it). Its 304 and 412 come before the
-/// handler runs, and they carry the target's current `ETag`; a client that
-/// may not see the target would get them instead of the 401 or 403 a check
-/// inside the handler gives, and learn whether the target exists and when
-/// it changes. RFC 9110 §13.2.1: a server "MUST ignore all received
+/// after it; in a `ServiceBuilder`: before it). Its 304 and 412 come
+/// before the handler runs, and they carry the target's current `ETag`: a
+/// client that may not see the target would get them instead of the 401
+/// or 403 a check inside the handler gives, and learn whether the target
+/// exists and when it changes. RFC 9110 §13.2.1: a server "MUST ignore all received
 /// preconditions if its response to the same request without those
 /// conditions, prior to processing the request content, would have been a
 /// status code other than a 2xx (Successful) or 412 (Precondition
