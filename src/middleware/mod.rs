@@ -443,12 +443,19 @@ pub fn unavailable_response<B: Default>(
 /// [`unavailable_response`] (the 503).
 ///
 /// So a handler that returns `Result<Response, Response>` can write with
-/// `?`:
+/// `?`. What it converts to is a marker for the layer, not a finished
+/// answer: like [`conflict_response`] and [`unavailable_response`], it is a
+/// bare 412 or 503, with an empty body and no `ETag`, unless
+/// [`PreconditionLayer`] is around the handler to replace it. A handler
+/// that calls [`Gate`](crate::Gate) itself answers with
+/// [`Gate::conflict`](crate::Gate::conflict) and
+/// [`Gate::unavailable`](crate::Gate::unavailable) instead.
 ///
 /// ```
+/// use std::convert::Infallible;
 /// use http::{Response, StatusCode};
 /// use ifmatch::middleware::Precondition;
-/// use ifmatch::{ConditionalStore, MemoryStore};
+/// use ifmatch::{ConditionalStore, Expected, MemoryStore, WriteError};
 ///
 /// async fn put(
 ///     store: &MemoryStore<String, String>,
@@ -458,6 +465,17 @@ pub fn unavailable_response<B: Default>(
 ///     let written = store.store(&"doc".to_owned(), pre.expected(), body).await?;
 ///     Ok(Response::new(written.into_stored().into_value()))
 /// }
+///
+/// // Outside the layer, a conflict is only the marker: a bare 412.
+/// let store = MemoryStore::new();
+/// store.put("doc".to_owned(), &Expected::Absent, "first".to_owned())?;
+/// let Err(conflict) = store.put("doc".to_owned(), &Expected::Absent, "again".to_owned()) else {
+///     unreachable!()
+/// };
+/// let res = Response::<String>::from(WriteError::<Infallible>::Conflict(conflict));
+/// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+/// assert!(res.body().is_empty());
+/// # Ok::<(), ifmatch::Conflict>(())
 /// ```
 impl<E, B> From<WriteError<E>> for Response<B>
 where
