@@ -119,7 +119,7 @@ fn check<V: Versioned>(gate: &Gate, req: &ServiceRequest, current: Option<&V>) -
 fn gate_bad_request() -> http::Response<String> {
     ifmatch::problem_response(
         http::StatusCode::BAD_REQUEST,
-        "https://www.rfc-editor.org/rfc/rfc9110#status.400",
+        "https://www.rfc-editor.org/rfc/rfc9110#section-9.1",
         "Unknown method",
         "The request method is not one this service can read. Nothing was changed.",
     )

@@ -369,7 +369,7 @@ pub fn refuse_id(method: &str, err: &InvalidId) -> Response<String> {
         ),
         _ => problem_response(
             StatusCode::BAD_REQUEST,
-            "https://www.rfc-editor.org/rfc/rfc9110#status.400",
+            "https://www.rfc-editor.org/rfc/rfc3986#section-3.3",
             "Invalid item id",
             &format!("Nothing was changed: {err}. {ID_RULE}"),
         ),
@@ -441,7 +441,7 @@ fn busy(id: &str) -> Response<String> {
 fn bad_request(detail: &str) -> Response<String> {
     problem_response(
         StatusCode::BAD_REQUEST,
-        "https://www.rfc-editor.org/rfc/rfc9110#status.400",
+        "https://www.rfc-editor.org/rfc/rfc8259",
         "Malformed JSON",
         detail,
     )
@@ -624,7 +624,7 @@ impl<'a> ContentHead<'a> {
         if self.coded {
             let mut res = problem_response(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "https://www.rfc-editor.org/rfc/rfc9110#status.415",
+                "https://www.rfc-editor.org/rfc/rfc9110#field.content-encoding",
                 "Content coding not accepted",
                 "This service accepts only bodies without a content coding: send the JSON \
                  itself, without Content-Encoding. Nothing was changed.",
