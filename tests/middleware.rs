@@ -1087,6 +1087,43 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
     let logged = res.extensions().get::<StoreUnavailable>().unwrap();
     assert_eq!(logged.error().to_string(), "disk full");
 
+    // A PUT under If-Match whose target another client deleted meanwhile:
+    // the 412 for a target that is gone.
+    let tag = store.get("doc").unwrap().etag().to_string();
+    let res = svc(Policy::strict(), None)
+        .oneshot(request(
+            Method::PUT,
+            "/doc",
+            &[(IF_MATCH, &tag)],
+            "mine".to_owned(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert!(etag_header(&res).is_none());
+    let gone = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(gone["title"], "The resource no longer exists");
+    assert!(store.get("doc").is_none());
+
+    // A create under If-None-Match: * that another create beat: the 412
+    // for a target that already exists, with its tag.
+    let res = svc(Policy::strict(), Some("theirs"))
+        .oneshot(request(
+            Method::PUT,
+            "/doc",
+            &[(IF_NONE_MATCH, "*")],
+            "mine".to_owned(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    let now = store.get("doc").unwrap();
+    assert_eq!(now.value(), "theirs");
+    assert_eq!(etag_header(&res).as_ref(), Some(now.etag()));
+    let exists = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(exists["title"], "The resource already exists");
+    assert_ne!(exists["type"], gone["type"]);
+
     // An opt-in DELETE without a precondition whose target another DELETE
     // removed first: 404, as it had no condition to fail.
     let res = svc(Policy::opt_in(), None)

@@ -479,7 +479,7 @@ pub fn unavailable_response<B: Default>(
 /// ```
 impl<E, B> From<WriteError<E>> for Response<B>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: Default,
 {
     fn from(err: WriteError<E>) -> Self {
