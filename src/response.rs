@@ -793,22 +793,24 @@ mod tests {
     use super::*;
     use crate::{Expected, Validators};
 
+    /// Every kind of problem.
+    const KINDS: [ProblemKind; 8] = [
+        ProblemKind::Changed,
+        ProblemKind::Unmatchable,
+        ProblemKind::Gone,
+        ProblemKind::Exists,
+        ProblemKind::Required,
+        ProblemKind::Malformed,
+        ProblemKind::Unavailable,
+        ProblemKind::NotFound,
+    ];
+
     fn json(res: &Response<String>) -> serde_json::Value {
         serde_json::from_str(res.body()).unwrap()
     }
 
     #[test]
     fn every_default_text_reads_cleanly_with_and_without_a_tag() {
-        let kinds = [
-            ProblemKind::Changed,
-            ProblemKind::Unmatchable,
-            ProblemKind::Gone,
-            ProblemKind::Exists,
-            ProblemKind::Required,
-            ProblemKind::Malformed,
-            ProblemKind::Unavailable,
-            ProblemKind::NotFound,
-        ];
         let tags = [
             None,
             Some(ETag::from_version(3)),
@@ -816,7 +818,7 @@ mod tests {
             Some(ETag::parse(b"\"caf\xe9\"").unwrap()),
         ];
         let texts = ProblemTexts::default();
-        for kind in kinds {
+        for kind in KINDS {
             for (tag, read) in tags.iter().flat_map(|t| [(t, false), (t, true)]) {
                 let res = texts.render_for(
                     kind,
@@ -956,19 +958,9 @@ mod tests {
         // change from occurrence to occurrence of the problem, except for
         // localization". Kinds a client must tell apart (reload and retry,
         // recreate, stop) need distinct types, not one type with three titles.
-        let kinds = [
-            ProblemKind::Changed,
-            ProblemKind::Unmatchable,
-            ProblemKind::Gone,
-            ProblemKind::Exists,
-            ProblemKind::Required,
-            ProblemKind::Malformed,
-            ProblemKind::Unavailable,
-            ProblemKind::NotFound,
-        ];
         let texts = ProblemTexts::default();
-        for a in kinds {
-            for b in kinds {
+        for a in KINDS {
+            for b in KINDS {
                 let (ta, tb) = (texts.get(a), texts.get(b));
                 if ta.type_uri == tb.type_uri {
                     assert_eq!(

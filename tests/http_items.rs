@@ -274,6 +274,17 @@ impl Reply {
         })
     }
 
+    /// The 415 of a PATCH names the patch formats the service accepts
+    /// (RFC 5789 §2.2).
+    fn names_patch_formats(&self) {
+        assert_eq!(
+            self.header(HeaderName::from_static("accept-patch")),
+            Some("application/merge-patch+json, application/json"),
+            "{}",
+            self.what
+        );
+    }
+
     /// The `ETag` header, which must be a strong entity-tag.
     fn etag(&self) -> String {
         let value = self
@@ -845,12 +856,7 @@ async fn json_is_recognised_by_its_media_type_with_parameters_any_case_or_none(s
         }
         let r = s.send(patch).await;
         r.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert_eq!(
-            r.header(HeaderName::from_static("accept-patch")),
-            Some("application/merge-patch+json, application/json"),
-            "{}",
-            r.what
-        );
+        r.names_patch_formats();
         s.assert_unchanged(path, &before, &r.what).await;
     }
 }
@@ -1589,13 +1595,7 @@ async fn patch_merges_under_if_match(s: &Api) {
         )
         .await;
     r.expect(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // RFC 5789 §2.2: the 415 says which patch formats are accepted.
-    assert_eq!(
-        r.header(HeaderName::from_static("accept-patch")),
-        Some("application/merge-patch+json, application/json"),
-        "{}",
-        r.what
-    );
+    r.names_patch_formats();
     s.assert_unchanged(path, &before, &r.what).await;
 
     // Unknown id: 404, with or without If-Match.

@@ -1050,19 +1050,20 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
                 }
             }))
     };
+    // A PUT under `condition`, with `interleaved` landing before its write.
+    let put = |interleaved, condition: (HeaderName, &str), body: &str| {
+        svc(Policy::strict(), interleaved).oneshot(request(
+            Method::PUT,
+            "/doc",
+            &[condition],
+            body.to_owned(),
+        ))
+    };
 
     // A write that lands between the check and the write: the 412 of a
     // failed precondition, with the tag the other writer left.
     let tag = v1.etag().to_string();
-    let res = svc(Policy::strict(), Some("second"))
-        .oneshot(request(
-            Method::PUT,
-            "/doc",
-            &[(IF_MATCH, &tag)],
-            "mine".to_owned(),
-        ))
-        .await
-        .unwrap();
+    let res = put(Some("second"), (IF_MATCH, &tag), "mine").await.unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
     let now = store.get("doc").unwrap();
     assert_eq!(now.value(), "second");
@@ -1073,15 +1074,7 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
 
     // A store failure: the layer's 503, with the error kept for logging.
     let tag = now.etag().to_string();
-    let res = svc(Policy::strict(), Some("second"))
-        .oneshot(request(
-            Method::PUT,
-            "/doc",
-            &[(IF_MATCH, &tag)],
-            "fail".to_owned(),
-        ))
-        .await
-        .unwrap();
+    let res = put(Some("second"), (IF_MATCH, &tag), "fail").await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
     let logged = res.extensions().get::<StoreUnavailable>().unwrap();
@@ -1090,15 +1083,7 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
     // A PUT under If-Match whose target another client deleted meanwhile:
     // the 412 for a target that is gone.
     let tag = store.get("doc").unwrap().etag().to_string();
-    let res = svc(Policy::strict(), None)
-        .oneshot(request(
-            Method::PUT,
-            "/doc",
-            &[(IF_MATCH, &tag)],
-            "mine".to_owned(),
-        ))
-        .await
-        .unwrap();
+    let res = put(None, (IF_MATCH, &tag), "mine").await.unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
     assert!(etag_header(&res).is_none());
     let gone = problem(&body_bytes(res.into_body()).await);
@@ -1107,13 +1092,7 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
 
     // A create under If-None-Match: * that another create beat: the 412
     // for a target that already exists, with its tag.
-    let res = svc(Policy::strict(), Some("theirs"))
-        .oneshot(request(
-            Method::PUT,
-            "/doc",
-            &[(IF_NONE_MATCH, "*")],
-            "mine".to_owned(),
-        ))
+    let res = put(Some("theirs"), (IF_NONE_MATCH, "*"), "mine")
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
