@@ -3086,6 +3086,176 @@ async fn a_head_with_range_is_answered_for_the_whole_representation() {
     assert_eq!(read_all(res.into_body()).await.data, &bytes[..5]);
 }
 
+/// A file server's range handling without `If-Range` (tower-http's
+/// `ServeDir` works this way): a request with `Range` gets a 206 of its
+/// first five bytes, whatever `If-Range` says. The response says in
+/// `x-saw` which of the two fields reached it.
+fn ranges_ignoring_if_range(
+    bytes: Bytes,
+) -> impl Service<
+    Request<()>,
+    Response = Response<TestBody>,
+    Error = Infallible,
+    Future = Ready<Result<Response<TestBody>, Infallible>>,
+> + Clone {
+    service_fn(move |req: Request<()>| {
+        let saw = match (
+            req.headers().contains_key(RANGE),
+            req.headers().contains_key(IF_RANGE),
+        ) {
+            (true, true) => "range, if-range",
+            (true, false) => "range",
+            (false, true) => "if-range",
+            (false, false) => "neither",
+        };
+        let mut res = if req.headers().contains_key(RANGE) {
+            let mut res = Response::new(TestBody::new([Piece::Data(bytes.slice(0..5))]));
+            *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+            res.headers_mut().insert(
+                CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes 0-4/{}", bytes.len())).unwrap(),
+            );
+            res
+        } else {
+            Response::new(TestBody::new([Piece::Data(bytes.clone())]))
+        };
+        res.headers_mut().insert(
+            LAST_MODIFIED,
+            HeaderValue::from_static("Sat, 05 Nov 1994 08:49:37 GMT"),
+        );
+        res.headers_mut().insert(
+            HeaderName::from_static("x-saw"),
+            HeaderValue::from_static(saw),
+        );
+        ready(Ok(res))
+    })
+}
+
+#[tokio::test]
+async fn a_range_under_an_if_range_tag_is_not_left_to_a_handler_that_cannot_check_it() {
+    // The handler never sees the tags the layer computes, so it cannot
+    // evaluate an If-Range that names one; a file server that ignores
+    // If-Range would send a part of the changed file for the client to
+    // splice into the old one. RFC 9110 §13.1.5: "If the validator does not
+    // match, then the server MUST ignore the Range header field." The layer
+    // drops the range, and the client gets the whole representation.
+    let bytes = Bytes::from(content(100));
+    let svc = ETagLayer::new().layer(ranges_ignoring_if_range(bytes.clone()));
+    let current = ETag::from_content(&bytes).to_string();
+    let stale = ETag::from_content(b"what the client has").to_string();
+    let weak = format!("W/{current}");
+    for if_range in [
+        stale.as_str(),
+        current.as_str(),
+        weak.as_str(),
+        "\"unterminated",
+        "not a date",
+    ] {
+        let req = request(
+            Method::GET,
+            "/",
+            &[(RANGE, "bytes=0-4"), (IF_RANGE, if_range)],
+            (),
+        );
+        let res = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "If-Range: {if_range}");
+        assert_eq!(res.headers()["x-saw"], "neither", "If-Range: {if_range}");
+        assert!(!res.headers().contains_key(CONTENT_RANGE));
+        assert_eq!(etag_header(&res), Some(ETag::from_content(&bytes)));
+        assert_eq!(read_all(res.into_body()).await.data, bytes);
+    }
+
+    // A date is the handler's own validator: the range and the condition
+    // reach it, and its 206 passes through.
+    let date = "Sat, 05 Nov 1994 08:49:37 GMT";
+    let req = request(
+        Method::GET,
+        "/",
+        &[(RANGE, "bytes=0-4"), (IF_RANGE, date)],
+        (),
+    );
+    let res = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()["x-saw"], "range, if-range");
+    assert_eq!(read_all(res.into_body()).await.data, &bytes[..5]);
+
+    // Two If-Range lines are no valid condition, dates or not (§13.1.5
+    // allows one validator): dropped with the range.
+    let mut req = request(Method::GET, "/", &[(RANGE, "bytes=0-4")], ());
+    for _ in 0..2 {
+        req.headers_mut()
+            .append(IF_RANGE, HeaderValue::from_static(date));
+    }
+    let res = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-saw"], "neither");
+
+    // Without If-Range the range is the handler's, as before.
+    let req = request(Method::GET, "/", &[(RANGE, "bytes=0-4")], ());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()["x-saw"], "range");
+}
+
+#[tokio::test]
+async fn a_resumed_download_from_serve_file_is_never_spliced_from_a_changed_file() {
+    // tower-http's ServeFile serves ranges but ignores If-Range. Under the
+    // layer it gets a strong tag, which a client resuming a download echoes
+    // in If-Range; after the file changed, the client must get the new
+    // file whole, not its tail after the bytes it already has.
+    let dir = std::env::temp_dir().join(format!("ifmatch-if-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("doc.txt");
+    std::fs::write(&path, "the first version of the document").unwrap();
+    let svc = ETagLayer::new().layer(tower_http::services::ServeFile::new(&path));
+
+    let res = svc
+        .clone()
+        .oneshot(request(Method::GET, "/", &[], ()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let first = etag_header(&res).unwrap();
+    assert_eq!(
+        first,
+        ETag::from_content(b"the first version of the document")
+    );
+
+    // The file server by itself resumes, whatever If-Range says.
+    let resume = [(RANGE, "bytes=10-"), (IF_RANGE, "\"any tag\"")];
+    let res = tower_http::services::ServeFile::new(&path)
+        .oneshot(request(Method::GET, "/", &resume, ()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+
+    std::fs::write(&path, "a second, longer version of the document").unwrap();
+    let first = first.to_string();
+    let res = svc
+        .clone()
+        .oneshot(request(
+            Method::GET,
+            "/",
+            &[(RANGE, "bytes=10-"), (IF_RANGE, first.as_str())],
+            (),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.headers().contains_key(CONTENT_RANGE));
+    assert_eq!(
+        etag_header(&res),
+        Some(ETag::from_content(
+            b"a second, longer version of the document"
+        ))
+    );
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes(),
+        &b"a second, longer version of the document"[..]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ---------------------------------------------------------------------------
 // Any framing
 // ---------------------------------------------------------------------------

@@ -196,12 +196,19 @@ impl fmt::Debug for ETagConfig {
 /// clients that send `If-Match` must put the representation's `ETag` on
 /// its `206`.
 ///
-/// `Range` and `If-Range`
-/// are left to the handler: the tag is computed after the handler has
-/// answered, so a handler that serves `206` cannot check `If-Range`
-/// (RFC 9110 §13.1.5) against it. Routes that serve ranges should expose
-/// their validators to [`PreconditionLayer`] instead, which tells the
-/// handler whether to ignore `Range`.
+/// `Range` is left to the handler, with one exception. The tag is
+/// computed after the handler has answered, so the handler cannot check an
+/// `If-Range` that names it (RFC 9110 §13.1.5), and a file server that
+/// ignores `If-Range` (tower-http's `ServeDir` does) would send a part of
+/// a file that changed since, for the client to splice into the old one.
+/// A GET whose `If-Range` is not a date therefore reaches the handler
+/// without `Range` and `If-Range`, and gets the whole representation: the
+/// condition's outcome when it fails, and always allowed, as a server may
+/// ignore `Range` (§14.2). An `If-Range` date is the handler's own
+/// `Last-Modified`, and is passed on with the range. Routes that serve
+/// ranges by tag should expose their validators to [`PreconditionLayer`]
+/// instead (without this layer), which tells the handler whether to
+/// ignore `Range`.
 ///
 /// ```
 /// use ifmatch::middleware::ETagLayer;

@@ -44,7 +44,11 @@
 //!   length (over the limit, an event stream, with trailers) is dropped
 //!   unread and no length is stated: not every server drops a HEAD
 //!   response's body (hyper's HTTP/2 server sends it). An error the layer
-//!   met reading it is still passed on.
+//!   met reading it is still passed on. A GET whose `If-Range` names an
+//!   entity tag (which the service below cannot check: it never saw the
+//!   tags this layer computes) is passed on without `Range`, so that it
+//!   gets the whole representation rather than a part of one that may
+//!   have changed (§13.1.5).
 //!
 //! Neither layer has precondition logic of its own: both call the core
 //! evaluator and the core response builders.

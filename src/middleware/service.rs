@@ -15,6 +15,7 @@ use super::Resolve;
 use super::body::ResponseBody;
 use super::future::{ETagFuture, PreconditionFuture};
 use super::layer::ETagConfig;
+use crate::date;
 use crate::gate::Gate;
 
 /// Evaluates preconditions before calling the inner service; made by
@@ -169,8 +170,25 @@ where
         // unrecognized or for which range handling is not defined", and
         // If-Range goes with it (§13.1.5), so the GET made of a HEAD asks
         // for the whole representation.
+        //
+        // A GET whose If-Range is not a date names an entity tag, most
+        // likely one this layer computed: the service below never sees
+        // those tags, so it cannot evaluate the condition, and a file
+        // server that ignores If-Range (tower-http's ServeDir) would send
+        // a part of a representation that has changed since, for the
+        // client to splice into its copy of the old one. §13.1.5: "If the
+        // validator does not match, then the server MUST ignore the Range
+        // header field", and a server may always ignore it (§14.2), so the
+        // range is dropped and the whole representation is sent, tagged.
+        // A date is the service's own Last-Modified and is left to it.
+        let drop_range = method == Method::HEAD
+            || (req.headers().contains_key(IF_RANGE)
+                && date::single(req.headers().get_all(IF_RANGE).iter().map(|v| v.as_bytes()))
+                    .is_none());
         if method == Method::HEAD {
             *req.method_mut() = Method::GET;
+        }
+        if drop_range {
             let headers = req.headers_mut();
             headers.remove(RANGE);
             headers.remove(IF_RANGE);
