@@ -126,6 +126,6 @@ pub use crate::response::{
     not_modified, problem_response,
 };
 pub use crate::retry::{IsConflict, Retry};
-pub use crate::store::{ConditionalStore, MemoryStore, Stored, WriteError, Written};
+pub use crate::store::{ConditionalStore, MemoryStore, ModifyError, Stored, WriteError, Written};
 pub use crate::versioned::{Validators, Versioned};
 pub use crate::write::{Conflict, Expected};

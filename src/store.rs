@@ -269,6 +269,140 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
         key: &K,
         expected: &Expected,
     ) -> impl Future<Output = Result<Stored<Self::Value>, WriteError<Self::Error>>> + Send;
+
+    /// Reads the value under `key`, applies `change` to it and stores the
+    /// result under `expected`, never over a version `change` did not see:
+    /// a PATCH (RFC 5789) or any other read-modify-write.
+    ///
+    /// Each attempt loads the current state, checks it against `expected`,
+    /// calls `change` on the value and stores what it returns with
+    /// `expected` [pinned](Expected::pinned_to) to the state read, so the
+    /// write is refused if another one landed in between. Who resolves that
+    /// race depends on what the request named:
+    ///
+    /// - [`Expected::ETag`]: a version (`If-Match: "v3"`). Another write in
+    ///   between makes the client's own condition false: the refusal is
+    ///   returned as [`ModifyError::Write`], the 412 with the now-current
+    ///   tag, and the change is not applied to the newer version.
+    /// - [`Expected::Any`] or [`Expected::Exists`]: no version (no
+    ///   precondition in opt-in mode, or `If-Match: *`). The race is the
+    ///   server's, not the client's: the state is read again and `change`
+    ///   applied again, up to `attempts` attempts in all (at least one).
+    ///   When every attempt loses, [`ModifyError::Busy`]: RFC 5789 §2.2
+    ///   answers a concurrent modification the client set no precondition
+    ///   against with 409 (Conflict).
+    ///
+    /// A missing target is a [gone](Conflict::is_gone) conflict. Missing
+    /// when read, it is answered 404 whatever the request's preconditions,
+    /// as [`Gate`](crate::Gate) answers a PATCH of a missing target (RFC
+    /// 9110 §13.2.1: the 404 comes before preconditions). Deleted between
+    /// the read and the write, it is 404 for a request without a
+    /// precondition and the 412 of an `If-Match` now false otherwise. (The
+    /// status is the one [`Gate::conflict`](crate::Gate::conflict) and the
+    /// middleware's `Response::from` give the conflict.) `change` refusing
+    /// the value (a patch that does not apply, a result that is not valid)
+    /// ends the modification unwritten with [`ModifyError::Change`].
+    ///
+    /// `change` may run more than once, on different values; it should
+    /// have no other effect than computing the new value. A store that can
+    /// read and write in one atomic step may override this method, keeping
+    /// its outcomes.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use ifmatch::{ConditionalStore, Expected, MemoryStore, ModifyError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = MemoryStore::new();
+    /// let v1 = store.put("doc", &Expected::Absent, "one".to_owned()).unwrap();
+    ///
+    /// // `If-Match: *`: applied to whatever is current.
+    /// let append = |doc: &String| Ok::<_, Infallible>(format!("{doc}, two"));
+    /// let written = store.modify(&"doc", &Expected::Exists, 3, append).await.unwrap();
+    /// assert_eq!(written.value(), "one, two");
+    ///
+    /// // `If-Match` with the first version, which is no longer current.
+    /// let stale = Expected::ETag(v1.etag().clone());
+    /// let refused = store.modify(&"doc", &stale, 3, append).await;
+    /// assert!(matches!(refused, Err(ModifyError::Write(_))));
+    ///
+    /// // A change that does not apply to the current value writes nothing.
+    /// let empty = |doc: &String| if doc.is_empty() { Ok(String::new()) } else { Err("not empty") };
+    /// let refused = store.modify(&"doc", &Expected::Any, 3, empty).await;
+    /// assert!(matches!(refused, Err(ModifyError::Change("not empty"))));
+    /// assert_eq!(store.get("doc").unwrap().value(), "one, two");
+    /// # }
+    /// ```
+    fn modify<F, R>(
+        &self,
+        key: &K,
+        expected: &Expected,
+        attempts: u32,
+        mut change: F,
+    ) -> impl Future<Output = Result<Written<Self::Value>, ModifyError<R, Self::Error>>> + Send
+    where
+        K: Sync,
+        F: FnMut(&Self::Value) -> Result<Self::Value, R> + Send,
+        R: Send,
+    {
+        async move {
+            // Only a request that named no version goes round again.
+            let unpinned = matches!(expected, Expected::Any | Expected::Exists);
+            let mut lost = None;
+            for _ in 0..attempts.max(1) {
+                let current = self
+                    .load(key)
+                    .await
+                    .map_err(|err| ModifyError::Write(WriteError::Store(err)))?;
+                let Some(current) = current else {
+                    return Err(ModifyError::Write(Conflict::not_found().into()));
+                };
+                if !expected.admits(Some(&current)) {
+                    let refused = Conflict::refused(expected, Some(&current));
+                    return Err(ModifyError::Write(refused.into()));
+                }
+                let value = change(current.value()).map_err(ModifyError::Change)?;
+                let pinned = expected.pinned_to(&current);
+                drop(current);
+                match self.store(key, &pinned, value).await {
+                    Ok(written) => return Ok(written),
+                    // Deleted since the read: judged by what the request
+                    // expected, not by the pinned tag (404 without a
+                    // precondition, the 412 of a condition now false with
+                    // one).
+                    Err(WriteError::Conflict(c)) if c.is_gone() => {
+                        let gone = Conflict::refused(expected, None::<&Stored<Self::Value>>);
+                        return Err(ModifyError::Write(gone.into()));
+                    }
+                    Err(WriteError::Conflict(c)) if unpinned => lost = Some(c),
+                    Err(err) => return Err(ModifyError::Write(err)),
+                }
+            }
+            // Every attempt lost a race; `lost` holds the last refusal.
+            Err(ModifyError::Busy(lost.unwrap_or_else(Conflict::gone)))
+        }
+    }
+}
+
+/// Why [`ConditionalStore::modify`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ModifyError<R, E> {
+    /// The write was refused or the store failed, as for
+    /// [`ConditionalStore::store`]: the request's condition is false, or
+    /// the target is missing (412, or 404 without a precondition), or the
+    /// store is unavailable (503).
+    #[error(transparent)]
+    Write(WriteError<E>),
+    /// The change did not apply to the current value (RFC 5789 §2.2: 409 or
+    /// 422, as the service decides).
+    #[error("the change does not apply to the current value")]
+    Change(R),
+    /// Every attempt lost a race to another write, for a request that named
+    /// no version (RFC 5789 §2.2, concurrent modification: 409). Carries
+    /// the last refusal, with the now-current validators.
+    #[error("the target kept changing: every attempt lost a race to another write")]
+    Busy(Conflict),
 }
 
 type EtagFn<V> = fn(&V, u64) -> ETag;
@@ -710,5 +844,282 @@ mod tests {
         // The race really happened (yield_now between read and write makes
         // it certain on any scheduler): otherwise this test proves nothing.
         assert!(conflicts > 0, "no conflicting write was ever attempted");
+    }
+
+    /// Runs a store's future to completion.
+    fn run<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    /// A store where another client's write lands right after each read:
+    /// `Some(value)` a write, `None` a delete, one per read, first to last.
+    struct Racing {
+        inner: MemoryStore<&'static str, String>,
+        writes: Mutex<std::collections::VecDeque<Option<&'static str>>>,
+    }
+
+    impl Racing {
+        fn new(value: &str, writes: impl IntoIterator<Item = Option<&'static str>>) -> Self {
+            let inner = MemoryStore::new();
+            inner.put("k", &Expected::Absent, value.to_owned()).unwrap();
+            Self {
+                inner,
+                writes: Mutex::new(writes.into_iter().collect()),
+            }
+        }
+
+        fn value(&self) -> Option<String> {
+            self.inner.get("k").map(Stored::into_value)
+        }
+    }
+
+    impl ConditionalStore<&'static str> for Racing {
+        type Value = String;
+        type Error = Infallible;
+
+        fn load(
+            &self,
+            key: &&'static str,
+        ) -> impl Future<Output = Result<Option<Stored<String>>, Infallible>> + Send {
+            let read = self.inner.get(*key);
+            match self.writes.lock().unwrap().pop_front() {
+                Some(Some(value)) => drop(self.inner.put(key, &Expected::Any, value.to_owned())),
+                Some(None) => drop(self.inner.delete(*key, &Expected::Any)),
+                None => {}
+            }
+            std::future::ready(Ok(read))
+        }
+
+        fn store(
+            &self,
+            key: &&'static str,
+            expected: &Expected,
+            value: String,
+        ) -> impl Future<Output = Result<Written<String>, WriteError<Infallible>>> + Send {
+            self.inner.store(key, expected, value)
+        }
+
+        fn remove(
+            &self,
+            key: &&'static str,
+            expected: &Expected,
+        ) -> impl Future<Output = Result<Stored<String>, WriteError<Infallible>>> + Send {
+            self.inner.remove(key, expected)
+        }
+    }
+
+    /// Appends "+" and counts the calls.
+    fn append(calls: &mut u32) -> impl FnMut(&String) -> Result<String, Infallible> + Send + '_ {
+        move |value: &String| {
+            *calls += 1;
+            Ok(format!("{value}+"))
+        }
+    }
+
+    /// The status [`ProblemTexts`](crate::ProblemTexts) answers a refusal
+    /// with.
+    fn status(conflict: &Conflict) -> u16 {
+        crate::ProblemTexts::default()
+            .conflict(conflict)
+            .status()
+            .as_u16()
+    }
+
+    #[test]
+    fn modify_applies_the_change_to_the_current_value() {
+        for expected in [
+            Expected::Any,
+            Expected::Exists,
+            Expected::ETag(ETag::from_version(1)),
+        ] {
+            let store = Racing::new("a", []);
+            let mut calls = 0;
+            let written = run(store.modify(&"k", &expected, 3, append(&mut calls))).unwrap();
+            assert_eq!(written.value(), "a+", "{expected:?}");
+            assert_eq!(written.etag(), &ETag::from_version(2));
+            assert!(!written.created());
+            assert_eq!(calls, 1);
+        }
+    }
+
+    #[test]
+    fn modify_reapplies_the_change_after_a_race_when_no_version_was_named() {
+        // Another write lands between each of the first two reads and
+        // their writes: the change goes on top of the last, and none is
+        // lost.
+        for expected in [Expected::Any, Expected::Exists] {
+            let store = Racing::new("a", [Some("b"), Some("c")]);
+            let mut calls = 0;
+            let written = run(store.modify(&"k", &expected, 3, append(&mut calls))).unwrap();
+            assert_eq!(written.value(), "c+", "{expected:?}");
+            assert_eq!(calls, 3);
+            assert_eq!(store.value().as_deref(), Some("c+"));
+        }
+    }
+
+    #[test]
+    fn modify_gives_up_busy_when_every_attempt_loses() {
+        let store = Racing::new("a", [Some("b"), Some("c"), Some("d")]);
+        let mut calls = 0;
+        let err = run(store.modify(&"k", &Expected::Exists, 3, append(&mut calls))).unwrap_err();
+        let ModifyError::Busy(last) = err else {
+            panic!("expected Busy, got {err:?}");
+        };
+        // The last refusal names the version that beat the last attempt.
+        assert_eq!(last.current_etag(), Some(&ETag::from_version(4)));
+        assert_eq!(calls, 3);
+        assert_eq!(store.value().as_deref(), Some("d"));
+        // No attempts is one attempt.
+        let store = Racing::new("a", [Some("b")]);
+        let err = run(store.modify(&"k", &Expected::Any, 0, append(&mut calls))).unwrap_err();
+        assert!(matches!(err, ModifyError::Busy(_)), "{err:?}");
+        assert_eq!(store.value().as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn modify_under_a_named_version_is_not_reapplied_to_another() {
+        // `If-Match: "v1"` is false once another write lands: the client's
+        // 412, with the now-current tag, and nothing written.
+        let v1 = Expected::ETag(ETag::from_version(1));
+        let store = Racing::new("a", [Some("b")]);
+        let mut calls = 0;
+        let err = run(store.modify(&"k", &v1, 3, append(&mut calls))).unwrap_err();
+        let ModifyError::Write(WriteError::Conflict(c)) = err else {
+            panic!("expected a conflict, got {err:?}");
+        };
+        assert_eq!(c.current_etag(), Some(&ETag::from_version(2)));
+        assert_eq!(status(&c), 412);
+        assert_eq!(calls, 1);
+        assert_eq!(store.value().as_deref(), Some("b"));
+        // Stale already at the read: the change is not even computed.
+        let err = run(store.modify(&"k", &v1, 3, append(&mut calls))).unwrap_err();
+        assert!(matches!(err, ModifyError::Write(WriteError::Conflict(_))));
+        assert_eq!(calls, 1);
+        // A create's expectation finds the target: already exists.
+        let err = run(store.modify(&"k", &Expected::Absent, 3, append(&mut calls))).unwrap_err();
+        assert!(
+            matches!(&err, ModifyError::Write(WriteError::Conflict(c)) if c.already_exists()),
+            "{err:?}"
+        );
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn modify_of_a_missing_target_is_404_unless_a_condition_saw_it_deleted() {
+        let v1 = Expected::ETag(ETag::from_version(1));
+        // Missing at the read: 404 before any condition (RFC 9110
+        // §13.2.1). Deleted between the read and the write: 404 only
+        // without a condition. Either way nothing is created. (A read
+        // under `Absent` that finds the target is a create that lost,
+        // above.)
+        let missing = || {
+            let store = Racing::new("a", []);
+            store.inner.delete("k", &Expected::Any).unwrap();
+            store
+        };
+        let deleted = || Racing::new("a", [None]);
+        for (expected, store, answer) in [
+            (Expected::Any, missing(), 404),
+            (Expected::Absent, missing(), 404),
+            (Expected::Exists, missing(), 404),
+            (v1.clone(), missing(), 404),
+            (Expected::Any, deleted(), 404),
+            (Expected::Exists, deleted(), 412),
+            (v1, deleted(), 412),
+        ] {
+            let mut calls = 0;
+            let err = run(store.modify(&"k", &expected, 3, append(&mut calls))).unwrap_err();
+            let ModifyError::Write(WriteError::Conflict(c)) = err else {
+                panic!("{expected:?}: expected a conflict, got {err:?}");
+            };
+            assert!(c.is_gone(), "{expected:?}");
+            assert_eq!(status(&c), answer, "{expected:?}");
+            assert_eq!(store.value(), None, "{expected:?}");
+        }
+    }
+
+    #[test]
+    fn modify_writes_nothing_when_the_change_refuses() {
+        let store = Racing::new("a", []);
+        let err = run(store.modify(&"k", &Expected::Any, 3, |_: &String| Err("no")));
+        assert!(matches!(err, Err(ModifyError::Change("no"))));
+        assert_eq!(store.inner.get("k").unwrap().etag(), &ETag::from_version(1));
+    }
+
+    #[test]
+    fn modify_reports_a_failed_store_as_a_store_failure() {
+        struct Down;
+        impl ConditionalStore<str> for Down {
+            type Value = u8;
+            type Error = std::io::Error;
+            async fn load(&self, _: &str) -> Result<Option<Stored<u8>>, std::io::Error> {
+                Err(std::io::Error::other("down"))
+            }
+            async fn store(
+                &self,
+                _: &str,
+                _: &Expected,
+                _: u8,
+            ) -> Result<Written<u8>, WriteError<std::io::Error>> {
+                unreachable!("nothing was read")
+            }
+            async fn remove(
+                &self,
+                _: &str,
+                _: &Expected,
+            ) -> Result<Stored<u8>, WriteError<std::io::Error>> {
+                unreachable!()
+            }
+        }
+        let err = run(Down.modify("k", &Expected::Any, 3, |v: &u8| Ok::<_, Infallible>(*v)));
+        assert!(matches!(err, Err(ModifyError::Write(WriteError::Store(_)))));
+    }
+
+    #[test]
+    fn many_threads_modifying_under_if_match_star_lose_no_update() {
+        const THREADS: usize = 8;
+        const INCREMENTS: usize = 100;
+        let store: MemoryStore<&str, u64> = MemoryStore::new();
+        store.put("counter", &Expected::Absent, 0).unwrap();
+        let start = std::sync::Barrier::new(THREADS);
+        let calls: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let (store, start) = (&store, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        let mut calls = 0;
+                        for _ in 0..INCREMENTS {
+                            let increment = |n: &u64| {
+                                calls += 1;
+                                // Between the read and the write, as a
+                                // slower handler would be.
+                                std::thread::yield_now();
+                                Ok::<_, Infallible>(n + 1)
+                            };
+                            let modified = run(store.modify(
+                                &"counter",
+                                &Expected::Exists,
+                                u32::MAX,
+                                increment,
+                            ));
+                            assert!(modified.is_ok());
+                        }
+                        calls
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(
+            *store.get("counter").unwrap().value(),
+            (THREADS * INCREMENTS) as u64
+        );
+        // Some changes were computed again after losing a race: otherwise
+        // this test proves nothing.
+        assert!(calls > THREADS * INCREMENTS, "no race was ever lost");
     }
 }

@@ -217,6 +217,19 @@ impl Conflict {
         conflict
     }
 
+    /// The refusal of a write to a target that is missing before any
+    /// condition counts: a PATCH whose read finds nothing, answered 404
+    /// whatever its preconditions (RFC 9110 §13.2.1: "failures that can be
+    /// detected before significant processing occurs take precedence over
+    /// the evaluation of preconditions").
+    pub(crate) fn not_found() -> Self {
+        Self {
+            current: None,
+            exists: false,
+            unconditional: true,
+        }
+    }
+
     /// Whether the refused write had no precondition ([`Expected::Any`]).
     pub(crate) fn unconditional(&self) -> bool {
         self.unconditional
