@@ -339,6 +339,13 @@ impl Gate {
     pub fn unavailable(&self) -> Response<String> {
         self.texts.unavailable()
     }
+
+    /// The 409 for a change that named no version and lost the race to
+    /// other writes every time
+    /// ([`ModifyError::Busy`](crate::ModifyError::Busy)).
+    pub fn busy(&self) -> Response<String> {
+        self.texts.busy()
+    }
 }
 
 #[cfg(test)]

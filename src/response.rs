@@ -66,6 +66,12 @@ pub enum ProblemKind {
     /// and a write without a precondition that found its target gone
     /// ([`ProblemTexts::conflict`]).
     NotFound,
+    /// 409: a change that named no version (`If-Match: *`, or none in
+    /// opt-in mode) lost the race to other writes every time it was
+    /// applied, so nothing was written: RFC 5789 §2.2's answer to a
+    /// concurrent modification the client set no precondition against
+    /// ([`ModifyError::Busy`](crate::ModifyError::Busy)).
+    Busy,
 }
 
 /// Whether JSON can name `tag`: a tag with obs-text bytes that are not
@@ -181,6 +187,7 @@ pub struct ProblemTexts {
     malformed: ProblemText,
     unavailable: ProblemText,
     not_found: ProblemText,
+    busy: ProblemText,
     // Whether `Changed` / `Exists` / `Unmatchable` still have their default
     // texts, which have a detail without `{etag}` ([`UNTAGGED_CHANGED`],
     // [`UNTAGGED_EXISTS`], [`UNTAGGED_UNMATCHABLE`]) for a state without a
@@ -272,6 +279,14 @@ impl Default for ProblemTexts {
                      changed.",
                 ),
             },
+            busy: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc5789#section-2.2"),
+                title: Cow::Borrowed("The resource kept changing"),
+                detail: Cow::Borrowed(
+                    "Others changed this item each time your change was about to be saved, so \
+                     it was not saved. Nothing was changed. Send your request again.",
+                ),
+            },
             default_changed: true,
             default_exists: true,
             default_unmatchable: true,
@@ -316,6 +331,7 @@ impl ProblemTexts {
             ProblemKind::Malformed => &self.malformed,
             ProblemKind::Unavailable => &self.unavailable,
             ProblemKind::NotFound => &self.not_found,
+            ProblemKind::Busy => &self.busy,
         }
     }
 
@@ -329,6 +345,7 @@ impl ProblemTexts {
             ProblemKind::Malformed => &mut self.malformed,
             ProblemKind::Unavailable => &mut self.unavailable,
             ProblemKind::NotFound => &mut self.not_found,
+            ProblemKind::Busy => &mut self.busy,
         }
     }
 
@@ -507,6 +524,15 @@ impl ProblemTexts {
             StatusCode::SERVICE_UNAVAILABLE,
             None,
         )
+    }
+
+    /// 409 Conflict, for a change that named no version and lost the race
+    /// to other writes every time
+    /// ([`ModifyError::Busy`](crate::ModifyError::Busy)). It carries no
+    /// `ETag`: the client is to send the same request again, not one
+    /// conditioned on a version.
+    pub fn busy(&self) -> Response<String> {
+        self.problem(ProblemKind::Busy, StatusCode::CONFLICT, None)
     }
 
     /// A problem response of any kind and status, with the current tag.
@@ -794,7 +820,7 @@ mod tests {
     use crate::{Expected, Validators};
 
     /// Every kind of problem.
-    const KINDS: [ProblemKind; 8] = [
+    const KINDS: [ProblemKind; 9] = [
         ProblemKind::Changed,
         ProblemKind::Unmatchable,
         ProblemKind::Gone,
@@ -803,6 +829,7 @@ mod tests {
         ProblemKind::Malformed,
         ProblemKind::Unavailable,
         ProblemKind::NotFound,
+        ProblemKind::Busy,
     ];
 
     fn json(res: &Response<String>) -> serde_json::Value {
@@ -971,6 +998,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_busy_change_is_a_409_that_names_no_version() {
+        // The client resends the same request; it is not to condition it on
+        // a version, so no ETag is offered.
+        let res = ProblemTexts::default().busy();
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+        assert!(!res.headers().contains_key(ETAG));
+        let body = json(&res);
+        assert_eq!(body["status"], 409);
+        assert_eq!(body["title"], "The resource kept changing");
+        assert!(body.get("etag").is_none());
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Send your request again")
+        );
     }
 
     #[test]

@@ -1113,6 +1113,161 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
     assert!(store.get("doc").is_none());
 }
 
+/// A store in which another client's write lands right after each of the
+/// first reads (`Some(value)`: a write, `None`: a delete), as it would
+/// between a PATCH's read and its write.
+struct Racing {
+    inner: MemoryStore<String, String>,
+    writes: Mutex<VecDeque<Option<&'static str>>>,
+}
+
+impl ifmatch::ConditionalStore<String> for Racing {
+    type Value = String;
+    type Error = Infallible;
+
+    async fn load(&self, key: &String) -> Result<Option<ifmatch::Stored<String>>, Infallible> {
+        let read = self.inner.get(key);
+        match self.writes.lock().unwrap().pop_front() {
+            Some(Some(value)) => drop(self.inner.put(
+                key.clone(),
+                &Expected::Any,
+                value.to_owned(),
+            )),
+            Some(None) => drop(self.inner.delete(key, &Expected::Any)),
+            None => {}
+        }
+        Ok(read)
+    }
+
+    async fn store(
+        &self,
+        key: &String,
+        expected: &Expected,
+        value: String,
+    ) -> Result<ifmatch::Written<String>, ifmatch::WriteError<Infallible>> {
+        self.inner.store(key, expected, value).await
+    }
+
+    async fn remove(
+        &self,
+        key: &String,
+        expected: &Expected,
+    ) -> Result<ifmatch::Stored<String>, ifmatch::WriteError<Infallible>> {
+        self.inner.remove(key, expected).await
+    }
+}
+
+#[tokio::test]
+async fn a_modify_converted_with_question_mark_gets_the_layers_answer() {
+    use ifmatch::ConditionalStore;
+    // A PATCH that appends its body to the document, under `policy`, with
+    // `writes` landing after its first reads. A body of "refuse" is a patch
+    // that does not apply: its own 422.
+    let patch = |policy: Policy,
+                 writes: Vec<Option<&'static str>>,
+                 condition: &[(HeaderName, &str)],
+                 body: &str| {
+        let store = Arc::new(Racing {
+            inner: MemoryStore::new(),
+            writes: Mutex::new(writes.into()),
+        });
+        store
+            .inner
+            .put("doc".to_owned(), &Expected::Absent, "first".to_owned())
+            .unwrap();
+        let resolve = {
+            let store = Arc::clone(&store);
+            move |_: &Parts| ready(Ok::<_, Infallible>(store.inner.get("doc")))
+        };
+        let handler = {
+            let store = Arc::clone(&store);
+            service_fn(move |req: Request<String>| {
+                let store = Arc::clone(&store);
+                async move {
+                    let pre = req.extensions().get::<Precondition>().unwrap().clone();
+                    let body = req.into_body();
+                    let append = |doc: &String| {
+                        if body == "refuse" {
+                            let mut res = Response::new("That patch does not apply.".to_owned());
+                            *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                            return Err(Box::new(res));
+                        }
+                        Ok(format!("{doc}{body}"))
+                    };
+                    let res: Result<Response<String>, Response<String>> = async {
+                        let key = "doc".to_owned();
+                        let written = store.modify(&key, pre.expected(), 3, append).await?;
+                        Ok(Response::new(written.into_stored().into_value()))
+                    }
+                    .await;
+                    Ok::<_, Infallible>(res.unwrap_or_else(|refused| refused))
+                }
+            })
+        };
+        let req = request(Method::PATCH, "/doc", condition, body.to_owned());
+        let svc = PreconditionLayer::new(resolve)
+            .policy(policy)
+            .layer(handler);
+        (store, svc.oneshot(req))
+    };
+    let star = [(IF_MATCH, "*")];
+
+    // `If-Match: *` lost one race: applied again on top of the other write.
+    let (store, res) = patch(Policy::strict(), vec![Some("theirs")], &star, "+mine");
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(store.inner.get("doc").unwrap().value(), "theirs+mine");
+
+    // Lost every race: the layer's 409, and the patch is not written.
+    let writes = vec![Some("a"), Some("b"), Some("c")];
+    let (store, res) = patch(Policy::strict(), writes, &star, "+mine");
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    assert!(etag_header(&res).is_none());
+    let busy = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(busy["status"], 409);
+    assert_eq!(busy["title"], "The resource kept changing");
+    assert_eq!(store.inner.get("doc").unwrap().value(), "c");
+
+    // A version named: the race is the client's own 412, with the tag the
+    // other write left, and the patch is not applied to that version.
+    let v1 = ETag::from_version(1).to_string();
+    let (store, res) = patch(
+        Policy::strict(),
+        vec![Some("theirs")],
+        &[(IF_MATCH, &v1)],
+        "+mine",
+    );
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    let now = store.inner.get("doc").unwrap();
+    assert_eq!(now.value(), "theirs");
+    assert_eq!(etag_header(&res).as_ref(), Some(now.etag()));
+
+    // No precondition (opt-in mode), and the document deleted between the
+    // read and the write: 404, and nothing is created.
+    let (store, res) = patch(Policy::opt_in(), vec![None], &[], "+mine");
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    assert!(store.inner.get("doc").is_none());
+
+    // A patch that does not apply: the change's own answer passes the
+    // layer untouched, and nothing is written.
+    let (store, res) = patch(Policy::strict(), vec![], &star, "refuse");
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body_bytes(res.into_body()).await,
+        "That patch does not apply."
+    );
+    assert_eq!(
+        store.inner.get("doc").unwrap().etag(),
+        &ETag::from_version(1)
+    );
+}
+
 #[tokio::test]
 async fn an_unconditional_delete_that_loses_a_race_gets_404_not_412() {
     // Opt-in mode: two DELETEs without a precondition both pass the layer;

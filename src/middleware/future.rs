@@ -17,7 +17,7 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::layer::ETagConfig;
-use super::{Resolve, ResolveError, StoreUnavailable};
+use super::{Busy, Resolve, ResolveError, StoreUnavailable};
 use crate::date;
 use crate::etag::ETag;
 use crate::gate::{Decision, Gate};
@@ -213,6 +213,12 @@ where
                             res.extensions_mut().insert(failure);
                             return Poll::Ready(Ok(full(res, *this.head)));
                         }
+                    }
+                    // Its change lost the race every time: the layer's 409.
+                    if res.status() == StatusCode::CONFLICT
+                        && res.extensions_mut().remove::<Busy>().is_some()
+                    {
+                        return Poll::Ready(Ok(full(this.gate.busy(), *this.head)));
                     }
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }

@@ -20,7 +20,8 @@
 //!   the store itself failed, return [`unavailable_response`] for the
 //!   layer's 503. `Response::from` a [`WriteError`] picks between the
 //!   two, so a handler that returns `Result<Response, Response>` can write
-//!   with `?`.
+//!   with `?` (and modify: `Response::from` a
+//!   [`ModifyError`]).
 //!   A target the resolver reports absent is evaluated only for PUT, the
 //!   one method that can create it (RFC 9110 §13.2.1: the 404 comes before
 //!   preconditions): a PATCH or DELETE of it gets 404 from the layer, and a
@@ -130,11 +131,12 @@
 //! the resolver's version tag would fail every later `If-Match`. Add every
 //! method before `route_layer`: one added after it is not behind the layer.
 //!
-//! A PATCH that loads the current value and stores the patched one writes
-//! under [`pre.expected().pinned_to(&current)`](crate::Expected::pinned_to),
-//! whose docs also say how to answer when that write is refused: by a race
-//! between the server's own read and write, which a request that named no
-//! version does not fail (the README's `append` handler does it all).
+//! A PATCH that loads the current value and stores the patched one goes
+//! through [`ConditionalStore::modify`](crate::ConditionalStore::modify):
+//! it writes under the version it read, reapplies the change after a race
+//! the client did not lose (a request that named no version), and its
+//! [`ModifyError`] converts with `?` too, a lost race
+//! every time into the layer's 409 ([`busy_response`]).
 //!
 //! # Deployment caveat: compression
 //!
@@ -174,7 +176,7 @@ use std::sync::Arc;
 
 use http::{Response, StatusCode, request::Parts};
 
-use crate::store::WriteError;
+use crate::store::{ModifyError, WriteError};
 use crate::versioned::Versioned;
 use crate::write::Conflict;
 
@@ -490,6 +492,85 @@ where
         match err {
             WriteError::Conflict(conflict) => conflict_response(conflict),
             WriteError::Store(err) => unavailable_response(err),
+        }
+    }
+}
+
+/// What [`busy_response`] puts in its response's extensions, for
+/// [`PreconditionLayer`] to recognize.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Busy;
+
+/// A response for a handler whose change named no version and lost the
+/// race to other writes every time
+/// ([`ModifyError::Busy`]): [`PreconditionLayer`] replaces it with its 409
+/// problem response ([`ProblemKind::Busy`](crate::ProblemKind::Busy)),
+/// which tells the client to send the request again. Like
+/// [`conflict_response`], it is a bare marker (an empty 409) without the
+/// layer; a handler that calls [`Gate`](crate::Gate) itself answers with
+/// [`Gate::busy`](crate::Gate::busy).
+pub fn busy_response<B: Default>() -> Response<B> {
+    let mut res = Response::new(B::default());
+    *res.status_mut() = StatusCode::CONFLICT;
+    res.extensions_mut().insert(Busy);
+    res
+}
+
+/// A [`ConditionalStore::modify`](crate::ConditionalStore::modify) that
+/// wrote nothing, as the response [`PreconditionLayer`] answers with: a
+/// [refused or failed write](ModifyError::Write) as
+/// `Response::from(WriteError)` (412, 404 or 503), a
+/// [refused change](ModifyError::Change) as the change's own error made a
+/// response (a 422, say), and a [lost race](ModifyError::Busy) as
+/// [`busy_response`] (409).
+///
+/// So a PATCH handler that returns `Result<Response, Response>` modifies
+/// with `?`, its change returning `Err(response)` for a patch that does
+/// not apply, boxed or not (a closure returning a whole `Response` as its
+/// error trips clippy's `result_large_err`).
+///
+/// ```
+/// use http::{Response, StatusCode};
+/// use ifmatch::middleware::Precondition;
+/// use ifmatch::{ConditionalStore, Expected, MemoryStore};
+///
+/// async fn increment(
+///     store: &MemoryStore<String, u32>,
+///     pre: &Precondition,
+/// ) -> Result<Response<String>, Response<String>> {
+///     let written = store
+///         .modify(&"counter".to_owned(), pre.expected(), 3, |n| {
+///             n.checked_add(1).ok_or_else(|| {
+///                 let mut res = Response::new("The counter is at its maximum.".to_owned());
+///                 *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+///                 Box::new(res)
+///             })
+///         })
+///         .await?;
+///     Ok(Response::new(written.value().to_string()))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = MemoryStore::new();
+/// store.put("counter".to_owned(), &Expected::Absent, u32::MAX - 1).unwrap();
+/// let pre = Precondition::from(Expected::Exists);
+/// assert_eq!(increment(&store, &pre).await.unwrap().body(), &u32::MAX.to_string());
+/// let refused = increment(&store, &pre).await.unwrap_err();
+/// assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+/// # }
+/// ```
+impl<R, E, B> From<ModifyError<R, E>> for Response<B>
+where
+    R: Into<Box<Response<B>>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Default,
+{
+    fn from(err: ModifyError<R, E>) -> Self {
+        match err {
+            ModifyError::Write(err) => err.into(),
+            ModifyError::Change(refused) => *refused.into(),
+            ModifyError::Busy(_) => busy_response(),
         }
     }
 }
