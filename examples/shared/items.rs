@@ -17,9 +17,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use ifmatch::{
-    ConditionalStore, Conflict, Expected, Gate, MemoryStore, Policy, Precondition, ProblemKind,
-    ProblemText, ProblemTexts, Stored, Validators, WriteError, Written, insert_validators,
-    problem_response,
+    ConditionalStore, Conflict, Expected, Gate, MemoryStore, ModifyError, Policy, Precondition,
+    ProblemKind, ProblemText, ProblemTexts, Stored, Validators, WriteError, Written,
+    insert_validators, problem_response,
 };
 use serde_json::{Map, Value};
 
@@ -959,66 +959,55 @@ impl Items {
         if let Err(res) = refuse_nul(&patch) {
             return (*res).into();
         }
-        // A request that named a version (`If-Match: "v3"`) is answered
-        // 412 when another write lands between the read below and the
-        // write: its condition no longer holds. One that named none
-        // (`If-Match: *`, or no precondition in opt-in mode) asked for the
-        // patch to apply to whatever is current, so that race is not its
-        // client's to resolve: the patch is applied again to a fresh read,
-        // a few times, never to a version it was not computed from.
-        let unpinned = matches!(pre.expected(), Expected::Any | Expected::Exists);
-        // Only a race of an unpinned request goes round again.
-        for _ in 0..PATCH_ATTEMPTS {
-            let current = match self.store.load(id).await {
-                Ok(Some(current)) => current,
-                Ok(None) => return not_found(id).into(),
-                Err(_) => return self.unavailable().into(),
-            };
+        // `modify` applies the patch to the version it reads and writes
+        // only if that is still the current one. A request that named a
+        // version (`If-Match: "v3"`) is answered 412 when another write
+        // lands in between: its condition no longer holds. One that named
+        // none (`If-Match: *`, or no precondition in opt-in mode) asked for
+        // the patch to apply to whatever is current, so that race is not
+        // its client's to resolve: the patch is applied again to a fresh
+        // read, a few times, never to a version it was not computed from.
+        let apply = |current: &Item| {
             #[cfg(test)]
-            self.land_interleaved_write(id).await;
-            // The patch applies to the version just read; the write below
-            // only succeeds if that is still the version the precondition
-            // checked.
-            let mut value = Value::Object(current.value().clone());
+            self.land_interleaved_write(id);
+            let mut value = Value::Object(current.clone());
             merge_patch(&mut value, &patch);
-            let item = match value {
-                Value::Object(map) => map,
-                other => {
-                    return unprocessable(&format!(
-                        "The patched item would be {}, not a JSON object.",
-                        kind(&other)
-                    ))
-                    .into();
-                }
-            };
-            let item = match own_id(item, id) {
-                Ok(item) => item,
-                Err(res) => return (*res).into(),
-            };
-            let expected = pre.expected().pinned_to(&current);
-            match self.store.store(id, &expected, item).await {
-                Ok(written) => return json_response(StatusCode::OK, written.stored()).into(),
-                // Deleted since the read: 404 for a request without a
-                // precondition, the 412 of a false `If-Match: *` otherwise.
-                Err(WriteError::Conflict(c)) if c.is_gone() && *pre.expected() == Expected::Any => {
-                    return not_found(id).into();
-                }
-                Err(WriteError::Conflict(c)) if unpinned && !c.is_gone() => continue,
-                Err(err) => return self.write_failed(err),
+            match value {
+                Value::Object(map) => own_id(map, id),
+                other => Err(Box::new(unprocessable(&format!(
+                    "The patched item would be {}, not a JSON object.",
+                    kind(&other)
+                )))),
             }
+        };
+        match self
+            .store
+            .modify(id, pre.expected(), PATCH_ATTEMPTS, apply)
+            .await
+        {
+            Ok(written) => json_response(StatusCode::OK, written.stored()).into(),
+            // Missing when read: 404; deleted since, 404 for a request
+            // without a precondition, the 412 of a false `If-Match: *`
+            // otherwise (the glue answers the conflict).
+            Err(ModifyError::Write(err)) => self.write_failed(err),
+            Err(ModifyError::Change(res)) => (*res).into(),
+            // Every attempt lost the race.
+            Err(ModifyError::Busy(_)) => busy(id).into(),
         }
-        // Every attempt lost the race.
-        busy(id).into()
     }
 
     /// In tests: lands the next write queued in `interleaved`, as another
-    /// client would between a PATCH's read and its write.
+    /// client would between a PATCH's read and its write (in the memory
+    /// store the tests use, whose writes need no `await`).
     #[cfg(test)]
-    async fn land_interleaved_write(&self, id: &str) {
+    fn land_interleaved_write(&self, id: &str) {
+        let Store::Memory(memory) = &self.store else {
+            return;
+        };
         let next = self.interleaved.lock().unwrap().pop();
         match next {
-            Some(Some(item)) => drop(self.store.store(id, &Expected::Any, item).await.unwrap()),
-            Some(None) => drop(self.store.remove(id, &Expected::Any).await.unwrap()),
+            Some(Some(item)) => drop(memory.put(id.to_owned(), &Expected::Any, item).unwrap()),
+            Some(None) => drop(memory.delete(id, &Expected::Any).unwrap()),
             None => {}
         }
     }
