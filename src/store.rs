@@ -271,26 +271,33 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     ) -> impl Future<Output = Result<Stored<Self::Value>, WriteError<Self::Error>>> + Send;
 
     /// Reads the value under `key`, applies `change` to it and stores the
-    /// result under `expected`, never over a version `change` did not see:
+    /// result under `expected`, only over the version `change` was given:
     /// a PATCH (RFC 5789) or any other read-modify-write.
     ///
     /// Each attempt loads the current state, checks it against `expected`,
-    /// calls `change` on the value and stores what it returns with
+    /// hands the value to `change` and stores what it returns with
     /// `expected` [pinned](Expected::pinned_to) to the state read, so the
     /// write is refused if another one landed in between. Who resolves that
     /// race depends on what the request named:
     ///
-    /// - [`Expected::ETag`]: a version (`If-Match: "v3"`). Another write in
-    ///   between makes the client's own condition false: the refusal is
-    ///   returned as [`ModifyError::Write`], the 412 with the now-current
-    ///   tag, and the change is not applied to the newer version.
+    /// - [`Expected::ETag`]: a version (`If-Match: "v3"`, or the tag the
+    ///   precondition check found current). Another write in between makes
+    ///   the request's condition false: the refusal is returned as
+    ///   [`ModifyError::Write`], the 412 with the now-current tag, and the
+    ///   change is not applied to the newer version.
     /// - [`Expected::Any`] or [`Expected::Exists`]: no version (no
     ///   precondition in opt-in mode, or `If-Match: *`). The race is the
-    ///   server's, not the client's: the state is read again and `change`
-    ///   applied again, up to `attempts` attempts in all (at least one).
-    ///   When every attempt loses, [`ModifyError::Busy`]: RFC 5789 §2.2
-    ///   answers a concurrent modification the client set no precondition
-    ///   against with 409 (Conflict).
+    ///   server's, not the client's: the state is read again at once (the
+    ///   next read sees the write that won, so there is nothing to wait
+    ///   for) and `change` applied again, up to `attempts` attempts in all
+    ///   (at least one). When every attempt loses, [`ModifyError::Busy`]:
+    ///   RFC 5789 §2.2 answers a concurrent modification the client set no
+    ///   precondition against with 409 (Conflict).
+    ///
+    /// Pinning needs the state read to have a strong entity-tag, as the
+    /// [contract](ConditionalStore) asks of every store. A state without one
+    /// can only be pinned to [`Expected::Exists`], which a write in between
+    /// does not refuse.
     ///
     /// A missing target is a [gone](Conflict::is_gone) conflict. Missing
     /// when read, it is answered 404 whatever the request's preconditions,
@@ -303,10 +310,10 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// the value (a patch that does not apply, a result that is not valid)
     /// ends the modification unwritten with [`ModifyError::Change`].
     ///
-    /// `change` may run more than once, on different values; it should
-    /// have no other effect than computing the new value. A store that can
-    /// read and write in one atomic step may override this method, keeping
-    /// its outcomes.
+    /// `change` may run more than once, each time on a freshly read value;
+    /// it should have no other effect than computing the new value. A store
+    /// that can read and write in one atomic step may override this method,
+    /// keeping its outcomes.
     ///
     /// ```
     /// use std::convert::Infallible;
@@ -318,7 +325,7 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// let v1 = store.put("doc", &Expected::Absent, "one".to_owned()).unwrap();
     ///
     /// // `If-Match: *`: applied to whatever is current.
-    /// let append = |doc: &String| Ok::<_, Infallible>(format!("{doc}, two"));
+    /// let append = |doc: String| Ok::<_, Infallible>(doc + ", two");
     /// let written = store.modify(&"doc", &Expected::Exists, 3, append).await.unwrap();
     /// assert_eq!(written.value(), "one, two");
     ///
@@ -328,7 +335,7 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// assert!(matches!(refused, Err(ModifyError::Write(_))));
     ///
     /// // A change that does not apply to the current value writes nothing.
-    /// let empty = |doc: &String| if doc.is_empty() { Ok(String::new()) } else { Err("not empty") };
+    /// let empty = |doc: String| if doc.is_empty() { Ok(doc) } else { Err("not empty") };
     /// let refused = store.modify(&"doc", &Expected::Any, 3, empty).await;
     /// assert!(matches!(refused, Err(ModifyError::Change("not empty"))));
     /// assert_eq!(store.get("doc").unwrap().value(), "one, two");
@@ -343,8 +350,7 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     ) -> impl Future<Output = Result<Written<Self::Value>, ModifyError<R, Self::Error>>> + Send
     where
         K: Sync,
-        F: FnMut(&Self::Value) -> Result<Self::Value, R> + Send,
-        R: Send,
+        F: FnMut(Self::Value) -> Result<Self::Value, R> + Send,
     {
         async move {
             // Only a request that named no version goes round again.
@@ -362,9 +368,8 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
                     let refused = Conflict::refused(expected, Some(&current));
                     return Err(ModifyError::Write(refused.into()));
                 }
-                let value = change(current.value()).map_err(ModifyError::Change)?;
                 let pinned = expected.pinned_to(&current);
-                drop(current);
+                let value = change(current.into_value()).map_err(ModifyError::Change)?;
                 match self.store(key, &pinned, value).await {
                     Ok(written) => return Ok(written),
                     // Deleted since the read: judged by what the request
@@ -385,7 +390,9 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     }
 }
 
-/// Why [`ConditionalStore::modify`] wrote nothing.
+/// Why [`ConditionalStore::modify`] wrote nothing: the write's own
+/// refusal or failure, the change's, or a lost race, the three ways a
+/// read-modify-write can end unwritten.
 #[derive(Debug, thiserror::Error)]
 pub enum ModifyError<R, E> {
     /// The write was refused or the store failed, as for
@@ -912,10 +919,10 @@ mod tests {
     }
 
     /// Appends "+" and counts the calls.
-    fn append(calls: &mut u32) -> impl FnMut(&String) -> Result<String, Infallible> + Send + '_ {
-        move |value: &String| {
+    fn append(calls: &mut u32) -> impl FnMut(String) -> Result<String, Infallible> + Send + '_ {
+        move |value: String| {
             *calls += 1;
-            Ok(format!("{value}+"))
+            Ok(value + "+")
         }
     }
 
@@ -1044,7 +1051,7 @@ mod tests {
     #[test]
     fn modify_writes_nothing_when_the_change_refuses() {
         let store = Racing::new("a", []);
-        let err = run(store.modify(&"k", &Expected::Any, 3, |_: &String| Err("no")));
+        let err = run(store.modify(&"k", &Expected::Any, 3, |_: String| Err("no")));
         assert!(matches!(err, Err(ModifyError::Change("no"))));
         assert_eq!(store.inner.get("k").unwrap().etag(), &ETag::from_version(1));
     }
@@ -1074,7 +1081,7 @@ mod tests {
                 unreachable!()
             }
         }
-        let err = run(Down.modify("k", &Expected::Any, 3, |v: &u8| Ok::<_, Infallible>(*v)));
+        let err = run(Down.modify("k", &Expected::Any, 3, Ok::<_, Infallible>));
         assert!(matches!(err, Err(ModifyError::Write(WriteError::Store(_)))));
     }
 
@@ -1093,7 +1100,7 @@ mod tests {
                         start.wait();
                         let mut calls = 0;
                         for _ in 0..INCREMENTS {
-                            let increment = |n: &u64| {
+                            let increment = |n: u64| {
                                 calls += 1;
                                 // Between the read and the write, as a
                                 // slower handler would be.

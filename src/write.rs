@@ -117,8 +117,9 @@ impl Expected {
     /// still holds, or that sent no precondition. If the refusal says the
     /// target [is gone](Conflict::is_gone), a request without a precondition
     /// gets 404, one with `If-Match: *` the 412 of a condition now false.
-    /// (The examples' PATCH does all this.) `ETag` and `Absent` are the
-    /// client's own condition: their refusal is the 412.
+    /// ([`ConditionalStore::modify`](crate::ConditionalStore::modify) does
+    /// all this.) `ETag` and `Absent` are the client's own condition: their
+    /// refusal is the 412.
     ///
     /// ```
     /// use ifmatch::{Expected, MemoryStore};

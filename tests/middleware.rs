@@ -1186,13 +1186,13 @@ async fn a_modify_converted_with_question_mark_gets_the_layers_answer() {
                 async move {
                     let pre = req.extensions().get::<Precondition>().unwrap().clone();
                     let body = req.into_body();
-                    let append = |doc: &String| {
+                    let append = |doc: String| {
                         if body == "refuse" {
                             let mut res = Response::new("That patch does not apply.".to_owned());
                             *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
                             return Err(Box::new(res));
                         }
-                        Ok(format!("{doc}{body}"))
+                        Ok(doc + &body)
                     };
                     let res: Result<Response<String>, Response<String>> = async {
                         let key = "doc".to_owned();

@@ -423,12 +423,14 @@ pub fn not_found(id: &str) -> Response<String> {
 }
 
 /// A 409 for a PATCH that named no version and kept losing the race to
-/// other writes (RFC 9110 §15.5.10: a conflict with the current state that
-/// the client may resolve by sending the request again).
+/// other writes (RFC 5789 §2.2, concurrent modification; RFC 9110
+/// §15.5.10: a conflict with the current state that the client may resolve
+/// by sending the request again). The type is `ProblemKind::Busy`'s; the
+/// text names the item.
 fn busy(id: &str) -> Response<String> {
     problem_response(
         StatusCode::CONFLICT,
-        "https://www.rfc-editor.org/rfc/rfc9110#status.409",
+        "https://www.rfc-editor.org/rfc/rfc5789#section-2.2",
         "Item busy",
         &format!(
             "Item {} kept changing while your patch was being applied, so it was not \
@@ -967,10 +969,10 @@ impl Items {
         // the patch to apply to whatever is current, so that race is not
         // its client's to resolve: the patch is applied again to a fresh
         // read, a few times, never to a version it was not computed from.
-        let apply = |current: &Item| {
+        let apply = |current: Item| {
             #[cfg(test)]
             self.land_interleaved_write(id);
-            let mut value = Value::Object(current.clone());
+            let mut value = Value::Object(current);
             merge_patch(&mut value, &patch);
             match value {
                 Value::Object(map) => own_id(map, id),

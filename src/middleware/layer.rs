@@ -204,11 +204,16 @@ impl fmt::Debug for ETagConfig {
 /// A GET whose `If-Range` is not a date therefore reaches the handler
 /// without `Range` and `If-Range`, and gets the whole representation: the
 /// condition's outcome when it fails, and always allowed, as a server may
-/// ignore `Range` (§14.2). An `If-Range` date is the handler's own
-/// `Last-Modified`, and is passed on with the range. Routes that serve
-/// ranges by tag should expose their validators to [`PreconditionLayer`]
-/// instead (without this layer), which tells the handler whether to
-/// ignore `Range`.
+/// ignore `Range` (§14.2). That holds for a handler that sets its own
+/// `ETag` too: under this layer, its ranges are served only to requests
+/// without `If-Range` or with an `If-Range` date. A date is the handler's
+/// own `Last-Modified`, and is passed on with the range for the handler to
+/// evaluate: a handler that ignores `If-Range` (`ServeDir` again) still
+/// splices on a stale date, by itself or under this layer, which cannot
+/// fix that without the whole representation (a body over the limit
+/// passes through unread). Routes that serve ranges should expose their
+/// validators to [`PreconditionLayer`] instead (without this layer), which
+/// tells the handler whether to ignore `Range`.
 ///
 /// ```
 /// use ifmatch::middleware::ETagLayer;

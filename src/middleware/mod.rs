@@ -45,11 +45,12 @@
 //!   length (over the limit, an event stream, with trailers) is dropped
 //!   unread and no length is stated: not every server drops a HEAD
 //!   response's body (hyper's HTTP/2 server sends it). An error the layer
-//!   met reading it is still passed on. A GET whose `If-Range` names an
-//!   entity tag (which the service below cannot check: it never saw the
-//!   tags this layer computes) is passed on without `Range`, so that it
-//!   gets the whole representation rather than a part of one that may
-//!   have changed (§13.1.5).
+//!   met reading it is still passed on. A GET whose `If-Range` is not one
+//!   valid date (an entity tag, which the service below cannot check
+//!   against the tags this layer computes, or a value that is no
+//!   condition at all) is passed on without `Range` and `If-Range`, so
+//!   that it gets the whole representation rather than a part of one that
+//!   may have changed (§13.1.5).
 //!
 //! Neither layer has precondition logic of its own: both call the core
 //! evaluator and the core response builders.
@@ -539,7 +540,7 @@ pub fn busy_response<B: Default>() -> Response<B> {
 ///     pre: &Precondition,
 /// ) -> Result<Response<String>, Response<String>> {
 ///     let written = store
-///         .modify(&"counter".to_owned(), pre.expected(), 3, |n| {
+///         .modify(&"counter".to_owned(), pre.expected(), 3, |n: u32| {
 ///             n.checked_add(1).ok_or_else(|| {
 ///                 let mut res = Response::new("The counter is at its maximum.".to_owned());
 ///                 *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
