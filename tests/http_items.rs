@@ -669,6 +669,7 @@ both_servers! {
     Strict malformed_conditional_headers_never_cause_a_5xx_nor_a_change,
     Strict concurrent_increments_with_if_match_and_retry_lose_no_update,
     OptIn concurrent_increments_without_if_match_complete_in_opt_in_mode,
+    Strict concurrent_patches_under_if_match_star_lose_no_field,
     Strict invalid_ids_are_found_by_no_read_and_refused_to_every_write,
     OptIn invalid_ids_are_refused_to_writes_without_a_precondition_too,
     Strict json_with_u0000_in_a_string_or_key_gets_422_and_changes_nothing,
@@ -2215,6 +2216,61 @@ async fn concurrent_increments_without_if_match_complete_in_opt_in_mode(s: &Api)
         "{}: counter {counter}",
         s.server
     );
+}
+
+async fn concurrent_patches_under_if_match_star_lose_no_field(s: &Api) {
+    // `If-Match: *` names no version: each merge patch applies to whatever
+    // is current, so the server reapplies a patch that lost a race between
+    // its own read and write instead of writing it over the winner. Every
+    // client sets fields of its own; none may be missing at the end. A 409
+    // (the server lost every attempt) is the client's to send again.
+    let created = s.create(json!({ "name": "shared" })).await;
+    let url = s.url(&created.path);
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let (http, url, server) = (s.http.clone(), url.clone(), s.server);
+        clients.push(tokio::spawn(async move {
+            for n in 0..INCREMENTS {
+                let patch = json!({ format!("c{client}n{n}"): true });
+                let mut tries = 0;
+                loop {
+                    let res = http
+                        .patch(&url)
+                        .header(IF_MATCH, "*")
+                        .header(CONTENT_TYPE, "application/merge-patch+json")
+                        .body(patch.to_string())
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("{server}: PATCH {url}: {e}"));
+                    match res.status() {
+                        StatusCode::OK => break,
+                        StatusCode::CONFLICT if tries < 100 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        status => panic!("{server}: PATCH {patch}: {status}"),
+                    }
+                }
+            }
+        }));
+    }
+    for client in clients {
+        client.await.expect("a client panicked");
+    }
+    let r = s.send(s.get(&created.path)).await;
+    r.expect(StatusCode::OK);
+    let item = r.item();
+    for client in 0..CLIENTS {
+        for n in 0..INCREMENTS {
+            assert_eq!(
+                item.get(format!("c{client}n{n}")),
+                Some(&Value::Bool(true)),
+                "{}: the field of client {client}, patch {n} was lost",
+                s.server
+            );
+        }
+    }
+    assert_eq!(item["name"], "shared");
 }
 
 // ---------------------------------------------------------------------------

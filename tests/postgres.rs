@@ -934,6 +934,67 @@ async fn in_opt_in_mode_a_put_that_creates_answers_201_and_exactly_one_of_racing
     assert_eq!((created, replaced), (1, 15), "{statuses:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_patches_under_if_match_star_from_two_instances_lose_no_field() {
+    // `If-Match: *` names no version, so an instance applies a patch to
+    // whatever it reads and writes only over that version; a patch that
+    // lost the race between its read and its write is read and applied
+    // again. Every client sets fields of its own: none may be missing. A
+    // 409 (every attempt lost) is the client's to send again.
+    let Some(db) =
+        database_url("merge_patches_under_if_match_star_from_two_instances_lose_no_field")
+    else {
+        return;
+    };
+    let instances = [
+        Instance::start("axum_items", &db),
+        Instance::start("actix_items", &db),
+    ];
+    let http = client();
+    let path = create(&http, &instances[0].base, &json!({ "name": "shared" })).await;
+    const PATCHERS: usize = 6;
+    const PATCHES: usize = 20;
+    let patchers: Vec<_> = (0..PATCHERS)
+        .map(|c| {
+            let url = format!("{}{path}", instances[c % 2].base);
+            let http = http.clone();
+            tokio::spawn(async move {
+                for n in 0..PATCHES {
+                    let patch = json!({ format!("c{c}n{n}"): true }).to_string();
+                    let mut busy = 0;
+                    loop {
+                        let request = http
+                            .patch(&url)
+                            .header(IF_MATCH, "*")
+                            .header(CONTENT_TYPE, "application/merge-patch+json")
+                            .body(patch.clone());
+                        match status_of(request).await {
+                            (StatusCode::OK, _) => break,
+                            (StatusCode::CONFLICT, _) if busy < 100 => busy += 1,
+                            (status, text) => panic!("{url}: PATCH {patch}: {status} {text}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for patcher in patchers {
+        patcher.await.expect("patcher");
+    }
+    let (status, text) = status_of(http.get(format!("{}{path}", instances[1].base))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let item: Value = serde_json::from_str(&text).expect("JSON");
+    for c in 0..PATCHERS {
+        for n in 0..PATCHES {
+            assert_eq!(
+                item.get(format!("c{c}n{n}")),
+                Some(&Value::Bool(true)),
+                "client {c}, patch {n} was lost: {item}"
+            );
+        }
+    }
+}
+
 /// Data the database refuses is the request's fault: if some ever slipped
 /// past the service's checks, the store reports it as refused (a 4xx),
 /// never as "storage unavailable" (503).
