@@ -17,7 +17,12 @@ use crate::write::Conflict;
 /// [`StatusCode`] and [`http::Response`] (412 Precondition Failed). A
 /// conflict of a write without a precondition that found no target is not
 /// one: nothing can be re-read, and a server answers it 404
-/// ([`ProblemTexts::conflict`](crate::ProblemTexts::conflict)).
+/// ([`ProblemTexts::conflict`](crate::ProblemTexts::conflict)). Nor is a
+/// 409: in general it is a conflict that re-reading does not resolve. (The
+/// 409 this crate answers for a change that named no version and kept
+/// losing races, [`ProblemKind::Busy`](crate::ProblemKind::Busy), asks for
+/// the same request again; a step that wants it retried can report it as
+/// a conflict by its problem `type`.)
 /// Implement it for your step's own error type, the one that carries your
 /// HTTP client's errors. A foreign type (`reqwest::Error`,
 /// `anyhow::Error`) cannot get it (Rust's orphan rule): wrap it in a type
