@@ -33,9 +33,10 @@ impl Precondition {
     /// [`Expected::Absent`] on a GET or HEAD means the target did not
     /// exist and preconditions were not evaluated: answer 404 (RFC 9110
     /// §13.2.1). (A PATCH or DELETE of a missing target gets its 404 from
-    /// [`Gate::check`] and never gets here.) A handler that loads the
-    /// current value before changing it writes under
-    /// [`pinned_to`](Expected::pinned_to)`(&loaded)`.
+    /// [`Gate::check`] and never gets here.) A handler that changes the
+    /// current value (a PATCH) passes this to
+    /// [`ConditionalStore::modify`](crate::ConditionalStore::modify), which
+    /// writes under [`pinned_to`](Expected::pinned_to) the value it read.
     pub fn expected(&self) -> &Expected {
         &self.expected
     }

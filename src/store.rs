@@ -357,10 +357,7 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
             let unpinned = matches!(expected, Expected::Any | Expected::Exists);
             let mut lost = None;
             for _ in 0..attempts.max(1) {
-                let current = self
-                    .load(key)
-                    .await
-                    .map_err(|err| ModifyError::Write(WriteError::Store(err)))?;
+                let current = self.load(key).await.map_err(ModifyError::Read)?;
                 let Some(current) = current else {
                     return Err(ModifyError::Write(Conflict::not_found().into()));
                 };
@@ -390,15 +387,21 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     }
 }
 
-/// Why [`ConditionalStore::modify`] wrote nothing: the write's own
-/// refusal or failure, the change's, or a lost race, the three ways a
-/// read-modify-write can end unwritten.
+/// Why [`ConditionalStore::modify`] wrote nothing: a failed read, the
+/// write's refusal or failure, the change's refusal, or lost races, the
+/// ways a read-modify-write can end unwritten.
 #[derive(Debug, thiserror::Error)]
 pub enum ModifyError<R, E> {
-    /// The write was refused or the store failed, as for
-    /// [`ConditionalStore::store`]: the request's condition is false, or
-    /// the target is missing (412, or 404 without a precondition), or the
-    /// store is unavailable (503).
+    /// The current state could not be read (the store is unavailable).
+    /// Nothing was written: a read comes before the write, so unlike a
+    /// failed write it leaves no doubt about that (503).
+    #[error("the current state could not be read")]
+    Read(#[source] E),
+    /// The write was refused, or it failed, as for
+    /// [`ConditionalStore::store`]. Refused: the target was missing when
+    /// read (404), or deleted before the write (404 without a precondition,
+    /// 412 with one), or the request's condition is false (412). Failed:
+    /// the store is unavailable, and may or may not have written (503).
     #[error(transparent)]
     Write(WriteError<E>),
     /// The change did not apply to the current value (RFC 5789 §2.2: 409 or
@@ -1037,6 +1040,7 @@ mod tests {
             (Expected::Exists, deleted(), 412),
             (v1, deleted(), 412),
         ] {
+            let read_it = store.value().is_some();
             let mut calls = 0;
             let err = run(store.modify(&"k", &expected, 3, append(&mut calls))).unwrap_err();
             let ModifyError::Write(WriteError::Conflict(c)) = err else {
@@ -1045,6 +1049,8 @@ mod tests {
             assert!(c.is_gone(), "{expected:?}");
             assert_eq!(status(&c), answer, "{expected:?}");
             assert_eq!(store.value(), None, "{expected:?}");
+            // The change ran only on a value that was read.
+            assert_eq!(calls, u32::from(read_it), "{expected:?}");
         }
     }
 
@@ -1057,13 +1063,19 @@ mod tests {
     }
 
     #[test]
-    fn modify_reports_a_failed_store_as_a_store_failure() {
-        struct Down;
+    fn modify_tells_a_failed_read_from_a_failed_write() {
+        /// A store that fails at reading or, having read, at writing.
+        struct Down {
+            at_read: bool,
+        }
         impl ConditionalStore<str> for Down {
             type Value = u8;
             type Error = std::io::Error;
             async fn load(&self, _: &str) -> Result<Option<Stored<u8>>, std::io::Error> {
-                Err(std::io::Error::other("down"))
+                if self.at_read {
+                    return Err(std::io::Error::other("down"));
+                }
+                Ok(Some(Stored::new(0, ETag::from_version(1))))
             }
             async fn store(
                 &self,
@@ -1071,18 +1083,25 @@ mod tests {
                 _: &Expected,
                 _: u8,
             ) -> Result<Written<u8>, WriteError<std::io::Error>> {
-                unreachable!("nothing was read")
+                Err(WriteError::Store(std::io::Error::other("down")))
             }
             async fn remove(
                 &self,
                 _: &str,
                 _: &Expected,
             ) -> Result<Stored<u8>, WriteError<std::io::Error>> {
-                unreachable!()
+                unreachable!("modify removes nothing")
             }
         }
-        let err = run(Down.modify("k", &Expected::Any, 3, Ok::<_, Infallible>));
-        assert!(matches!(err, Err(ModifyError::Write(WriteError::Store(_)))));
+        // A failed read wrote nothing for certain; a failed write may have.
+        let read = run(Down { at_read: true }.modify("k", &Expected::Any, 3, Ok::<_, Infallible>));
+        assert!(matches!(read, Err(ModifyError::Read(_))), "{read:?}");
+        let write =
+            run(Down { at_read: false }.modify("k", &Expected::Any, 3, Ok::<_, Infallible>));
+        assert!(
+            matches!(write, Err(ModifyError::Write(WriteError::Store(_)))),
+            "{write:?}"
+        );
     }
 
     #[test]

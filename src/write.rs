@@ -231,7 +231,9 @@ impl Conflict {
         }
     }
 
-    /// Whether the refused write had no precondition ([`Expected::Any`]).
+    /// Whether a missing target is answered 404: the refused write had no
+    /// precondition ([`Expected::Any`]), or the target was missing before
+    /// any condition counted ([`not_found`](Self::not_found)).
     pub(crate) fn unconditional(&self) -> bool {
         self.unconditional
     }

@@ -1266,6 +1266,15 @@ async fn a_modify_converted_with_question_mark_gets_the_layers_answer() {
         store.inner.get("doc").unwrap().etag(),
         &ETag::from_version(1)
     );
+
+    // A read that failed: the layer's 503 marker, its error kept for
+    // logging (a failed write converts the same way, through WriteError).
+    let down =
+        ifmatch::ModifyError::<Box<Response<String>>, _>::Read(std::io::Error::other("down"));
+    let res = Response::<String>::from(down);
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let logged = res.extensions().get::<StoreUnavailable>().unwrap();
+    assert_eq!(logged.error().to_string(), "down");
 }
 
 #[tokio::test]

@@ -430,7 +430,7 @@ pub fn not_found(id: &str) -> Response<String> {
 fn busy(id: &str) -> Response<String> {
     problem_response(
         StatusCode::CONFLICT,
-        "https://www.rfc-editor.org/rfc/rfc5789#section-2.2",
+        &ProblemTexts::default().get(ProblemKind::Busy).type_uri,
         "Item busy",
         &format!(
             "Item {} kept changing while your patch was being applied, so it was not \
@@ -991,6 +991,8 @@ impl Items {
             // Missing when read: 404; deleted since, 404 for a request
             // without a precondition, the 412 of a false `If-Match: *`
             // otherwise (the glue answers the conflict).
+            // Nothing was written when the read failed.
+            Err(ModifyError::Read(_)) => self.unavailable().into(),
             Err(ModifyError::Write(err)) => self.write_failed(err),
             Err(ModifyError::Change(res)) => (*res).into(),
             // Every attempt lost the race.

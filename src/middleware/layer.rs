@@ -201,7 +201,8 @@ impl fmt::Debug for ETagConfig {
 /// `If-Range` that names it (RFC 9110 §13.1.5), and a file server that
 /// ignores `If-Range` (tower-http's `ServeDir` does) would send a part of
 /// a file that changed since, for the client to splice into the old one.
-/// A GET whose `If-Range` is not a date therefore reaches the handler
+/// A GET whose `If-Range` is not exactly one valid date (an entity tag,
+/// several lines, or no valid value) therefore reaches the handler
 /// without `Range` and `If-Range`, and gets the whole representation: the
 /// condition's outcome when it fails, and always allowed, as a server may
 /// ignore `Range` (§14.2). That holds for a handler that sets its own

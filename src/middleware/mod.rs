@@ -285,9 +285,12 @@ where
 ///
 /// It is the state the preconditions were checked against, read before
 /// the handler runs: a write still goes through the store's
-/// compare-and-swap under [`Precondition::expected`] (or
-/// [`pinned_to`](crate::Expected::pinned_to) the resolved state, for a
-/// read-modify-write), which refuses it if the target moved on since.
+/// compare-and-swap under [`Precondition::expected`], which refuses it if
+/// the target moved on since. A read-modify-write (a PATCH) goes through
+/// [`ConditionalStore::modify`](crate::ConditionalStore::modify) instead,
+/// which reads again: writing a change of the resolved state
+/// [`pinned_to`](crate::Expected::pinned_to) it would answer 412 to an
+/// `If-Match: *` that lost a race the server should have absorbed.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -519,6 +522,7 @@ pub fn busy_response<B: Default>() -> Response<B> {
 
 /// A [`ConditionalStore::modify`](crate::ConditionalStore::modify) that
 /// wrote nothing, as the response [`PreconditionLayer`] answers with: a
+/// [failed read](ModifyError::Read) as [`unavailable_response`] (503), a
 /// [refused or failed write](ModifyError::Write) as
 /// `Response::from(WriteError)` (412, 404 or 503), a
 /// [refused change](ModifyError::Change) as the change's own error made a
@@ -569,6 +573,7 @@ where
 {
     fn from(err: ModifyError<R, E>) -> Self {
         match err {
+            ModifyError::Read(err) => unavailable_response(err),
             ModifyError::Write(err) => err.into(),
             ModifyError::Change(refused) => *refused.into(),
             ModifyError::Busy(_) => busy_response(),
