@@ -18,6 +18,8 @@ mod axum_app;
 #[path = "../examples/shared/items.rs"]
 mod items;
 // items.rs names the PostgreSQL store; these tests use the memory store.
+#[path = "support/patch_star.rs"]
+mod patch_star;
 #[path = "../examples/shared/postgres.rs"]
 mod postgres;
 
@@ -36,6 +38,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 use crate::items::{Items, Store};
+use crate::patch_star::patch_star;
 
 // ---------------------------------------------------------------------------
 // Running the services
@@ -2228,29 +2231,11 @@ async fn concurrent_patches_under_if_match_star_lose_no_field(s: &Api) {
     let url = s.url(&created.path);
     let mut clients = Vec::new();
     for client in 0..CLIENTS {
-        let (http, url, server) = (s.http.clone(), url.clone(), s.server);
+        let (http, url) = (s.http.clone(), url.clone());
         clients.push(tokio::spawn(async move {
             for n in 0..INCREMENTS {
                 let patch = json!({ format!("c{client}n{n}"): true });
-                let mut tries = 0;
-                loop {
-                    let res = http
-                        .patch(&url)
-                        .header(IF_MATCH, "*")
-                        .header(CONTENT_TYPE, "application/merge-patch+json")
-                        .body(patch.to_string())
-                        .send()
-                        .await
-                        .unwrap_or_else(|e| panic!("{server}: PATCH {url}: {e}"));
-                    match res.status() {
-                        StatusCode::OK => break,
-                        StatusCode::CONFLICT if tries < 100 => {
-                            tries += 1;
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                        }
-                        status => panic!("{server}: PATCH {patch}: {status}"),
-                    }
-                }
+                patch_star(&http, &url, &patch).await;
             }
         }));
     }

@@ -16,6 +16,8 @@ mod examples;
 // `the_store_reports_data_the_database_refuses_as_refused_not_unavailable`).
 #[path = "../examples/shared/items.rs"]
 mod items;
+#[path = "support/patch_star.rs"]
+mod patch_star;
 #[path = "../examples/shared/postgres.rs"]
 mod postgres;
 #[path = "support/xorshift.rs"]
@@ -37,6 +39,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::examples::example;
+use crate::patch_star::patch_star;
 
 fn database_url(test: &str) -> Option<String> {
     let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
@@ -960,20 +963,7 @@ async fn merge_patches_under_if_match_star_from_two_instances_lose_no_field() {
             let http = http.clone();
             tokio::spawn(async move {
                 for n in 0..PATCHES {
-                    let patch = json!({ format!("c{c}n{n}"): true }).to_string();
-                    let mut busy = 0;
-                    loop {
-                        let request = http
-                            .patch(&url)
-                            .header(IF_MATCH, "*")
-                            .header(CONTENT_TYPE, "application/merge-patch+json")
-                            .body(patch.clone());
-                        match status_of(request).await {
-                            (StatusCode::OK, _) => break,
-                            (StatusCode::CONFLICT, _) if busy < 100 => busy += 1,
-                            (status, text) => panic!("{url}: PATCH {patch}: {status} {text}"),
-                        }
-                    }
+                    patch_star(&http, &url, &json!({ format!("c{c}n{n}"): true })).await;
                 }
             })
         })
