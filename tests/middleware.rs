@@ -32,8 +32,8 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use ifmatch::middleware::{
-    DEFAULT_ETAG_LIMIT, ETagLayer, ForwardResolved, Precondition, PreconditionLayer, ResolveError,
-    Resolved, StoreUnavailable, conflict_response, unavailable_response,
+    DEFAULT_ETAG_LIMIT, ETagLayer, ForwardResolved, IntoRefusal, Precondition, PreconditionLayer,
+    ResolveError, Resolved, StoreUnavailable, conflict_response, unavailable_response,
 };
 use ifmatch::{
     Conflict, ETag, Expected, Failed, MemoryStore, PROBLEM_JSON, Policy, ProblemKind, ProblemText,
@@ -1275,6 +1275,30 @@ async fn a_modify_converted_with_question_mark_gets_the_layers_answer() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let logged = res.extensions().get::<StoreUnavailable>().unwrap();
     assert_eq!(logged.error().to_string(), "down");
+
+    // The change's refusal is the response it names, unboxed or from a
+    // type of the service's own.
+    struct Unknown(&'static str);
+    impl IntoRefusal<String> for Unknown {
+        fn into_refusal(self) -> Response<String> {
+            let mut res = Response::new(format!("No field `{}`.", self.0));
+            *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            res
+        }
+    }
+    let refused = ifmatch::ModifyError::<_, std::io::Error>::Change(Unknown("colour"));
+    let res = Response::<String>::from(refused);
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.body(), "No field `colour`.");
+    let gone = Response::builder()
+        .status(StatusCode::GONE)
+        .body("Gone.".to_owned());
+    let refused = ifmatch::ModifyError::<_, std::io::Error>::Change(gone.unwrap());
+    let res = Response::<String>::from(refused);
+    assert_eq!(
+        (res.status(), res.body().as_str()),
+        (StatusCode::GONE, "Gone.")
+    );
 }
 
 #[tokio::test]

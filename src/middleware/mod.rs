@@ -520,21 +520,79 @@ pub fn busy_response<B: Default>() -> Response<B> {
     res
 }
 
+/// A change's refusal ([`ModifyError::Change`]) as the response a handler
+/// answers with, for `Response::from(ModifyError)` and so for `?` in a
+/// PATCH handler.
+///
+/// Implemented for a [`Response`] and a boxed one (the change answers for
+/// itself: a 422 for a patch that does not apply, say) and for
+/// [`Infallible`](std::convert::Infallible), the error of a change that
+/// cannot refuse. Implement it for your own error type to say which
+/// response it becomes.
+///
+/// ```
+/// use http::{Response, StatusCode};
+/// use ifmatch::middleware::IntoRefusal;
+///
+/// /// Why a patch does not apply.
+/// struct NotAPatch(String);
+///
+/// impl IntoRefusal<String> for NotAPatch {
+///     fn into_refusal(self) -> Response<String> {
+///         let mut res = Response::new(self.0);
+///         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+///         res
+///     }
+/// }
+///
+/// let res = NotAPatch("`op` is missing".to_owned()).into_refusal();
+/// assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a change refusing with `{Self}` has no response to answer with",
+    label = "`Response<{B}>` from `ModifyError<{Self}, _>` needs `{Self}: IntoRefusal<{B}>`",
+    note = "let the change refuse with `Response<{B}>`, `Box<Response<{B}>>` or `Infallible`, or implement `IntoRefusal<{B}>` for `{Self}`"
+)]
+pub trait IntoRefusal<B> {
+    /// The response that answers the request whose change was refused.
+    fn into_refusal(self) -> Response<B>;
+}
+
+impl<B> IntoRefusal<B> for Response<B> {
+    fn into_refusal(self) -> Response<B> {
+        self
+    }
+}
+
+impl<B> IntoRefusal<B> for Box<Response<B>> {
+    fn into_refusal(self) -> Response<B> {
+        *self
+    }
+}
+
+impl<B> IntoRefusal<B> for std::convert::Infallible {
+    fn into_refusal(self) -> Response<B> {
+        match self {}
+    }
+}
+
 /// A [`ConditionalStore::modify`](crate::ConditionalStore::modify) that
 /// wrote nothing, as the response [`PreconditionLayer`] answers with: a
 /// [failed read](ModifyError::Read) as [`unavailable_response`] (503), a
 /// [refused or failed write](ModifyError::Write) as
 /// `Response::from(WriteError)` (412, 404 or 503), a
 /// [refused change](ModifyError::Change) as the change's own error made a
-/// response (a 422, say), and a [lost race](ModifyError::Busy) as
-/// [`busy_response`] (409).
+/// response ([`IntoRefusal`]: a 422, say), and a
+/// [lost race](ModifyError::Busy) as [`busy_response`] (409).
 ///
 /// So a PATCH handler that returns `Result<Response, Response>` modifies
 /// with `?`, its change returning `Err(response)` for a patch that does
 /// not apply, boxed or not (a closure returning a whole `Response` as its
-/// error trips clippy's `result_large_err`).
+/// error trips clippy's `result_large_err`), or `Ok` only, with
+/// [`Infallible`](std::convert::Infallible) as its error.
 ///
 /// ```
+/// use std::convert::Infallible;
 /// use http::{Response, StatusCode};
 /// use ifmatch::middleware::Precondition;
 /// use ifmatch::{ConditionalStore, Expected, MemoryStore};
@@ -555,6 +613,16 @@ pub fn busy_response<B: Default>() -> Response<B> {
 ///     Ok(Response::new(written.value().to_string()))
 /// }
 ///
+/// // A change that cannot refuse.
+/// async fn reset(
+///     store: &MemoryStore<String, u32>,
+///     pre: &Precondition,
+/// ) -> Result<Response<String>, Response<String>> {
+///     let zero = |_: u32| Ok::<_, Infallible>(0);
+///     let written = store.modify(&"counter".to_owned(), pre.expected(), 3, zero).await?;
+///     Ok(Response::new(written.value().to_string()))
+/// }
+///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let store = MemoryStore::new();
@@ -563,11 +631,12 @@ pub fn busy_response<B: Default>() -> Response<B> {
 /// assert_eq!(increment(&store, &pre).await.unwrap().body(), &u32::MAX.to_string());
 /// let refused = increment(&store, &pre).await.unwrap_err();
 /// assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+/// assert_eq!(reset(&store, &pre).await.unwrap().body(), "0");
 /// # }
 /// ```
 impl<R, E, B> From<ModifyError<R, E>> for Response<B>
 where
-    R: Into<Box<Response<B>>>,
+    R: IntoRefusal<B>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: Default,
 {
@@ -575,7 +644,7 @@ where
         match err {
             ModifyError::Read(err) => unavailable_response(err),
             ModifyError::Write(err) => err.into(),
-            ModifyError::Change(refused) => *refused.into(),
+            ModifyError::Change(refused) => refused.into_refusal(),
             ModifyError::Busy(_) => busy_response(),
         }
     }
