@@ -3386,6 +3386,70 @@ async fn a_range_under_an_if_range_tag_is_not_left_to_a_handler_that_cannot_chec
 }
 
 #[tokio::test]
+async fn a_conditional_range_request_is_answered_from_the_whole_tagged_representation() {
+    // RFC 9110 §13.2.2 evaluates If-Match, If-None-Match and
+    // If-Modified-Since before Range, against the tag of the selected
+    // representation. The layer knows that tag only from the whole
+    // representation: a 206 of a part carries none.
+    let bytes = Bytes::from(content(100));
+    let svc = ETagLayer::new().layer(ranges_ignoring_if_range(bytes.clone()));
+    let current = ETag::from_content(&bytes);
+    let tag = current.to_string();
+    let stale = ETag::from_content(b"what the client has").to_string();
+    let last_modified = "Sat, 05 Nov 1994 08:49:37 GMT";
+    let ranged = |condition: &(HeaderName, &str)| {
+        request(
+            Method::GET,
+            "/",
+            &[(RANGE, "bytes=0-4"), condition.clone()],
+            (),
+        )
+    };
+
+    // Not modified: a 304 with the tag a 200 carries (§13.1.2, §15.4.5),
+    // not a 206 or a 304 without it.
+    for condition in [
+        (IF_NONE_MATCH, tag.as_str()),
+        (IF_MODIFIED_SINCE, last_modified),
+    ] {
+        let res = svc.clone().oneshot(ranged(&condition)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{condition:?}");
+        assert_eq!(res.headers()["x-saw"], "neither", "{condition:?}");
+        assert_eq!(etag_header(&res).as_ref(), Some(&current), "{condition:?}");
+        assert!(read_all(res.into_body()).await.data.is_empty());
+    }
+
+    // Conditions that hold, If-Match with the tag the layer sent among
+    // them: the whole representation, tagged (§14.2 lets a server ignore
+    // Range), not a 412.
+    for condition in [(IF_MATCH, tag.as_str()), (IF_NONE_MATCH, stale.as_str())] {
+        let res = svc.clone().oneshot(ranged(&condition)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{condition:?}");
+        assert_eq!(res.headers()["x-saw"], "neither", "{condition:?}");
+        assert_eq!(etag_header(&res).as_ref(), Some(&current), "{condition:?}");
+        assert_eq!(read_all(res.into_body()).await.data, bytes);
+    }
+
+    // If-Match with another tag: 412, with the current tag.
+    let res = svc
+        .clone()
+        .oneshot(ranged(&(IF_MATCH, stale.as_str())))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(etag_header(&res).as_ref(), Some(&current));
+
+    // If-Unmodified-Since compares dates, which the part carries as the
+    // whole does: the range stays the handler's.
+    let res = svc
+        .oneshot(ranged(&(IF_UNMODIFIED_SINCE, last_modified)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()["x-saw"], "range");
+}
+
+#[tokio::test]
 async fn a_resumed_download_from_serve_file_is_never_spliced_from_a_changed_file() {
     // tower-http's ServeFile serves ranges but ignores If-Range. Under the
     // layer it gets a strong tag, which a client resuming a download echoes
@@ -3408,6 +3472,24 @@ async fn a_resumed_download_from_serve_file_is_never_spliced_from_a_changed_file
         first,
         ETag::from_content(b"the first version of the document")
     );
+
+    // A range under If-None-Match with the current tag: not modified, and
+    // the 304 carries the tag (the file server alone would send a part).
+    let res = svc
+        .clone()
+        .oneshot(request(
+            Method::GET,
+            "/",
+            &[
+                (RANGE, "bytes=0-4"),
+                (IF_NONE_MATCH, first.to_string().as_str()),
+            ],
+            (),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(etag_header(&res).as_ref(), Some(&first));
 
     // The file server by itself resumes, whatever If-Range says.
     let resume = [(RANGE, "bytes=10-"), (IF_RANGE, "\"any tag\"")];

@@ -192,13 +192,19 @@ impl fmt::Debug for ETagConfig {
 /// response, a `206`) is still evaluated, against the validators it
 /// carries, without reading its body: with no tag, `If-Match` holds only
 /// for `*` (412 otherwise), `If-None-Match: *` gives 304, and the dates
-/// are compared with its `Last-Modified`. A handler serving ranges to
-/// clients that send `If-Match` must put the representation's `ETag` on
-/// its `206`.
+/// are compared with its `Last-Modified`.
 ///
-/// `Range` is left to the handler, with one exception. The tag is
+/// `Range` is left to the handler, with two exceptions. A GET with
+/// `If-Match`, `If-None-Match` or `If-Modified-Since` reaches the handler
+/// without `Range` and `If-Range`: the layer evaluates those against the
+/// tag of the whole representation (RFC 9110 §13.2.2 puts them before
+/// `Range`), which a `206` of a part does not give it, and answers as for a
+/// request without a range: 304 with the tag (§15.4.5), 412 with the tag,
+/// or the whole, tagged representation. (`If-Unmodified-Since` alone
+/// compares dates, which a part carries as well, and keeps the range.)
+/// And the tag is
 /// computed after the handler has answered, so the handler cannot check an
-/// `If-Range` that names it (RFC 9110 §13.1.5), and a file server that
+/// `If-Range` that names it (§13.1.5), and a file server that
 /// ignores `If-Range` (tower-http's `ServeDir` does) would send a part of
 /// a file that changed since, for the client to splice into the old one.
 /// A GET whose `If-Range` is not exactly one valid date (an entity tag,
@@ -207,7 +213,12 @@ impl fmt::Debug for ETagConfig {
 /// condition's outcome when it fails, and always allowed, as a server may
 /// ignore `Range` (§14.2). That holds for a handler that sets its own
 /// `ETag` too: under this layer, its ranges are served only to requests
-/// without `If-Range` or with an `If-Range` date. A date is the handler's
+/// without those three conditions and without `If-Range` or with an
+/// `If-Range` date. A `206` the handler makes has no tag from this layer,
+/// which sees only the part: RFC 9110 §15.3.7 asks a `206` for the `ETag`
+/// a `200` would carry, and for a representation within the limit that
+/// is this layer's tag. Clients get it from a `200` or `304`, and a
+/// handler whose ranges must carry it sets its own. A date is the handler's
 /// own `Last-Modified`, and is passed on with the range for the handler to
 /// evaluate: a handler that ignores `If-Range` (`ServeDir` again) still
 /// splices on a stale date, by itself or under this layer, which cannot

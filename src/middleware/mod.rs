@@ -50,7 +50,10 @@
 //!   against the tags this layer computes, or a value that is no
 //!   condition at all) is passed on without `Range` and `If-Range`, so
 //!   that it gets the whole representation rather than a part of one that
-//!   may have changed (§13.1.5).
+//!   may have changed (§13.1.5). So is a GET with `If-Match`,
+//!   `If-None-Match` or `If-Modified-Since`, which the layer evaluates
+//!   against the tag of the whole representation: a part would come back
+//!   as a `206` without it.
 //!
 //! Neither layer has precondition logic of its own: both call the core
 //! evaluator and the core response builders.

@@ -181,7 +181,23 @@ where
         // header field", and a server may always ignore it (§14.2), so the
         // range is dropped and the whole representation is sent, tagged.
         // A date is the service's own Last-Modified and is left to it.
+        //
+        // So is the range of a GET with If-Match, If-None-Match or
+        // If-Modified-Since: the layer evaluates those against the tag of
+        // the whole representation, which a part does not give it. Left
+        // to the service below, the range would come back as a 206 without
+        // that tag, and the conditions would be evaluated as if the
+        // representation had none: a 206 instead of the 304 that
+        // If-None-Match with the current tag asks for (§13.1.2), a 412 for
+        // an If-Match with the tag this layer sent, a 304 without the ETag
+        // a 200 carries (§15.4.5). The layer answers them as it answers a
+        // request without Range: with the whole representation (§14.2), or
+        // a 304 or 412. If-Unmodified-Since alone compares dates only,
+        // which a part carries as the whole does, and keeps its range.
         let drop_range = method == Method::HEAD
+            || [IF_MATCH, IF_NONE_MATCH, IF_MODIFIED_SINCE]
+                .iter()
+                .any(|name| conditions.contains_key(name))
             || (req.headers().contains_key(IF_RANGE)
                 && date::single(req.headers().get_all(IF_RANGE).iter().map(|v| v.as_bytes()))
                     .is_none());
