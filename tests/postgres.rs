@@ -1033,6 +1033,60 @@ async fn the_store_reports_data_the_database_refuses_as_refused_not_unavailable(
     assert!(matches!(store.load("a\0b").await, Ok(None)));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_refused_writes_at_once_than_pool_connections_all_get_their_conflict() {
+    use ifmatch::{ConditionalStore, ETag, Expected, WriteError};
+
+    let Some(db) =
+        database_url("more_refused_writes_at_once_than_pool_connections_all_get_their_conflict")
+    else {
+        return;
+    };
+    let store = Arc::new(items::Store::open(Some(&db)).await.expect("open the store"));
+    let id = fresh_id("crowd");
+    let item = |value: Value| match value {
+        Value::Object(map) => map,
+        _ => unreachable!("an object"),
+    };
+    let current = store
+        .store(&id, &Expected::Absent, item(json!({ "n": 0 })))
+        .await
+        .expect("create")
+        .into_stored();
+    // Each refused write reads what is there for its 412. With a read that
+    // took a second connection from the pool, three times as many refused
+    // writes as the pool holds connections each held one while waiting for
+    // another, and all answered 503 once the pool's wait ran out.
+    // A version this store never issued for the row: every write under it
+    // runs its statement, which matches nothing.
+    let version = current.etag().version().expect("a version tag");
+    let stale = Expected::ETag(ETag::from_version(version + 1_000_000));
+    let writes: Vec<_> = (0..3 * postgres::POOL_SIZE)
+        .map(|n| {
+            let (store, id, stale) = (Arc::clone(&store), id.clone(), stale.clone());
+            let value = item(json!({ "n": n }));
+            tokio::spawn(async move {
+                if n % 2 == 0 {
+                    store.store(&id, &stale, value).await.map(|_| ())
+                } else {
+                    store.remove(&id, &stale).await.map(|_| ())
+                }
+            })
+        })
+        .collect();
+    for write in writes {
+        match write.await.expect("the write's task") {
+            Err(WriteError::Conflict(conflict)) => {
+                assert_eq!(conflict.current_etag(), Some(current.etag()));
+            }
+            Err(other) => panic!("a refused write answered {other}, not its conflict"),
+            Ok(()) => panic!("a write under a stale tag was applied"),
+        }
+    }
+    let now = store.load(&id).await.expect("load").expect("still there");
+    assert_eq!(now.etag(), current.etag());
+}
+
 /// How many items are named `name`: a write's marker, to tell whether it
 /// reached the table.
 async fn rows_named(admin: &tokio_postgres::Client, name: &str) -> i64 {

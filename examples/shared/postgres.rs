@@ -267,6 +267,30 @@ fn stored(row: &Row) -> Result<Stored<Item>, StoreError> {
     Ok(Stored::new(item, ETag::from_version(version)).with_last_modified(modified))
 }
 
+/// One row, by id, over `client`.
+async fn read(
+    client: &deadpool_postgres::Client,
+    id: &str,
+) -> Result<Option<Stored<Item>>, StoreError> {
+    timed(async {
+        let row = client
+            .query_opt(
+                "SELECT body, version, modified_at FROM ifmatch_items WHERE id = $1",
+                &[&id],
+            )
+            .await;
+        match row {
+            Ok(row) => row.as_ref().map(stored).transpose(),
+            // An id PostgreSQL cannot even compare (e.g. with U+0000)
+            // names no row; `Items` refuses such ids before asking, so
+            // this only keeps a slip from being a 503.
+            Err(e) if refused_data(&e).is_some() => Ok(None),
+            Err(e) => Err(query_failed(e)),
+        }
+    })
+    .await
+}
+
 impl PgStore {
     /// A connection from the pool within [`CONNECT_DEADLINE`]. A failure
     /// here sent nothing: the request is told nothing was changed.
@@ -358,13 +382,16 @@ impl PgStore {
     }
 
     /// The conflict for a write under `expected` that matched no row: what
-    /// is there now.
+    /// is there now, read over the connection the write used. A second
+    /// connection from the pool would deadlock it: with as many refused
+    /// writes as the pool has connections, each would hold one while
+    /// waiting for another, and all would answer 503 after `POOL_WAIT`.
     async fn conflict<T>(
-        &self,
+        client: &deadpool_postgres::Client,
         id: &str,
         expected: &Expected,
     ) -> Result<T, WriteError<StoreError>> {
-        match self.load(id).await {
+        match read(client, id).await {
             Ok(current) => Err(WriteError::Conflict(Conflict::refused(
                 expected,
                 current.as_ref(),
@@ -384,24 +411,7 @@ impl ConditionalStore<str> for PgStore {
 
     /// One row, by id.
     async fn load(&self, id: &str) -> Result<Option<Stored<Item>>, StoreError> {
-        let client = self.client().await?;
-        timed(async {
-            let row = client
-                .query_opt(
-                    "SELECT body, version, modified_at FROM ifmatch_items WHERE id = $1",
-                    &[&id],
-                )
-                .await;
-            match row {
-                Ok(row) => row.as_ref().map(stored).transpose(),
-                // An id PostgreSQL cannot even compare (e.g. with U+0000)
-                // names no row; `Items` refuses such ids before asking, so
-                // this only keeps a slip from being a 503.
-                Err(e) if refused_data(&e).is_some() => Ok(None),
-                Err(e) => Err(query_failed(e)),
-            }
-        })
-        .await
+        read(&self.client().await?, id).await
     }
 
     /// Writes `item` under `id` if the row is in the `expected` state, in
@@ -475,7 +485,7 @@ impl ConditionalStore<str> for PgStore {
         .await;
         match write {
             Ok(Some(written)) => Ok(written),
-            Ok(None) => self.conflict(id, expected).await,
+            Ok(None) => Self::conflict(&client, id, expected).await,
             Err(e) => Err(WriteError::Store(e)),
         }
     }
@@ -516,7 +526,7 @@ impl ConditionalStore<str> for PgStore {
         .await;
         match delete {
             Ok(Some(stored)) => Ok(stored),
-            Ok(None) => self.conflict(id, expected).await,
+            Ok(None) => Self::conflict(&client, id, expected).await,
             Err(e) => Err(WriteError::Store(e)),
         }
     }
