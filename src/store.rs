@@ -234,6 +234,9 @@ impl<E> WriteError<E> {
 /// report [`Conflict::refused`]`(expected, what was read)` (gone if there
 /// is none). That read comes after the refusal, so it may see a later
 /// state; it only chooses the 412's text and tag, never whether to write.
+/// Read it over the connection the statement used: a second connection
+/// from a pool, taken while the first is held, deadlocks the pool once as
+/// many writes are refused at once as it has connections.
 /// [`Written::created`] comes from the statement too: `true` for `Absent`,
 /// `false` for `ETag` and `Exists`, and for `Any` whatever the database
 /// says (`xmax = 0` in PostgreSQL; elsewhere, a write counter column
