@@ -3440,13 +3440,30 @@ async fn a_conditional_range_request_is_answered_from_the_whole_tagged_represent
     assert_eq!(etag_header(&res).as_ref(), Some(&current));
 
     // If-Unmodified-Since compares dates, which the part carries as the
-    // whole does: the range stays the handler's.
-    let res = svc
-        .oneshot(ranged(&(IF_UNMODIFIED_SINCE, last_modified)))
+    // whole does, and an If-Modified-Since that is no valid date is
+    // ignored (§13.1.3): the range stays the handler's.
+    for condition in [
+        (IF_UNMODIFIED_SINCE, last_modified),
+        (IF_MODIFIED_SINCE, "yesterday"),
+    ] {
+        let res = svc.clone().oneshot(ranged(&condition)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{condition:?}");
+        assert_eq!(res.headers()["x-saw"], "range", "{condition:?}");
+    }
+
+    // A representation over the limit gets no tag: the whole of it, as
+    // without the range, and not a 206 evaluated as untagged.
+    let small = ETagLayer::new()
+        .limit(10)
+        .layer(ranges_ignoring_if_range(bytes.clone()));
+    let res = small
+        .oneshot(ranged(&(IF_NONE_MATCH, stale.as_str())))
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(res.headers()["x-saw"], "range");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-saw"], "neither");
+    assert!(!res.headers().contains_key(ETAG));
+    assert_eq!(read_all(res.into_body()).await.data, bytes);
 }
 
 #[tokio::test]

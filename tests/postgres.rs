@@ -1053,10 +1053,11 @@ async fn more_refused_writes_at_once_than_pool_connections_all_get_their_conflic
         .await
         .expect("create")
         .into_stored();
-    // Each refused write reads what is there for its 412. With a read that
-    // took a second connection from the pool, three times as many refused
-    // writes as the pool holds connections each held one while waiting for
-    // another, and all answered 503 once the pool's wait ran out.
+    // A refused write reads the row again, to name the current tag in its
+    // 412. When that read took a second connection from the pool, 16
+    // refused writes at once held all 16 connections, each waiting for
+    // another, and every one answered 503 when the pool's wait ran out.
+    // Three times the pool's size are sent here.
     // A version this store never issued for the row: every write under it
     // runs its statement, which matches nothing.
     let version = current.etag().version().expect("a version tag");

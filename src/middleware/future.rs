@@ -359,9 +359,11 @@ impl ETagRequest {
     /// reading the body) against the validators the response carries: RFC
     /// 9110 §13.1.1 "An origin server that receives an If-Match header
     /// field MUST evaluate the condition". Without a tag, none in
-    /// `If-Match` can match and only `*` holds: a 206 the handler did not
-    /// tag gets 412 for a tag it cannot be checked against, rather than a
-    /// part of what may be another representation. Only a 2xx is evaluated
+    /// `If-Match` can match and only `*` holds: a response the layer cannot
+    /// tag gets 412 for a tag it cannot be checked against. (A ranged GET
+    /// with `If-Match` reaches the service below without its range, so a
+    /// 206 arrives here only under `If-Unmodified-Since`, or from a
+    /// service that sends one unasked.) Only a 2xx is evaluated
     /// (§13.2.1).
     fn pass_untagged<B: Body<Data = Bytes>>(
         &self,

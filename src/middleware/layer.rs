@@ -189,19 +189,22 @@ impl fmt::Debug for ETagConfig {
 /// `Last-Modified` never gets a 304 from a date.
 /// A `2xx` the layer leaves
 /// untagged (over the limit, an event stream, a [skipped](Self::skip_when)
-/// response, a `206`) is still evaluated, against the validators it
+/// response, a `206` to a range under `If-Unmodified-Since`) is still evaluated, against the validators it
 /// carries, without reading its body: with no tag, `If-Match` holds only
 /// for `*` (412 otherwise), `If-None-Match: *` gives 304, and the dates
 /// are compared with its `Last-Modified`.
 ///
 /// `Range` is left to the handler, with two exceptions. A GET with
-/// `If-Match`, `If-None-Match` or `If-Modified-Since` reaches the handler
-/// without `Range` and `If-Range`: the layer evaluates those against the
-/// tag of the whole representation (RFC 9110 §13.2.2 puts them before
-/// `Range`), which a `206` of a part does not give it, and answers as for a
-/// request without a range: 304 with the tag (§15.4.5), 412 with the tag,
-/// or the whole, tagged representation. (`If-Unmodified-Since` alone
-/// compares dates, which a part carries as well, and keeps the range.)
+/// `If-Match`, `If-None-Match` or a valid `If-Modified-Since` reaches the
+/// handler without `Range` and `If-Range`: the layer evaluates the tags
+/// against its tag of the whole representation (RFC 9110 §13.2.2 puts
+/// them before `Range`), and a 304 must carry that tag (§15.4.5), which a
+/// `206` of a part does not give it. It answers as for a request without a
+/// range: 304 or 412 with the tag, or the whole representation (also when
+/// that turns out not to be tagged, over the limit or skipped: a large
+/// file that changed since the client cached a part of it is then sent
+/// whole). `If-Unmodified-Since` alone compares dates, which a part
+/// carries as well, and keeps the range.
 /// And the tag is
 /// computed after the handler has answered, so the handler cannot check an
 /// `If-Range` that names it (§13.1.5), and a file server that

@@ -51,9 +51,9 @@
 //!   condition at all) is passed on without `Range` and `If-Range`, so
 //!   that it gets the whole representation rather than a part of one that
 //!   may have changed (§13.1.5). So is a GET with `If-Match`,
-//!   `If-None-Match` or `If-Modified-Since`, which the layer evaluates
-//!   against the tag of the whole representation: a part would come back
-//!   as a `206` without it.
+//!   `If-None-Match` or a valid `If-Modified-Since`: the layer compares
+//!   tags with its tag of the whole representation, and a 304 must carry
+//!   that tag (§15.4.5), which a `206` of a part would not give it.
 //!
 //! Neither layer has precondition logic of its own: both call the core
 //! evaluator and the core response builders.
@@ -531,7 +531,9 @@ pub fn busy_response<B: Default>() -> Response<B> {
 /// itself: a 422 for a patch that does not apply, say) and for
 /// [`Infallible`](std::convert::Infallible), the error of a change that
 /// cannot refuse. Implement it for your own error type to say which
-/// response it becomes.
+/// response it becomes. A type of another crate (axum's `(StatusCode,
+/// &str)`, say) cannot implement it there: make the response in the
+/// change, `Err(Box::new(refusal.into_response()))` in axum.
 ///
 /// ```
 /// use http::{Response, StatusCode};
@@ -551,10 +553,12 @@ pub fn busy_response<B: Default>() -> Response<B> {
 /// let res = NotAPatch("`op` is missing".to_owned()).into_refusal();
 /// assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 /// ```
+// `?` prints only the label of these (rustc puts its own message and
+// drops the note), so the advice is in the label.
 #[diagnostic::on_unimplemented(
     message = "a change refusing with `{Self}` has no response to answer with",
-    label = "`Response<{B}>` from `ModifyError<{Self}, _>` needs `{Self}: IntoRefusal<{B}>`",
-    note = "let the change refuse with `Response<{B}>`, `Box<Response<{B}>>` or `Infallible`, or implement `IntoRefusal<{B}>` for `{Self}`"
+    label = "the change must refuse with `Response<{B}>`, `Box<Response<{B}>>` or `Infallible`, or with a type of yours that implements `IntoRefusal<{B}>`",
+    note = "in axum, refuse with `Box::new(refusal.into_response())`"
 )]
 pub trait IntoRefusal<B> {
     /// The response that answers the request whose change was refused.

@@ -182,9 +182,10 @@ where
         // range is dropped and the whole representation is sent, tagged.
         // A date is the service's own Last-Modified and is left to it.
         //
-        // So is the range of a GET with If-Match, If-None-Match or
-        // If-Modified-Since: the layer evaluates those against the tag of
-        // the whole representation, which a part does not give it. Left
+        // So is the range of a GET with If-Match, If-None-Match or a valid
+        // If-Modified-Since (an invalid one is ignored, §13.1.3): the layer
+        // compares tags with its tag of the whole representation, and a
+        // 304 carries that tag, which a part does not give it. Left
         // to the service below, the range would come back as a 206 without
         // that tag, and the conditions would be evaluated as if the
         // representation had none: a 206 instead of the 304 that
@@ -195,9 +196,16 @@ where
         // a 304 or 412. If-Unmodified-Since alone compares dates only,
         // which a part carries as the whole does, and keeps its range.
         let drop_range = method == Method::HEAD
-            || [IF_MATCH, IF_NONE_MATCH, IF_MODIFIED_SINCE]
-                .iter()
-                .any(|name| conditions.contains_key(name))
+            || conditions.contains_key(IF_MATCH)
+            || conditions.contains_key(IF_NONE_MATCH)
+            || (conditions.contains_key(IF_MODIFIED_SINCE)
+                && date::single(
+                    conditions
+                        .get_all(IF_MODIFIED_SINCE)
+                        .iter()
+                        .map(|v| v.as_bytes()),
+                )
+                .is_some())
             || (req.headers().contains_key(IF_RANGE)
                 && date::single(req.headers().get_all(IF_RANGE).iter().map(|v| v.as_bytes()))
                     .is_none());
