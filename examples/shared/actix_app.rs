@@ -17,7 +17,9 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use ifmatch::middleware::Resolved;
 use ifmatch::{Decision, Gate, Precondition, RawHeaders, Stored, Versioned};
 
-use crate::items::{ContentHead, Item, ItemId, Items, Reply, refuse_id};
+use crate::items::{
+    BODY_LIMIT, ContentHead, Item, ItemId, Items, Reply, Unread, refuse_id, refuse_unread,
+};
 
 /// Copies an `http` 1.x response into an actix-web one.
 pub fn to_actix(res: http::Response<String>) -> HttpResponse {
@@ -144,8 +146,25 @@ async fn collection_preconditions(
     }
 }
 
-async fn create(items: Data<Items>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    to_actix(items.create(&head(&req), &body).await)
+/// Why actix-web could not hand a write its body.
+fn unread(err: &actix_web::Error) -> Unread {
+    if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+        Unread::TooLarge
+    } else {
+        Unread::Broken
+    }
+}
+
+async fn create(
+    items: Data<Items>,
+    gate: Data<Gate>,
+    req: HttpRequest,
+    body: Result<Bytes, actix_web::Error>,
+) -> HttpResponse {
+    match body {
+        Ok(body) => to_actix(items.create(&head(&req), &body).await),
+        Err(e) => reply(&gate, refuse_unread(None, &head(&req), unread(&e), false)),
+    }
 }
 
 async fn read(
@@ -162,9 +181,12 @@ async fn replace(
     pre: ReqData<Precondition>,
     id: ReqData<ItemId>,
     req: HttpRequest,
-    body: Bytes,
+    body: Result<Bytes, actix_web::Error>,
 ) -> HttpResponse {
-    let result = items.replace(&id, &pre, &head(&req), &body).await;
+    let result = match body {
+        Ok(body) => items.replace(&id, &pre, &head(&req), &body).await,
+        Err(e) => refuse_unread(Some(&pre), &head(&req), unread(&e), true),
+    };
     reply(&gate, result)
 }
 
@@ -174,9 +196,12 @@ async fn patch(
     pre: ReqData<Precondition>,
     id: ReqData<ItemId>,
     req: HttpRequest,
-    body: Bytes,
+    body: Result<Bytes, actix_web::Error>,
 ) -> HttpResponse {
-    let result = items.patch(&id, &pre, &head(&req), &body).await;
+    let result = match body {
+        Ok(body) => items.patch(&id, &pre, &head(&req), &body).await,
+        Err(e) => refuse_unread(Some(&pre), &head(&req), unread(&e), false),
+    };
     reply(&gate, result)
 }
 
@@ -206,7 +231,7 @@ pub fn configure(items: Items, gate: Gate) -> impl FnOnce(&mut web::ServiceConfi
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(Data::new(items))
             .app_data(Data::new(gate))
-            .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
+            .app_data(web::PayloadConfig::new(BODY_LIMIT))
             // A resource, not a bare route, so that another method on
             // `/items` gets 405 as on axum, not 404 (RFC 9110 §15.5.6).
             .service(

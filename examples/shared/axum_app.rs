@@ -7,9 +7,10 @@ use std::convert::Infallible;
 use std::future::ready;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +18,9 @@ use axum::{Extension, Router};
 use ifmatch::middleware::{ForwardResolved, PreconditionLayer, Resolved, conflict_response};
 use ifmatch::{Gate, Precondition, Stored};
 
-use crate::items::{ContentHead, Item, ItemId, Items, Reply, refuse_id};
+use crate::items::{
+    BODY_LIMIT, ContentHead, Item, ItemId, Items, Reply, Unread, refuse_id, refuse_unread,
+};
 
 /// Derives the item id from the path once, before the precondition layer,
 /// and hands it on in the request's extensions: the layer's resolver and
@@ -55,8 +58,25 @@ fn reply(reply: Reply) -> Response {
     }
 }
 
-async fn create(State(items): State<Items>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(items.create(&head(&headers), &body).await)
+/// Why axum could not hand a write its body.
+fn unread(rejection: &BytesRejection) -> Unread {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Unread::TooLarge
+    } else {
+        Unread::Broken
+    }
+}
+
+async fn create(
+    State(items): State<Items>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let head = head(&headers);
+    match body {
+        Ok(body) => respond(items.create(&head, &body).await),
+        Err(e) => reply(refuse_unread(None, &head, unread(&e), false)),
+    }
 }
 
 async fn read(
@@ -72,9 +92,13 @@ async fn replace(
     Extension(pre): Extension<Precondition>,
     Extension(id): Extension<ItemId>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    reply(items.replace(&id, &pre, &head(&headers), &body).await)
+    let head = head(&headers);
+    reply(match body {
+        Ok(body) => items.replace(&id, &pre, &head, &body).await,
+        Err(e) => refuse_unread(Some(&pre), &head, unread(&e), true),
+    })
 }
 
 async fn patch(
@@ -82,9 +106,13 @@ async fn patch(
     Extension(pre): Extension<Precondition>,
     Extension(id): Extension<ItemId>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    reply(items.patch(&id, &pre, &head(&headers), &body).await)
+    let head = head(&headers);
+    reply(match body {
+        Ok(body) => items.patch(&id, &pre, &head, &body).await,
+        Err(e) => refuse_unread(Some(&pre), &head, unread(&e), false),
+    })
 }
 
 async fn delete(
@@ -134,5 +162,6 @@ pub fn router(items: Items, gate: Gate) -> Router {
                 // Added last, so it runs first.
                 .route_layer(from_fn(item_id)),
         )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(items)
 }

@@ -563,6 +563,61 @@ fn same_json(a: &Value, b: &Value) -> bool {
 /// large next to an `Item`).
 type Rejection = Box<Response<String>>;
 
+/// The largest body a write may have, on both frameworks: a larger one
+/// gets 413.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Why the framework could not hand a write its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unread {
+    /// Larger than [`BODY_LIMIT`].
+    TooLarge,
+    /// Anything else: a body cut short, chunks without their end.
+    Broken,
+}
+
+/// The answer to a write whose body the framework could not read, in the
+/// service's problem format like every other refusal. A PUT that the gate
+/// let through only to confirm a retry (its `If-Match` was false) gets
+/// its 412, as `Items::replace` answers it before looking at the body: a
+/// body that cannot be read is no retry that succeeded.
+pub fn refuse_unread(
+    pre: Option<&Precondition>,
+    head: &ContentHead<'_>,
+    unread: Unread,
+    put: bool,
+) -> Reply {
+    if let Some(conflict) = pre.and_then(Precondition::failed) {
+        return Reply::Conflict(conflict.clone());
+    }
+    let refusal = match unread {
+        Unread::TooLarge => problem_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "https://www.rfc-editor.org/rfc/rfc9110#status.413",
+            "Content too large",
+            "The body is larger than the 2 MiB this service accepts. Nothing was changed.",
+        ),
+        // What the head says about the body's end (chunks: 411; a length:
+        // the body did not have it), otherwise the body's own failure.
+        Unread::Broken => match head.refuse(&[], put) {
+            Err(refusal) => *refusal,
+            Ok(()) => incomplete_body(),
+        },
+    };
+    refusal.into()
+}
+
+/// The 400 for a body that did not arrive whole.
+fn incomplete_body() -> Response<String> {
+    problem_response(
+        StatusCode::BAD_REQUEST,
+        "https://www.rfc-editor.org/rfc/rfc9110#field.content-length",
+        "Incomplete body",
+        "The body did not have the length its Content-Length header declared, so \
+         nothing was changed. Send the whole body again.",
+    )
+}
+
 /// What a write's header section says about its content, read the same way
 /// by both frameworks' glue from the request's `(name, value)` pairs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -652,13 +707,7 @@ impl<'a> ContentHead<'a> {
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n != body.len() as u64) {
-            return Err(Box::new(problem_response(
-                StatusCode::BAD_REQUEST,
-                "https://www.rfc-editor.org/rfc/rfc9110#field.content-length",
-                "Incomplete body",
-                "The body did not have the length its Content-Length header declared, so \
-                 nothing was changed. Send the whole body again.",
-            )));
+            return Err(Box::new(incomplete_body()));
         }
         if put && self.range {
             return Err(Box::new(problem_response(
