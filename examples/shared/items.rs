@@ -595,7 +595,10 @@ pub fn refuse_unread(
             StatusCode::PAYLOAD_TOO_LARGE,
             "https://www.rfc-editor.org/rfc/rfc9110#status.413",
             "Content too large",
-            "The body is larger than the 2 MiB this service accepts. Nothing was changed.",
+            &format!(
+                "The body is larger than the {} MiB this service accepts. Nothing was changed.",
+                BODY_LIMIT >> 20
+            ),
         ),
         // What the head says about the body's end (chunks: 411; a length:
         // the body did not have it), otherwise the body's own failure.
