@@ -531,34 +531,57 @@ pub fn busy_response<B: Default>() -> Response<B> {
 /// itself: a 422 for a patch that does not apply, say) and for
 /// [`Infallible`](std::convert::Infallible), the error of a change that
 /// cannot refuse. Implement it for your own error type to say which
-/// response it becomes. A type of another crate (axum's `(StatusCode,
+/// response it becomes; `B` is the handler's body type (in axum,
+/// `axum::body::Body`). A type of another crate (axum's `(StatusCode,
 /// &str)`, say) cannot implement it there: make the response in the
 /// change, `Err(Box::new(refusal.into_response()))` in axum.
 ///
+/// An axum PATCH handler whose change refuses with its own type, answered
+/// in the same problem format as the layer's 412 and 428
+/// ([`problem_response`](crate::problem_response)):
+///
 /// ```
-/// use http::{Response, StatusCode};
-/// use ifmatch::middleware::IntoRefusal;
+/// use std::sync::Arc;
 ///
-/// /// Why a patch does not apply.
-/// struct NotAPatch(String);
+/// use axum::body::Body;
+/// use axum::extract::State;
+/// use axum::http::StatusCode;
+/// use axum::response::{IntoResponse, Response};
+/// use axum::Extension;
+/// use ifmatch::middleware::{IntoRefusal, Precondition};
+/// use ifmatch::{problem_response, ConditionalStore, MemoryStore};
 ///
-/// impl IntoRefusal<String> for NotAPatch {
-///     fn into_refusal(self) -> Response<String> {
-///         let mut res = Response::new(self.0);
-///         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-///         res
+/// /// Why a rename does not apply.
+/// struct EmptyTitle;
+///
+/// impl IntoRefusal<Body> for EmptyTitle {
+///     fn into_refusal(self) -> Response {
+///         problem_response(
+///             StatusCode::UNPROCESSABLE_ENTITY,
+///             "https://example.com/problems/empty-title",
+///             "Empty title",
+///             "A note needs a title. Nothing was changed.",
+///         )
+///         .map(Body::from)
 ///     }
 /// }
 ///
-/// let res = NotAPatch("`op` is missing".to_owned()).into_refusal();
-/// assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+/// async fn rename(
+///     State(store): State<Arc<MemoryStore<String, String>>>,
+///     Extension(pre): Extension<Precondition>,
+///     title: String,
+/// ) -> Result<Response, Response> {
+///     let change = |_: String| if title.is_empty() { Err(EmptyTitle) } else { Ok(title.clone()) };
+///     let note = store.modify(&"note".to_owned(), pre.expected(), 3, change).await?;
+///     Ok(note.into_stored().into_value().into_response())
+/// }
+/// # let _ = rename;
 /// ```
 // `?` prints only the label of these (rustc puts its own message and
 // drops the note), so the advice is in the label.
 #[diagnostic::on_unimplemented(
     message = "a change refusing with `{Self}` has no response to answer with",
-    label = "the change must refuse with `Response<{B}>`, `Box<Response<{B}>>` or `Infallible`, or with a type of yours that implements `IntoRefusal<{B}>`",
-    note = "in axum, refuse with `Box::new(refusal.into_response())`"
+    label = "the change must refuse with `Response<{B}>`, `Box<Response<{B}>>` or `Infallible` (in axum: `Box::new(refusal.into_response())`), or with a type of yours that implements `IntoRefusal<{B}>`"
 )]
 pub trait IntoRefusal<B> {
     /// The response that answers the request whose change was refused.
