@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use crate::etag::ETag;
-use crate::versioned::Versioned;
+use crate::versioned::{Validators, Versioned};
 use crate::write::{Conflict, Expected};
 
 /// A stored value with its validators, as a [`ConditionalStore`] returns it.
@@ -524,6 +524,29 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
         V: Clone,
     {
         self.lock().map.get(key).cloned()
+    }
+
+    /// The validators of the current state under `key` (its entity-tag and
+    /// modification time), without a copy of the value: all that a
+    /// precondition check needs, so a resolver that only checks uses this
+    /// rather than [`get`](Self::get).
+    ///
+    /// ```
+    /// use ifmatch::{Expected, MemoryStore, Versioned};
+    ///
+    /// let store = MemoryStore::new();
+    /// let doc = store.put("doc", &Expected::Absent, vec![0u8; 1 << 20]).unwrap();
+    /// let current = store.validators("doc").unwrap();
+    /// assert_eq!(current.etag().as_ref(), Some(doc.etag()));
+    /// assert_eq!(current.last_modified(), doc.last_modified());
+    /// assert!(store.validators("other").is_none());
+    /// ```
+    pub fn validators<Q>(&self, key: &Q) -> Option<Validators>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lock().map.get(key).map(Validators::of)
     }
 
     /// Stores `value` under `key` if the current state is `expected`

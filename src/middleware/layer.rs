@@ -38,11 +38,11 @@ use crate::response::ProblemTexts;
 /// use std::sync::Arc;
 /// use http::request::Parts;
 /// use ifmatch::middleware::PreconditionLayer;
-/// use ifmatch::{MemoryStore, Policy, Stored};
+/// use ifmatch::{MemoryStore, Policy};
 ///
 /// let store: Arc<MemoryStore<String, String>> = Arc::new(MemoryStore::new());
 /// let layer = PreconditionLayer::new(move |parts: &Parts| {
-///     let current = store.get(parts.uri.path());
+///     let current = store.validators(parts.uri.path());
 ///     async move { Ok::<_, Infallible>(current) }
 /// })
 /// .policy(Policy::strict())

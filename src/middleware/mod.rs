@@ -70,7 +70,7 @@
 //! use axum::routing::get;
 //! use axum::{Extension, Router};
 //! use ifmatch::middleware::{ETagLayer, Precondition, PreconditionLayer};
-//! use ifmatch::{insert_validators, ConditionalStore, MemoryStore, Stored};
+//! use ifmatch::{insert_validators, ConditionalStore, MemoryStore};
 //!
 //! type Store = Arc<MemoryStore<String, String>>;
 //!
@@ -113,7 +113,7 @@
 //! let resolver = {
 //!     let store = store.clone();
 //!     move |parts: &Parts| {
-//!         let current: Option<Stored<String>> = store.get(&id(&parts.uri));
+//!         let current = store.validators(&id(&parts.uri));
 //!         async move { Ok::<_, Infallible>(current) }
 //!     }
 //! };
