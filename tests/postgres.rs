@@ -663,7 +663,36 @@ async fn a_write_stuck_behind_a_lock_is_aborted_not_applied_later() {
         .await
         .expect("GET other");
     assert_eq!(status, StatusCode::OK);
-    // Released, the row is as it was: the PUT did not land later.
+    // As many writes waiting on the lock as the pool has connections: each
+    // holds one while it waits, but not for as long as a request waits for
+    // a free one, so a read of another item is still served (it used to
+    // wait out the pool and get 503).
+    let crowd: Vec<_> = (0..postgres::POOL_SIZE)
+        .map(|n| {
+            let (http, url, etag) = (http.clone(), url.clone(), etag.clone());
+            tokio::spawn(async move {
+                let put = http
+                    .put(&url)
+                    .header(IF_MATCH, &etag)
+                    .json(&json!({ "name": format!("crowd {n}") }));
+                put.send().await.map(|res| res.status())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, ..) = get(&http, &format!("{base}{other}"))
+        .await
+        .expect("GET other");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a read of another item, with the pool's worth of writes waiting on a lock"
+    );
+    for put in crowd {
+        let status = put.await.expect("the PUT's task").expect("PUT");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    // Released, the row is as it was: the PUTs did not land later.
     locker.batch_execute("ROLLBACK").await.expect("ROLLBACK");
     let (_, after, _, body_after) = get(&http, &url).await.expect("GET");
     assert_eq!((after, body_after), (etag, body));

@@ -36,9 +36,16 @@ use crate::items::{Item, StoreError};
 
 /// How long one database operation may take before the request gets a 503.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long PostgreSQL lets a statement run, or wait for a lock: less than
+/// How long PostgreSQL lets a statement run: less than
 /// [`OPERATION_TIMEOUT`], so that the server, not the client, ends it.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long PostgreSQL lets a statement wait for a row lock: less than
+/// [`POOL_WAIT`]. Each write waiting on a row that something outside the
+/// service holds (a long transaction, a migration) keeps its connection;
+/// with the pool's worth of them queued on one row, every other request
+/// would wait out [`POOL_WAIT`] and get 503, reads of other items too.
+/// The service's own writes hold a row for milliseconds.
+const LOCK_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long a request waits for a free connection.
 const POOL_WAIT: Duration = Duration::from_secs(2);
 /// How long a request may take to get a working connection in all: the
@@ -317,8 +324,9 @@ impl PgStore {
         // unknown, and its connection is free again. The abort is an error
         // PostgreSQL answers with, so it means "nothing written".
         let limits = format!(
-            "-c statement_timeout={ms} -c lock_timeout={ms}",
-            ms = SERVER_TIMEOUT.as_millis()
+            "-c statement_timeout={} -c lock_timeout={}",
+            SERVER_TIMEOUT.as_millis(),
+            LOCK_TIMEOUT.as_millis()
         );
         let options = match config.get_options() {
             Some(given) => format!("{given} {limits}"),
