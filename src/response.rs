@@ -474,10 +474,12 @@ impl ProblemTexts {
         if conflict.is_gone() && conflict.unconditional() {
             return self.problem(ProblemKind::NotFound, StatusCode::NOT_FOUND, None);
         }
-        let kind = if conflict.is_gone() {
-            ProblemKind::Gone
-        } else if conflict.already_exists() {
+        // A refused create says the target existed even when it was gone
+        // again by the time the store read it (`Conflict::refused`).
+        let kind = if conflict.already_exists() {
             ProblemKind::Exists
+        } else if conflict.is_gone() {
+            ProblemKind::Gone
         } else {
             ProblemKind::Changed
         };
@@ -956,6 +958,21 @@ mod tests {
         assert_eq!(
             json(&res)["title"],
             texts.get(ProblemKind::Exists).title.as_ref()
+        );
+        // A create refused by a target that was deleted again before the
+        // store read it: it existed, which is what the 412 says, not
+        // "gone, create it with If-None-Match: *" (what the request did).
+        let res = texts.conflict(&Conflict::refused(&Expected::Absent, none));
+        assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+        assert!(!res.headers().contains_key(ETAG));
+        let body = json(&res);
+        assert_eq!(body["title"], texts.get(ProblemKind::Exists).title.as_ref());
+        assert!(
+            !body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("If-None-Match: *"),
+            "{body}"
         );
     }
 

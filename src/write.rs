@@ -195,7 +195,13 @@ impl Conflict {
     /// under `If-None-Match: *`) and found one is
     /// [`already_exists`](Self::already_exists), so that it gets the same
     /// 412 as an `If-None-Match` the gate found false (RFC 9110 §13.1.2),
-    /// not the one for a stale `If-Match`. (Only a creating PUT writes
+    /// not the one for a stale `If-Match`. That holds when `current` is
+    /// `None` too: a create is refused only by a target that exists, and a
+    /// store that reads the state after the refusal (a SQL store, see
+    /// [`ConditionalStore`](crate::ConditionalStore)) may find it deleted
+    /// since. Its 412 then says the target existed, not that it is gone and
+    /// should be created with `If-None-Match: *`, which is what the request
+    /// did. (Only a creating PUT writes
     /// under `Absent`: any other method that gets it answers 404 without
     /// writing, see [`Expected::Absent`].) A write under [`Expected::Any`]
     /// (no precondition, in opt-in mode) that found no target, a DELETE
@@ -210,10 +216,12 @@ impl Conflict {
     /// assert!(lost_race.already_exists());
     /// let stale = Conflict::refused(&Expected::ETag(ETag::from_version(0)), Some(&winner));
     /// assert!(!stale.already_exists());
+    /// // Read after the refusal, the winner was already deleted again.
+    /// assert!(Conflict::refused(&Expected::Absent, None::<&ETag>).already_exists());
     /// ```
     pub fn refused<V: Versioned + ?Sized>(expected: &Expected, current: Option<&V>) -> Self {
         let mut conflict = Self::from_current(current);
-        conflict.exists = current.is_some() && *expected == Expected::Absent;
+        conflict.exists = *expected == Expected::Absent;
         conflict.unconditional = *expected == Expected::Any;
         conflict
     }
@@ -244,7 +252,9 @@ impl Conflict {
     }
 
     /// Whether the write expected no target and found one (see
-    /// [`refused`](Self::refused)).
+    /// [`refused`](Self::refused)). Such a conflict may also be
+    /// [gone](Self::is_gone), when the target was deleted again before the
+    /// store read it for the conflict; it is answered as existing.
     pub fn already_exists(&self) -> bool {
         self.exists
     }
@@ -269,6 +279,7 @@ impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.current_etag() {
             Some(tag) => write!(f, "write conflict: the target is now at {tag}"),
+            None if self.exists => f.write_str("write conflict: the target already existed"),
             None if self.is_gone() => f.write_str("write conflict: the target does not exist"),
             None => f.write_str("write conflict: the target changed"),
         }
