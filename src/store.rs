@@ -204,7 +204,8 @@ impl<E> WriteError<E> {
 ///   statement, one transaction);
 /// - report a write that finds another state as [`WriteError::Conflict`],
 ///   built with [`Conflict::refused`] from the state it found, so the
-///   412 carries the now-current entity-tag (or says "gone");
+///   412 carries the now-current entity-tag (or says "gone", or for a
+///   refused create that the target exists);
 /// - derive entity-tags only from what is stored (a version that is never
 ///   reused, or the content), so every instance agrees on them.
 ///
@@ -232,7 +233,8 @@ impl<E> WriteError<E> {
 ///
 /// A statement that returns no row did not write: read the row then and
 /// report [`Conflict::refused`]`(expected, what was read)` (gone if there
-/// is none). That read comes after the refusal, so it may see a later
+/// is none, except for `Absent`: a refused create says the target
+/// exists). That read comes after the refusal, so it may see a later
 /// state; it only chooses the 412's text and tag, never whether to write.
 /// Read it over the connection the statement used: a second connection
 /// from a pool, taken while the first is held, deadlocks the pool once as

@@ -341,6 +341,11 @@ mod tests {
         let g = Conflict::from_current(None::<&ETag>);
         assert!(g.is_gone());
         assert_eq!(g.current_etag(), None);
+        assert_eq!(g.to_string(), "write conflict: the target does not exist");
+        // A refused create, whose target was deleted again before the read.
+        let e = Conflict::refused(&Expected::Absent, None::<&ETag>);
+        assert!(e.already_exists() && e.is_gone());
+        assert_eq!(e.to_string(), "write conflict: the target already existed");
     }
 
     #[test]

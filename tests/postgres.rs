@@ -679,7 +679,29 @@ async fn a_write_stuck_behind_a_lock_is_aborted_not_applied_later() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every connection is taken once the pool's worth of them wait on the
+    // lock (other tests' writes in this database only make it sooner).
+    let watcher = admin(&db).await;
+    let mut queued = 0;
+    for _ in 0..500 {
+        queued = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE ifmatch_items %'",
+                &[],
+            )
+            .await
+            .expect("sessions waiting on a lock")
+            .get::<_, i64>(0);
+        if queued >= postgres::POOL_SIZE as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        queued >= postgres::POOL_SIZE as i64,
+        "only {queued} writes queued on the lock"
+    );
     let (status, ..) = get(&http, &format!("{base}{other}"))
         .await
         .expect("GET other");

@@ -600,8 +600,9 @@ pub fn refuse_unread(
                 BODY_LIMIT >> 20
             ),
         ),
-        // What the head says about the body's end (chunks: 411; a length:
-        // the body did not have it), otherwise the body's own failure.
+        // What the head says about the body (a content coding: 415;
+        // chunks: 411; a length: the body did not have it), otherwise the
+        // body's own failure.
         Unread::Broken => match head.refuse(&[], put) {
             Err(refusal) => *refusal,
             Ok(()) => incomplete_body(),

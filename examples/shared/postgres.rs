@@ -39,12 +39,17 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long PostgreSQL lets a statement run: less than
 /// [`OPERATION_TIMEOUT`], so that the server, not the client, ends it.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(4);
-/// How long PostgreSQL lets a statement wait for a row lock: less than
+/// How long PostgreSQL lets a statement wait for one lock: less than
 /// [`POOL_WAIT`]. Each write waiting on a row that something outside the
 /// service holds (a long transaction, a migration) keeps its connection;
 /// with the pool's worth of them queued on one row, every other request
 /// would wait out [`POOL_WAIT`] and get 503, reads of other items too.
-/// The service's own writes hold a row for milliseconds.
+/// (A write queued behind another waits for two locks in turn, the row's
+/// and the holder's transaction, each up to this long, and at most
+/// [`SERVER_TIMEOUT`] in all; the first in the queue frees its connection
+/// in time.) The service's own writes hold a row for milliseconds. It
+/// applies to the start-up's schema statements too, which wait only for
+/// another instance starting at the same moment.
 const LOCK_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long a request waits for a free connection.
 const POOL_WAIT: Duration = Duration::from_secs(2);
