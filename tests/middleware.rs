@@ -3386,6 +3386,60 @@ async fn a_range_under_an_if_range_tag_is_not_left_to_a_handler_that_cannot_chec
 }
 
 #[tokio::test]
+async fn a_206_of_the_whole_representation_carries_the_tag_a_200_would() {
+    // RFC 9110 §15.3.7: a 206 "MUST" carry the ETag a 200 would. A part
+    // cannot be hashed for the whole, but a range that is all of it (a
+    // file server's answer to `Range: bytes=0-`) can.
+    let bytes = Bytes::from(content(100));
+    let answer = |content_range: &'static str| {
+        let bytes = bytes.clone();
+        service_fn(move |_: Request<()>| {
+            let mut res = Response::new(TestBody::new([Piece::Data(bytes.clone())]));
+            *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+            res.headers_mut()
+                .insert(CONTENT_RANGE, HeaderValue::from_static(content_range));
+            ready(Ok::<_, Infallible>(res))
+        })
+    };
+    let ranged = || request(Method::GET, "/", &[(RANGE, "bytes=0-")], ());
+    for whole in ["bytes 0-99/100", "BYTES 0-99/100"] {
+        let res = ETagLayer::new()
+            .layer(answer(whole))
+            .oneshot(ranged())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(
+            etag_header(&res),
+            Some(ETag::from_content(&bytes)),
+            "{whole}"
+        );
+        assert_eq!(read_all(res.into_body()).await.data, bytes);
+    }
+    // Anything else is, or may be, a part: passed on untagged.
+    for part in [
+        "bytes 0-98/100",
+        "bytes 1-99/100",
+        "bytes 0-99/*",
+        "bytes 0-99/101",
+        "bytes +0-99/100",
+        "bytes 0-99/100 ",
+        "items 0-99/100",
+        "bytes */100",
+        "bytes 0-18446744073709551615/0",
+    ] {
+        let res = ETagLayer::new()
+            .layer(answer(part))
+            .oneshot(ranged())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{part}");
+        assert!(!res.headers().contains_key(ETAG), "{part}");
+        assert_eq!(read_all(res.into_body()).await.data, bytes, "{part}");
+    }
+}
+
+#[tokio::test]
 async fn a_conditional_range_request_is_answered_from_the_whole_tagged_representation() {
     // RFC 9110 §13.2.2 evaluates If-Match, If-None-Match and
     // If-Modified-Since before Range, against the tag of the selected
@@ -3489,6 +3543,16 @@ async fn a_resumed_download_from_serve_file_is_never_spliced_from_a_changed_file
         first,
         ETag::from_content(b"the first version of the document")
     );
+
+    // A range from the first byte on is the whole file: tagged as the 200
+    // is (RFC 9110 §15.3.7).
+    let res = svc
+        .clone()
+        .oneshot(request(Method::GET, "/", &[(RANGE, "bytes=0-")], ()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(etag_header(&res).as_ref(), Some(&first));
 
     // A range under If-None-Match with the current tag: not modified, and
     // the 304 carries the tag (the file server alone would send a part).

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, request, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -462,10 +462,14 @@ where
                         return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                     };
                     let (parts, body) = res.into_parts();
-                    // Only a complete 200 representation gets a content tag
-                    // (a 206 body is a part, other statuses describe no
-                    // representation of the target).
-                    if parts.status != StatusCode::OK {
+                    // Only a complete representation gets a content tag: a
+                    // 200, or a 206 whose one range is all of it. A part
+                    // of one cannot be hashed for the whole, and other
+                    // statuses describe no representation of the target.
+                    let whole = parts.status == StatusCode::OK
+                        || (parts.status == StatusCode::PARTIAL_CONTENT
+                            && is_whole_range(&parts.headers));
+                    if !whole {
                         this.state.set(ETagState::Done);
                         let res = request.pass_untagged(parts, ResponseBody::inner(body));
                         return Poll::Ready(Ok(res));
@@ -543,6 +547,45 @@ fn hash_unseen(hasher: &mut ETagHasher, frames: &VecDeque<Bytes>, hashed: &mut u
         hasher.update(frame);
     }
     *hashed = frames.len();
+}
+
+/// Whether a 206 holds the whole representation: its one `Content-Range`
+/// is `bytes 0-{n - 1}/{n}` (RFC 9110 §14.4), as a file server answers
+/// `Range: bytes=0-`, the first request of many media players and download
+/// managers. Its content is then the 200's, and gets the 200's tag, which
+/// §15.3.7 asks a 206 to carry ("MUST generate ... ETag ... if the field
+/// would have been sent in a 200 (OK) response to the same request").
+fn is_whole_range(headers: &HeaderMap) -> bool {
+    fn number(digits: &[u8]) -> Option<u64> {
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    }
+    let mut lines = headers.get_all(CONTENT_RANGE).iter();
+    let (Some(value), None) = (lines.next(), lines.next()) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    // Range units compare case-insensitively (§14.1).
+    let Some((unit, rest)) = value.split_at_checked(6) else {
+        return false;
+    };
+    if !unit.eq_ignore_ascii_case(b"bytes ") {
+        return false;
+    }
+    let mut parts = rest.splitn(2, |&b| b == b'/');
+    let (Some(range), Some(complete)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let mut ends = range.splitn(2, |&b| b == b'-');
+    let (Some(first), Some(last)) = (ends.next(), ends.next()) else {
+        return false;
+    };
+    matches!(
+        (number(first), number(last), number(complete)),
+        (Some(0), Some(last), Some(complete)) if last.checked_add(1) == Some(complete)
+    )
 }
 
 /// Whether a response is a stream of server-sent events

@@ -164,7 +164,8 @@ impl fmt::Debug for ETagConfig {
 /// Adds a strong content `ETag` to GET and HEAD responses and answers
 /// conditional GETs with 304; see [the module docs](crate::middleware).
 ///
-/// Only complete `200` representations are tagged, and not server-sent
+/// Only complete representations are tagged (a `200`, or a `206` whose
+/// one range is all of it, see below), and not server-sent
 /// events (`text/event-stream`): that body does not end, so buffering it
 /// would withhold the response. Other slow or open-ended streams (an
 /// NDJSON feed, long polling) would be held until they end or pass the
@@ -217,11 +218,14 @@ impl fmt::Debug for ETagConfig {
 /// ignore `Range` (§14.2). That holds for a handler that sets its own
 /// `ETag` too: under this layer, its ranges are served only to requests
 /// without those three conditions and without `If-Range` or with an
-/// `If-Range` date. A `206` the handler makes has no tag from this layer,
-/// which sees only the part: RFC 9110 §15.3.7 asks a `206` for the `ETag`
-/// a `200` would carry, and for a representation within the limit that
-/// is this layer's tag. Clients get it from a `200` or `304`, and a
-/// handler whose ranges must carry it sets its own. A date is the handler's
+/// `If-Range` date. A `206` the handler makes for a part has no tag from
+/// this layer, which sees only the part: RFC 9110 §15.3.7 asks a `206` for
+/// the `ETag` a `200` would carry, and for a representation within the
+/// limit that is this layer's tag. Clients get it from a `200` or `304`,
+/// and a handler whose ranges must carry it sets its own. A `206` whose
+/// one range is the whole representation (`Content-Range: bytes
+/// 0-99/100`, a file server's answer to `Range: bytes=0-`) is hashed and
+/// tagged as the `200` is. A date is the handler's
 /// own `Last-Modified`, and is passed on with the range for the handler to
 /// evaluate: a handler that ignores `If-Range` (`ServeDir` again) still
 /// splices on a stale date, by itself or under this layer, which cannot

@@ -28,8 +28,9 @@
 //!   GET or HEAD proceeds with [`Expected::Absent`] for the handler's own
 //!   404.
 //! - [`ETagLayer`], the "shallow ETag" pattern for GET and HEAD: it hashes a
-//!   200 response's body with blake3 while buffering it (up to a limit,
-//!   1 MiB by default), sets a strong `ETag`, and turns the response into a
+//!   200 response's body (or a 206's whose range is all of it) with blake3
+//!   while buffering it (up to a limit, 1 MiB by default), sets a strong
+//!   `ETag`, and turns the response into a
 //!   304 when the request's `If-None-Match` matches. It also answers
 //!   `If-Modified-Since` (from the response's `Last-Modified`) and
 //!   `If-Match` (412) itself, and holds `If-Modified-Since` back from the
