@@ -115,6 +115,19 @@ impl<S> ETagService<S> {
     }
 }
 
+/// Whether a GET's `Range` must not reach the service below `ETagLayer`
+/// (see [`ETagService::call`]): the request names a tag of the whole
+/// representation (`If-Match`, `If-None-Match`, an `If-Range` that is not
+/// one date) or has a valid `If-Modified-Since`, whose 304 must carry that
+/// tag.
+fn range_needs_the_whole(headers: &HeaderMap, conditions: &HeaderMap) -> bool {
+    let date = |map: &HeaderMap, name| date::single(map.get_all(name).iter().map(|v| v.as_bytes()));
+    conditions.contains_key(IF_MATCH)
+        || conditions.contains_key(IF_NONE_MATCH)
+        || date(conditions, IF_MODIFIED_SINCE).is_some()
+        || (headers.contains_key(IF_RANGE) && date(headers, IF_RANGE).is_none())
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ETagService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -195,20 +208,13 @@ where
         // request without Range: with the whole representation (§14.2), or
         // a 304 or 412. If-Unmodified-Since alone compares dates only,
         // which a part carries as the whole does, and keeps its range.
+        // Only a request with a range has one to keep from the service, so
+        // a plain conditional GET parses no date here (the evaluator reads
+        // If-Modified-Since once the response is in).
+        let headers = req.headers();
         let drop_range = method == Method::HEAD
-            || conditions.contains_key(IF_MATCH)
-            || conditions.contains_key(IF_NONE_MATCH)
-            || (conditions.contains_key(IF_MODIFIED_SINCE)
-                && date::single(
-                    conditions
-                        .get_all(IF_MODIFIED_SINCE)
-                        .iter()
-                        .map(|v| v.as_bytes()),
-                )
-                .is_some())
-            || (req.headers().contains_key(IF_RANGE)
-                && date::single(req.headers().get_all(IF_RANGE).iter().map(|v| v.as_bytes()))
-                    .is_none());
+            || ((headers.contains_key(RANGE) || headers.contains_key(IF_RANGE))
+                && range_needs_the_whole(headers, &conditions));
         if method == Method::HEAD {
             *req.method_mut() = Method::GET;
         }
