@@ -71,6 +71,14 @@ impl Instance {
         Self::start_with(name, database_url, &[])
     }
 
+    /// One instance of each example service, on one database.
+    fn both(database_url: &str) -> [Self; 2] {
+        [
+            Self::start("axum_items", database_url),
+            Self::start("actix_items", database_url),
+        ]
+    }
+
     /// Started with more options, e.g. `--opt-in`.
     fn start_with(name: &str, database_url: &str, options: &[&str]) -> Self {
         let mut child = Command::new(example(name))
@@ -576,10 +584,7 @@ async fn a_tag_spelled_differently_from_the_current_one_never_writes() {
     else {
         return;
     };
-    let instances = [
-        Instance::start("axum_items", &db),
-        Instance::start("actix_items", &db),
-    ];
+    let instances = Instance::both(&db);
     let http = client();
     for instance in &instances {
         let base = &instance.base;
@@ -822,10 +827,7 @@ async fn client_mistakes_get_4xx_from_the_database_store_never_503() {
     let Some(db) = database_url("client_mistakes_get_4xx_from_the_database_store_never_503") else {
         return;
     };
-    let instances = [
-        Instance::start("axum_items", &db),
-        Instance::start("actix_items", &db),
-    ];
+    let instances = Instance::both(&db);
     let http = client();
     let nul_bodies = [
         r#"{"name": "a\u0000b"}"#,
@@ -1000,10 +1002,7 @@ async fn merge_patches_under_if_match_star_from_two_instances_lose_no_field() {
     else {
         return;
     };
-    let instances = [
-        Instance::start("axum_items", &db),
-        Instance::start("actix_items", &db),
-    ];
+    let instances = Instance::both(&db);
     let http = client();
     let path = create(&http, &instances[0].base, &json!({ "name": "shared" })).await;
     const PATCHERS: usize = 6;
