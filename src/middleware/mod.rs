@@ -385,9 +385,19 @@ impl ResolveError {
 /// a bare 412; use [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
 /// directly in that case.
 pub fn conflict_response<B: Default>(conflict: Conflict) -> Response<B> {
+    marker(StatusCode::PRECONDITION_FAILED, conflict)
+}
+
+/// An empty response with `status` and `mark` in its extensions: the
+/// handler's report that [`PreconditionLayer`] replaces with its own
+/// answer.
+fn marker<B: Default, T: Clone + Send + Sync + 'static>(
+    status: StatusCode,
+    mark: T,
+) -> Response<B> {
     let mut res = Response::new(B::default());
-    *res.status_mut() = StatusCode::PRECONDITION_FAILED;
-    res.extensions_mut().insert(conflict);
+    *res.status_mut() = status;
+    res.extensions_mut().insert(mark);
     res
 }
 
@@ -442,11 +452,10 @@ impl StoreUnavailable {
 pub fn unavailable_response<B: Default>(
     err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Response<B> {
-    let mut res = Response::new(B::default());
-    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    res.extensions_mut()
-        .insert(StoreUnavailable(Arc::from(err.into())));
-    res
+    marker(
+        StatusCode::SERVICE_UNAVAILABLE,
+        StoreUnavailable(Arc::from(err.into())),
+    )
 }
 
 /// A handler's refused or failed conditional write as the response that
@@ -518,10 +527,7 @@ pub(crate) struct Busy;
 /// layer; a handler that calls [`Gate`](crate::Gate) itself answers with
 /// [`Gate::busy`](crate::Gate::busy).
 pub fn busy_response<B: Default>() -> Response<B> {
-    let mut res = Response::new(B::default());
-    *res.status_mut() = StatusCode::CONFLICT;
-    res.extensions_mut().insert(Busy);
-    res
+    marker(StatusCode::CONFLICT, Busy)
 }
 
 /// A change's refusal ([`ModifyError::Change`]) as the response a handler
