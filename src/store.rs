@@ -395,7 +395,12 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
 /// Why [`ConditionalStore::modify`] wrote nothing: a failed read, the
 /// write's refusal or failure, the change's refusal, or lost races, the
 /// ways a read-modify-write can end unwritten.
+///
+/// Not exhaustive, like [`WriteError`]: a later version may tell apart a
+/// way of failing that these variants now share, so a `match` needs a
+/// catch-all arm (answer it as the 503 of a failed store).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModifyError<R, E> {
     /// The current state could not be read (the store is unavailable).
     /// Nothing was written: a read comes before the write, so unlike a

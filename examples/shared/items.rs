@@ -1050,6 +1050,7 @@ impl Items {
             Err(ModifyError::Change(res)) => (*res).into(),
             // Every attempt lost the race.
             Err(ModifyError::Busy(_)) => busy(id).into(),
+            Err(_) => self.unavailable().into(),
         }
     }
 
