@@ -11,13 +11,12 @@
 //!    `If-Match` with the ETag they read and, on 412, re-read and retry with
 //!    `ifmatch::Retry`. No increment is lost.
 //!
-//! Each write also names the change it carries (`"last_change": "client 3,
-//! increment 17"`). The service answers 200 to a PUT whose body already *is*
-//! the stored state (RFC 9110 §13.1.1: a retry whose first response was
-//! lost). Without a name, two clients that read the same value would send
-//! byte-identical bodies, and the second would be told its increment
-//! succeeded when it was only equal to the first: under PUT's "make it so"
-//! meaning that is true, under "add one" it is not.
+//! The clients send nothing but the counter: two clients that read the
+//! same value send byte-identical bodies, and the second still gets its
+//! 412. The service never answers a stale `If-Match` with 200 because the
+//! item already holds the body (RFC 9110 §13.1.1 would allow it, for a PUT
+//! retried after a lost response), as that would tell the second client
+//! its increment succeeded when it was only equal to the first.
 //!
 //! ```text
 //! cargo run --release --example lost_update_demo
@@ -125,11 +124,8 @@ async fn run(locking: bool) -> Result<Report, BoxError> {
         let (acknowledged, conflicts, gave_up) =
             (acknowledged.clone(), conflicts.clone(), gave_up.clone());
         clients.push(tokio::spawn(async move {
-            for increment in 0..INCREMENTS {
-                let change = format!("client {client}, increment {increment}");
-                let body = |n: u64| {
-                    json!({ "name": "shared counter", "counter": n + 1, "last_change": change })
-                };
+            for _ in 0..INCREMENTS {
+                let body = |n: u64| json!({ "name": "shared counter", "counter": n + 1 });
                 if !locking {
                     // Read, add one, write back: no precondition.
                     let Ok((n, _)) = read(&http, &url).await else {

@@ -209,6 +209,18 @@ impl Gate {
     /// the content went back to what the client had.) It loads the current
     /// state and answers 200 if that already equals the request, and the
     /// conflict's 412 otherwise. Off by default.
+    ///
+    /// **This gives up part of the lost-update protection.** The server
+    /// cannot tell a retry from the same change made by another client
+    /// from the same stale read, and §13.1.1 allows the 200 for that too
+    /// ("an equivalent change was made by some other user agent"). But two
+    /// clients that each read a counter at 3 and send 4 meant to add one
+    /// each: confirming the second tells it its increment succeeded, and
+    /// [`Retry`](crate::Retry) never runs. Turn this on only where a new
+    /// state never depends on the state read (a person re-sending the
+    /// form they filled in), not for clients that read, modify and write.
+    /// A client that lost a response and got the 412 instead can read
+    /// again and find its change in place.
     #[must_use]
     pub fn confirm_retried_puts(mut self, confirm: bool) -> Self {
         self.confirm_retried_puts = confirm;

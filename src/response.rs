@@ -778,7 +778,14 @@ pub(crate) fn not_modified_for<V: Versioned + ?Sized>(
 }
 
 /// Sets `ETag` and `Last-Modified` from `current`'s validators, as every
-/// 2xx and 304 response for the target should carry them. A
+/// 2xx and 304 response for the target should carry them, with one
+/// exception: a successful PUT may carry them only if the target now holds
+/// exactly the bytes the request sent (RFC 9110 §9.3.4: "MUST NOT send a
+/// validator field … unless the request's representation data was saved
+/// without any transformation"), so that a client can pair the new tag with
+/// the copy it holds. A service that adds a field, reformats JSON or
+/// normalizes numbers before it stores a PUT leaves the validators out of
+/// its answer, and the client reads them with a GET. A
 /// `Last-Modified` in the future is replaced by the current time (RFC 9110
 /// §8.8.2.1); one that an HTTP-date cannot express (before 1970) is left
 /// out, and a `Last-Modified` already in `headers` removed, as it would

@@ -209,6 +209,23 @@ impl Api {
         (r.etag(), r.json())
     }
 
+    /// The item's tag after a successful PUT of a body that the service
+    /// stored with changes (it adds the id): RFC 9110 §9.3.4 keeps the
+    /// validators out of the PUT's answer then, so it must carry none, and
+    /// the tag comes from a GET.
+    async fn etag_after_put(&self, put: &Reply, path: &str) -> String {
+        assert!(put.status.is_success(), "{}: {}", put.what, put.status);
+        for name in [ETAG, LAST_MODIFIED] {
+            assert_eq!(
+                put.header(name.clone()),
+                None,
+                "{}: {name} on the answer to a PUT not stored as sent",
+                put.what
+            );
+        }
+        self.snapshot(path).await.0
+    }
+
     /// Asserts that the item is exactly as `before`, after a request that
     /// was refused.
     async fn assert_unchanged(&self, path: &str, before: &(String, Value), after: &str) {
@@ -535,44 +552,32 @@ async fn items_holding_x() -> (Items, items::ItemId, ifmatch::Stored<items::Item
 }
 
 /// A PUT whose `If-Match` held at the gate, but another write landed before
-/// its own (the client's first attempt, whose response was lost, racing its
-/// retry): if that write put this very body in place, the change already
-/// succeeded (RFC 9110 §13.1.1), 200 with the current state; any other
-/// body is a lost update, 412 naming the current tag. Neither writes.
-/// (Not reachable deterministically over HTTP: the race is between the
-/// gate and the write.)
+/// its own: 412 naming the current tag, whatever its body, even the body
+/// the other write put in place (that write may be another client's equal
+/// change, see `items::gate`). Nothing is written. (Not reachable
+/// deterministically over HTTP: the race is between the gate and the
+/// write.)
 #[tokio::test]
-async fn a_put_that_loses_the_race_after_the_check_gets_200_only_for_the_body_in_place() {
+async fn a_put_that_loses_the_race_after_the_check_gets_412_whatever_its_body() {
     use ifmatch::ConditionalStore;
 
     let (items, id, v1) = items_holding_x().await;
     let json = &items::ContentHead::of_type(Some(b"application/json"));
     let if_match = [(http::header::IF_MATCH, v1.etag().to_header_value())];
     let pre = let_through(false, http::Method::PUT, &if_match, &v1);
-    assert!(pre.failed().is_none(), "If-Match held at the gate");
     let body = br#"{"n": 1}"#;
     let landed = items.replace(&id, &pre, json, body).await;
     assert_eq!(landed.status(), http::StatusCode::OK);
     let v2 = items.store.load("x").await.unwrap().expect("replaced");
     assert_ne!(v2.etag(), v1.etag());
 
-    match items.replace(&id, &pre, json, body).await {
-        items::Reply::Done(res) => {
-            assert_eq!(res.status(), http::StatusCode::OK, "{}", res.body());
-            assert_eq!(
-                res.headers()[http::header::ETAG],
-                v2.etag().to_header_value()
-            );
+    for body in [&body[..], br#"{"n": 2}"#] {
+        match items.replace(&id, &pre, json, body).await {
+            items::Reply::Conflict(c) => assert_eq!(c.current_etag(), Some(v2.etag())),
+            items::Reply::Done(res) => panic!("a lost race got {}: {}", res.status(), res.body()),
         }
-        items::Reply::Conflict(c) => panic!("the body in place got 412: {c}"),
+        assert_eq!(items.store.load("x").await.unwrap().as_ref(), Some(&v2));
     }
-    assert_eq!(items.store.load("x").await.unwrap().as_ref(), Some(&v2));
-
-    match items.replace(&id, &pre, json, br#"{"n": 2}"#).await {
-        items::Reply::Conflict(c) => assert_eq!(c.current_etag(), Some(v2.etag())),
-        items::Reply::Done(res) => panic!("a lost update got {}: {}", res.status(), res.body()),
-    }
-    assert_eq!(items.store.load("x").await.unwrap().as_ref(), Some(&v2));
 }
 
 /// A DELETE let through while the item existed, whose item another request
@@ -688,7 +693,7 @@ both_servers! {
     Strict put_with_if_none_match_star_creates_only_an_absent_item,
     Strict if_match_on_put_compares_strongly_reads_lists_and_star,
     Strict malformed_if_match_on_put_gets_400_or_412_and_changes_nothing,
-    Strict a_put_retried_after_a_lost_response_gets_200_but_another_body_gets_412,
+    Strict a_stale_put_gets_412_even_when_the_item_already_equals_its_body,
     Strict patch_merges_under_if_match,
     Strict put_and_patch_refuse_bodies_that_are_not_items,
     Strict delete_requires_the_current_etag_and_then_the_item_is_gone,
@@ -852,7 +857,7 @@ async fn json_is_recognised_by_its_media_type_with_parameters_any_case_or_none(s
         let r = s.send(put).await;
         r.expect(StatusCode::OK);
         assert_eq!(r.item()["name"], name.as_str(), "{}", r.what);
-        etag = r.etag();
+        etag = s.etag_after_put(&r, path).await;
     }
     // PATCH takes a merge patch (or plain JSON), with parameters and in any
     // case, and no other format: not a JSON Patch (RFC 6902), nor a body
@@ -993,9 +998,9 @@ async fn a_body_over_the_limit_gets_413_problem_json_and_a_stale_put_its_412(s: 
     r.problem(StatusCode::PAYLOAD_TOO_LARGE);
     assert!(r.header(LOCATION).is_none(), "{}: created", r.what);
 
-    // A stale PUT is let through only to be confirmed as a retry, and its
-    // condition failed before its body was looked at: its 412, with the
-    // current tag, whatever the body (RFC 9110 §13.2.1).
+    // A stale PUT: its condition is evaluated before its body is looked at,
+    // so its 412, with the current tag, whatever the body (RFC 9110
+    // §13.2.1).
     let r = s.send_refused_unread(put("\"stale\"")).await;
     r.problem(StatusCode::PRECONDITION_FAILED);
     assert_eq!(r.etag(), created.etag, "{}: the current tag", r.what);
@@ -1137,7 +1142,7 @@ async fn if_modified_since_in_all_three_date_forms_answers_304_unless_modified_a
         )
         .await;
     r.expect(StatusCode::OK);
-    let new_etag = r.etag();
+    let new_etag = s.etag_after_put(&r, &created.path).await;
     let r = s
         .send(
             s.get(&created.path)
@@ -1313,23 +1318,24 @@ async fn put_with_the_current_etag_replaces_the_item_under_a_new_etag(s: &Api) {
         )
         .await;
     r.expect(StatusCode::OK);
-    let etag = r.etag();
+    let etag = s.etag_after_put(&r, &created.path).await;
     assert_ne!(etag, created.etag, "{}: the ETag must change", r.what);
     // A replacement, not a merge: "color" is gone; the id stays.
     let replaced = json!({ "id": id, "name": "desk" });
     assert_eq!(r.item(), replaced, "{}", r.what);
-    r.last_modified();
     assert_eq!(s.snapshot(&created.path).await, (etag.clone(), replaced));
-    // The body may repeat the right id.
+    // The body may repeat the right id. Sent exactly as the service stores
+    // it (members sorted, no white space), its answer carries the new
+    // validators: the client's copy is the stored one (RFC 9110 §9.3.4).
+    let chair = json!({ "id": id, "name": "chair" });
     let r = s
-        .send(
-            s.put(&created.path)
-                .header(IF_MATCH, &etag)
-                .json(&json!({ "id": id, "name": "chair" })),
-        )
+        .send(s.put(&created.path).header(IF_MATCH, &etag).json(&chair))
         .await;
     r.expect(StatusCode::OK);
-    assert_eq!(r.item(), json!({ "id": id, "name": "chair" }));
+    assert_eq!(r.item(), chair);
+    assert_eq!(r.text(), chair.to_string(), "{}", r.what);
+    r.last_modified();
+    assert_eq!(s.snapshot(&created.path).await, (r.etag(), chair));
 }
 
 async fn put_with_a_stale_etag_gets_412_with_the_current_etag_and_changes_nothing(s: &Api) {
@@ -1342,7 +1348,7 @@ async fn put_with_a_stale_etag_gets_412_with_the_current_etag_and_changes_nothin
         )
         .await;
     r.expect(StatusCode::OK);
-    let current = r.etag();
+    let current = s.etag_after_put(&r, &created.path).await;
     let before = s.snapshot(&created.path).await;
     // Someone who still holds the first version.
     let r = s
@@ -1384,7 +1390,7 @@ async fn put_with_if_none_match_star_creates_only_an_absent_item(s: &Api) {
         .await;
     r.expect(StatusCode::CREATED);
     assert_eq!(r.header(LOCATION), Some(path), "{}: Location", r.what);
-    let etag = r.etag();
+    let etag = s.etag_after_put(&r, path).await;
     let item = json!({ "id": "made-with-put", "name": "lamp" });
     assert_eq!(r.item(), item, "{}", r.what);
     let before = s.snapshot(path).await;
@@ -1448,7 +1454,7 @@ async fn if_match_on_put_compares_strongly_reads_lists_and_star(s: &Api) {
             )
             .await;
         r.expect(StatusCode::OK);
-        current = r.etag();
+        current = s.etag_after_put(&r, path).await;
         assert_eq!(r.item()["name"], format!("list {n}"));
     }
     // The same list split over two header lines.
@@ -1461,7 +1467,7 @@ async fn if_match_on_put_compares_strongly_reads_lists_and_star(s: &Api) {
         )
         .await;
     r.expect(StatusCode::OK);
-    current = r.etag();
+    current = s.etag_after_put(&r, path).await;
 
     // A list without it.
     let before = s.snapshot(path).await;
@@ -1484,7 +1490,12 @@ async fn if_match_on_put_compares_strongly_reads_lists_and_star(s: &Api) {
         )
         .await;
     r.expect(StatusCode::OK);
-    assert_ne!(r.etag(), current, "{}: the ETag must change", r.what);
+    assert_ne!(
+        s.etag_after_put(&r, path).await,
+        current,
+        "{}: the ETag must change",
+        r.what
+    );
     assert_eq!(r.item()["name"], "star");
 
     // `*` on an absent item: 412, and it is not created.
@@ -1550,7 +1561,7 @@ async fn malformed_if_match_on_put_gets_400_or_412_and_changes_nothing(s: &Api) 
     }
 }
 
-async fn a_put_retried_after_a_lost_response_gets_200_but_another_body_gets_412(s: &Api) {
+async fn a_stale_put_gets_412_even_when_the_item_already_equals_its_body(s: &Api) {
     let created = s.create(json!({ "name": "lamp" })).await;
     let path = created.path.as_str();
     let body = json!({ "name": "desk", "legs": 4 });
@@ -1558,20 +1569,18 @@ async fn a_put_retried_after_a_lost_response_gets_200_but_another_body_gets_412(
         .send(s.put(path).header(IF_MATCH, &created.etag).json(&body))
         .await;
     first.expect(StatusCode::OK);
-    let current = first.etag();
-    let item = first.item();
-    // The response was lost; the client sends the very same request again.
-    let retry = s
+    let before = s.snapshot(path).await;
+    // A second client that read the same version and made the same change
+    // (two counters both going from 3 to 4 look like this), or the first
+    // client again after losing the response: the server cannot tell them
+    // apart, and the tag is stale either way. Confirming it would lose the
+    // second client's change, so it is refused like any stale write.
+    let again = s
         .send(s.put(path).header(IF_MATCH, &created.etag).json(&body))
         .await;
-    // RFC 9110 §13.1.1: the change already succeeded, so 2xx.
-    retry.expect(StatusCode::OK);
-    assert_eq!(retry.etag(), current, "{}: the current ETag", retry.what);
-    assert_eq!(retry.item(), item, "{}", retry.what);
-    // Nothing was written twice.
-    let before = s.snapshot(path).await;
-    assert_eq!(before, (current.clone(), item));
-    // The same stale tag with another body is a lost update: 412.
+    again.precondition_failed(&before.0);
+    s.assert_unchanged(path, &before, &again.what).await;
+    // The same stale tag with another body: 412 too.
     let r = s
         .send(
             s.put(path)
@@ -1579,18 +1588,7 @@ async fn a_put_retried_after_a_lost_response_gets_200_but_another_body_gets_412(
                 .json(&json!({ "name": "desk", "legs": 3 })),
         )
         .await;
-    r.precondition_failed(&current);
-    s.assert_unchanged(path, &before, &r.what).await;
-    // So is a body that holds the whole current item and more: that body
-    // was never written.
-    let r = s
-        .send(
-            s.put(path)
-                .header(IF_MATCH, &created.etag)
-                .json(&json!({ "name": "desk", "legs": 4, "color": "red" })),
-        )
-        .await;
-    r.precondition_failed(&current);
+    r.precondition_failed(&before.0);
     s.assert_unchanged(path, &before, &r.what).await;
 }
 
@@ -1773,7 +1771,7 @@ async fn delete_requires_the_current_etag_and_then_the_item_is_gone(s: &Api) {
         )
         .await;
     r.expect(StatusCode::OK);
-    let current = r.etag();
+    let current = s.etag_after_put(&r, path).await;
     let before = s.snapshot(path).await;
 
     let r = s.send(s.delete(path)).await;
@@ -2222,20 +2220,19 @@ async fn read_counter(http: &reqwest::Client, url: &str, server: Server) -> (u64
     (counter, etag)
 }
 
-/// One read-modify-write increment; `if_match` sends the ETag read. Each
-/// write names its change, so two clients never send the same body (the
-/// service answers 200 to a PUT whose body already is the stored state).
+/// One read-modify-write increment; `if_match` sends the ETag read. The
+/// body is the counter only: two clients that read the same value send the
+/// same bytes, and the second must still get its 412.
 async fn increment(
     http: &reqwest::Client,
     url: &str,
     server: Server,
-    change: &str,
     if_match: bool,
 ) -> Result<(), StatusCode> {
     let (n, etag) = read_counter(http, url, server).await;
     let mut request = http
         .put(url)
-        .json(&json!({ "name": "counter", "counter": n + 1, "last_change": change }));
+        .json(&json!({ "name": "counter", "counter": n + 1 }));
     if if_match {
         request = request.header(IF_MATCH, etag);
     }
@@ -2266,9 +2263,9 @@ async fn concurrent_increments_with_if_match_and_retry_lose_no_update(s: &Api) {
                 let result = retry
                     .run(
                         |_attempt| {
-                            let (http, url, change, conflicts) = (&http, &url, &change, &conflicts);
+                            let (http, url, conflicts) = (&http, &url, &conflicts);
                             async move {
-                                let result = increment(http, url, server, change, true).await;
+                                let result = increment(http, url, server, true).await;
                                 if result == Err(StatusCode::PRECONDITION_FAILED) {
                                     conflicts.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -2310,7 +2307,7 @@ async fn concurrent_increments_without_if_match_complete_in_opt_in_mode(s: &Api)
                 let change = format!("client {client}, increment {n}");
                 // Last write wins: every write is accepted, some erase
                 // others (not counted: that is what this mode allows).
-                let result = increment(&http, &url, server, &change, false).await;
+                let result = increment(&http, &url, server, false).await;
                 assert_eq!(result, Ok(()), "{server}: {change}");
             }
         }));
@@ -2442,7 +2439,7 @@ async fn invalid_ids_are_found_by_no_read_and_refused_to_every_write(s: &Api) {
         .await;
     r.expect(StatusCode::CREATED);
     assert_eq!(r.item()["id"], longest.as_str(), "{}", r.what);
-    assert_eq!(s.snapshot(&path).await.0, r.etag());
+    s.etag_after_put(&r, &path).await;
 }
 
 async fn invalid_ids_are_refused_to_writes_without_a_precondition_too(s: &Api) {
@@ -2525,7 +2522,7 @@ async fn a_percent_encoded_id_names_the_decoded_item_for_the_check_and_the_write
     r.expect(StatusCode::CREATED);
     assert_eq!(r.item()["id"], "ab", "{}", r.what);
     assert_eq!(r.header(LOCATION), Some("/items/ab"), "{}", r.what);
-    let first = r.etag();
+    let first = s.etag_after_put(&r, "/items/ab").await;
     assert_eq!(s.snapshot("/items/ab").await.0, first);
     assert_eq!(s.snapshot("/items/%61b").await.0, first);
     // The precondition is checked against the item that is written: a
@@ -2546,7 +2543,7 @@ async fn a_percent_encoded_id_names_the_decoded_item_for_the_check_and_the_write
         )
         .await;
     r.expect(StatusCode::OK);
-    let second = r.etag();
+    let second = s.etag_after_put(&r, "/items/ab").await;
     let r = s
         .send(
             s.put("/items/ab")
@@ -2594,13 +2591,12 @@ async fn a_put_without_a_precondition_answers_201_when_it_creates_and_200_when_i
     let r = s.send(s.put(path).json(&json!({ "name": "new" }))).await;
     r.expect(StatusCode::CREATED);
     assert_eq!(r.header(LOCATION), Some(path), "{}", r.what);
-    let created = r.etag();
-    assert_eq!(s.snapshot(path).await.0, created);
+    let created = s.etag_after_put(&r, path).await;
     let r = s
         .send(s.put(path).json(&json!({ "name": "replaced" })))
         .await;
     r.expect(StatusCode::OK);
-    assert_ne!(r.etag(), created, "{}", r.what);
+    assert_ne!(s.etag_after_put(&r, path).await, created, "{}", r.what);
     let r = s.send(s.delete(path)).await;
     r.expect(StatusCode::NO_CONTENT);
     // Deleted, then written again: created again.

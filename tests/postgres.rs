@@ -578,6 +578,68 @@ async fn a_database_that_goes_away_mid_run_gives_503_problems_not_a_hang() {
     }
 }
 
+/// RFC 9110 §9.3.4: a PUT's answer carries validators only if the item was
+/// stored exactly as sent. jsonb keeps `1` as sent but gives `1e16` back as
+/// `10000000000000000`, so the same PUT in the stored form gets the new tag
+/// with one number and none with the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_answer_carries_validators_only_for_a_body_the_database_kept_as_sent() {
+    let Some(db) =
+        database_url("a_put_answer_carries_validators_only_for_a_body_the_database_kept_as_sent")
+    else {
+        return;
+    };
+    let instances = Instance::both(&db);
+    let http = client();
+    for instance in &instances {
+        let base = &instance.base;
+        let id = fresh_id("as-sent");
+        let url = format!("{base}/items/{id}");
+        // Created under If-None-Match: *, then replaced under If-Match: *.
+        let rounds = [
+            (IF_NONE_MATCH, json!(1), true),
+            (IF_MATCH, json!(1e16), false),
+            (IF_MATCH, json!(2), true),
+        ];
+        for (condition, n, kept) in rounds {
+            let body = json!({ "id": id, "n": n }).to_string();
+            let res = http
+                .put(&url)
+                .header(condition, "*")
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .expect("PUT");
+            assert!(
+                res.status().is_success(),
+                "{base} PUT {body}: {}",
+                res.status()
+            );
+            let etag = res.headers().get(ETAG).cloned();
+            let modified = res.headers().get(LAST_MODIFIED).cloned();
+            let answered = res.text().await.expect("a body");
+            assert_eq!(
+                answered == body,
+                kept,
+                "{base} PUT {body}: answered {answered}"
+            );
+            let (_, current, _, _) = get(&http, &url).await.expect("GET");
+            if kept {
+                let etag = etag.unwrap_or_else(|| panic!("{base} PUT {body}: no ETag"));
+                assert_eq!(
+                    etag.to_str().ok(),
+                    Some(current.as_str()),
+                    "{base} PUT {body}"
+                );
+                assert!(modified.is_some(), "{base} PUT {body}: no Last-Modified");
+            } else {
+                assert_eq!((etag, modified), (None, None), "{base} PUT {body}");
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_spelled_differently_from_the_current_one_never_writes() {
     let Some(db) = database_url("a_tag_spelled_differently_from_the_current_one_never_writes")
@@ -1228,7 +1290,9 @@ async fn an_upsert_that_waited_for_another_writer_is_dated_and_versioned_after_i
         .await
         .expect("lock the row");
     let upsert = {
-        let request = http.put(&url).json(&json!({ "name": "upsert" }));
+        // Sent as the service stores it (with the id), so that its answer
+        // carries the validators (RFC 9110 §9.3.4).
+        let request = http.put(&url).json(&json!({ "id": id, "name": "upsert" }));
         tokio::spawn(async move { request.send().await })
     };
     // The upsert has started, and waits for the row.

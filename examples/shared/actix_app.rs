@@ -163,7 +163,7 @@ async fn create(
 ) -> HttpResponse {
     match body {
         Ok(body) => to_actix(items.create(&head(&req), &body).await),
-        Err(e) => reply(&gate, refuse_unread(None, &head(&req), unread(&e), false)),
+        Err(e) => reply(&gate, refuse_unread(&head(&req), unread(&e), false)),
     }
 }
 
@@ -185,7 +185,7 @@ async fn replace(
 ) -> HttpResponse {
     let result = match body {
         Ok(body) => items.replace(&id, &pre, &head(&req), &body).await,
-        Err(e) => refuse_unread(Some(&pre), &head(&req), unread(&e), true),
+        Err(e) => refuse_unread(&head(&req), unread(&e), true),
     };
     reply(&gate, result)
 }
@@ -200,7 +200,7 @@ async fn patch(
 ) -> HttpResponse {
     let result = match body {
         Ok(body) => items.patch(&id, &pre, &head(&req), &body).await,
-        Err(e) => refuse_unread(Some(&pre), &head(&req), unread(&e), false),
+        Err(e) => refuse_unread(&head(&req), unread(&e), false),
     };
     reply(&gate, result)
 }

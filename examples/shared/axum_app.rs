@@ -75,7 +75,7 @@ async fn create(
     let head = head(&headers);
     match body {
         Ok(body) => respond(items.create(&head, &body).await),
-        Err(e) => reply(refuse_unread(None, &head, unread(&e), false)),
+        Err(e) => reply(refuse_unread(&head, unread(&e), false)),
     }
 }
 
@@ -97,7 +97,7 @@ async fn replace(
     let head = head(&headers);
     reply(match body {
         Ok(body) => items.replace(&id, &pre, &head, &body).await,
-        Err(e) => refuse_unread(Some(&pre), &head, unread(&e), true),
+        Err(e) => refuse_unread(&head, unread(&e), true),
     })
 }
 
@@ -111,7 +111,7 @@ async fn patch(
     let head = head(&headers);
     reply(match body {
         Ok(body) => items.patch(&id, &pre, &head, &body).await,
-        Err(e) => refuse_unread(Some(&pre), &head, unread(&e), false),
+        Err(e) => refuse_unread(&head, unread(&e), false),
     })
 }
 

@@ -121,7 +121,9 @@ impl<R> PreconditionLayer<R> {
     }
 
     /// Let handlers confirm PUTs that may be retries of a request that
-    /// already succeeded; see [`Gate::confirm_retried_puts`].
+    /// already succeeded; see [`Gate::confirm_retried_puts`], which also
+    /// says why this is off by default (it confirms an equal change that
+    /// another client made from the same stale read).
     #[must_use]
     pub fn confirm_retried_puts(self, confirm: bool) -> Self {
         self.map_gate(|g| g.confirm_retried_puts(confirm))
