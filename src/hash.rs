@@ -80,8 +80,10 @@ impl ETag {
 
     /// Hashes a serializable value into a strong content tag, streaming the
     /// serialization straight into blake3 (no JSON text; the only memory
-    /// that grows with the value is 32 bytes per entry of a map being
-    /// hashed).
+    /// that grows with the value is a 32-byte hash per entry of a map being
+    /// hashed, kept in a `Vec` that may hold up to twice that while it
+    /// grows, and a hasher of about 2.5 KiB for each map being hashed at
+    /// once, one per level of maps nested in maps).
     ///
     /// The tag describes the *value*: its field names, variant names and
     /// data, each with its type and length, in a fixed encoding (a type
@@ -92,7 +94,8 @@ impl ETag {
     /// entry by entry and the entry hashes are sorted, so a `HashMap` gives
     /// the same tag whatever its iteration order. Integers are widened to 64
     /// bits (`5u8` and `5u64` hash alike) and `f32` to `f64`, and every NaN
-    /// hashes alike. The hash is keyed (blake3's keyed mode, with a fixed
+    /// hashes alike (`0.0` and `-0.0` do not: JSON writes them apart too).
+    /// The hash is keyed (blake3's keyed mode, with a fixed
     /// key): a value tag is never the [content tag](Self::from_content) of
     /// any bytes.
     ///
@@ -100,12 +103,23 @@ impl ETag {
     /// than "they give the same JSON" in one way and less in another:
     /// - A newtype and the value inside it, `()` and a unit struct, a `Vec`
     ///   and a tuple with the same elements hash alike, as serde presents
-    ///   them alike.
+    ///   them alike. So, by the first of these, do a tuple variant and a
+    ///   newtype variant of the same name holding a tuple (`Point(1, 2)`
+    ///   and `Point((1, 2))`), and a struct variant and a newtype variant
+    ///   of the same name holding a struct with the same fields.
+    /// - Names of types and enums, and the indices of variants, are not
+    ///   hashed: renaming a type or reordering variants keeps its tags.
+    ///   Field names and their order are: reordering a struct's fields
+    ///   changes every tag of it, which during a rolling deploy answers
+    ///   412 to tags the other version handed out.
     /// - Values that give the same JSON through *different* serde shapes
     ///   do not: a struct and a `serde_json::Value` object with the same
     ///   fields (a struct against a map), a `char` and a one-character
-    ///   string, `Some(1)` and `1`, `5i32` and `5u32`, a unit variant and
-    ///   the string of its name. So tag the same Rust type on every path:
+    ///   string, `Some(1)` and `1`, `5i32` and `5u32`, `5u64` and `5u128`
+    ///   (128-bit integers are not narrowed), a unit variant and the
+    ///   string of its name.
+    /// - The serializer says it is human-readable, as serde_json's does, so
+    ///   types that serialize in two forms (`IpAddr`) hash their text form. So tag the same Rust type on every path:
     ///   a service that tags a typed struct when it reads and a
     ///   `serde_json::Value` when it writes never matches its own tags.
     ///
@@ -133,7 +147,13 @@ impl ETag {
     /// any, and an error for a value that nests more than 256 levels deep
     /// (each `Option`, newtype, sequence, map or struct is a level): the
     /// limit keeps a hostile value from exhausting the stack. serde_json
-    /// refuses to parse JSON nested deeper than 128 levels by default.
+    /// refuses to parse JSON nested deeper than 128 levels by default, so
+    /// any `serde_json::Value` it parsed can be hashed. A typed value can
+    /// spend several levels on one level of JSON (each struct, `Option` and
+    /// newtype counts, a `Box` does not: a list of
+    /// `Node { next: Option<Box<Node>> }` spends two per node), so a
+    /// recursive type parsed from JSON within serde_json's limit may still
+    /// be refused here.
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, HashError> {
         let mut sink = Sink::staged_for_values();
         value.serialize(ValueSerializer {
@@ -966,6 +986,71 @@ mod tests {
             }
         }
         assert_eq!(t(&cases[0]), t(&serde_json::json!({"a": "bc"})));
+    }
+
+    /// The shape rules `from_serialize` documents: a newtype is its inner
+    /// value, inside a variant too; type names and variant indices are not
+    /// hashed, field order is; 128-bit integers and signed zeros stay
+    /// apart.
+    #[test]
+    fn the_documented_shape_rules_hold() {
+        fn t<T: Serialize>(v: &T) -> ETag {
+            ETag::from_serialize(v).unwrap()
+        }
+        #[derive(serde::Serialize)]
+        enum Variants {
+            Point(u8, u8),
+            Circle { r: u8 },
+        }
+        #[derive(serde::Serialize)]
+        struct Circle {
+            r: u8,
+        }
+        #[derive(serde::Serialize)]
+        enum Newtypes {
+            Point((u8, u8)),
+            Circle(Circle),
+        }
+        assert_eq!(t(&Variants::Point(1, 2)), t(&Newtypes::Point((1, 2))));
+        assert_eq!(
+            t(&Variants::Circle { r: 3 }),
+            t(&Newtypes::Circle(Circle { r: 3 }))
+        );
+
+        #[derive(serde::Serialize)]
+        struct Xy {
+            x: u8,
+            y: u8,
+        }
+        #[derive(serde::Serialize)]
+        struct Renamed {
+            x: u8,
+            y: u8,
+        }
+        #[derive(serde::Serialize)]
+        struct Yx {
+            y: u8,
+            x: u8,
+        }
+        assert_eq!(t(&Xy { x: 1, y: 2 }), t(&Renamed { x: 1, y: 2 }));
+        assert_ne!(t(&Xy { x: 1, y: 2 }), t(&Yx { y: 2, x: 1 }));
+
+        #[derive(serde::Serialize)]
+        enum Before {
+            A,
+            B(u8),
+        }
+        #[derive(serde::Serialize)]
+        enum After {
+            B(u8),
+            A,
+        }
+        assert_eq!(t(&Before::A), t(&After::A));
+        assert_eq!(t(&Before::B(1)), t(&After::B(1)));
+
+        assert_ne!(t(&5u64), t(&5u128));
+        assert_ne!(t(&-5i64), t(&-5i128));
+        assert_ne!(t(&0.0f64), t(&-0.0f64));
     }
 
     #[test]
