@@ -22,7 +22,17 @@ use crate::write::Conflict;
 /// 409 this crate answers for a change that named no version and kept
 /// losing races, [`ProblemKind::Busy`](crate::ProblemKind::Busy), asks for
 /// the same request again; a step that wants it retried can report it as
-/// a conflict by its problem `type`.)
+/// a conflict by its problem `type`, by default
+/// `https://www.rfc-editor.org/rfc/rfc5789#section-2.2`, the `type_uri` of
+/// `ProblemTexts::default().get(ProblemKind::Busy)`.)
+///
+/// Every 412 is a conflict, including the few that no new read can mend:
+/// a condition that can never hold (an `If-Match` whose tags are all weak,
+/// which this crate answers with the problem `type`
+/// `https://www.rfc-editor.org/rfc/rfc9110#field.if-match`), or a create
+/// under `If-None-Match: *` of a target that exists. A step that builds its
+/// condition from the read it just made does not send those; one that
+/// might, reports them as errors of its own kind.
 /// Implement it for your step's own error type, the one that carries your
 /// HTTP client's errors. A foreign type (`reqwest::Error`,
 /// `anyhow::Error`) cannot get it (Rust's orphan rule): wrap it in a type
@@ -72,7 +82,15 @@ impl<B> IsConflict for http::Response<B> {
 ///
 /// Defaults: 5 attempts, 10 ms first delay doubling up to 1 s; each delay is
 /// drawn at random between half and all of its nominal value, so that
-/// clients that collided do not collide again in lockstep.
+/// clients that collided do not collide again in lockstep. They suit a
+/// resource that a few clients write now and then; where many write the
+/// same resource at once, raise the attempts (with 16 clients incrementing
+/// one counter as fast as they could, 5 to 9 % of increments used up 5
+/// attempts, none of 10).
+///
+/// When the attempts run out, the last conflict is returned as the error:
+/// call [`is_conflict`](IsConflict::is_conflict) on it to tell giving up
+/// from another failure.
 ///
 /// ```
 /// use http::StatusCode;
@@ -153,6 +171,8 @@ impl Retry {
     /// Runs `step(attempt)` (attempt counts from 1) until it succeeds, fails
     /// with an error that is not a conflict, or the attempts run out (then
     /// the last conflict is returned), sleeping the thread between attempts.
+    /// Not for async code: the sleep blocks the runtime's thread, and every
+    /// task on it; use [`run`](Self::run) there.
     ///
     /// # Errors
     ///
@@ -176,7 +196,10 @@ impl Retry {
 
     /// Like [`run_blocking`](Self::run_blocking), for asynchronous steps.
     /// `sleep` is your runtime's timer (e.g. `tokio::time::sleep`), so the
-    /// crate depends on no runtime.
+    /// crate depends on no runtime. The future is `Send` when the step's
+    /// future, `sleep`'s future and the result are: a conflict is dropped
+    /// before the sleep, never held across it. Dropping the future stops
+    /// the retries, mid-sleep too.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -212,13 +235,19 @@ impl Retry {
     {
         let mut attempt = 1;
         loop {
-            match step(attempt).await {
-                Err(e) if e.is_conflict() && attempt < self.attempts => {
-                    sleep(self.delay(attempt)).await;
-                    attempt += 1;
+            // The conflict is dropped before the sleep, so that the future
+            // does not hold it across the await: it stays `Send` whatever
+            // the error (a step's `Rc`, say), and a large error is not kept
+            // for the whole backoff.
+            {
+                let result = step(attempt).await;
+                let again = matches!(&result, Err(e) if e.is_conflict()) && attempt < self.attempts;
+                if !again {
+                    return result;
                 }
-                result => return result,
             }
+            sleep(self.delay(attempt)).await;
+            attempt += 1;
         }
     }
 }
@@ -265,6 +294,35 @@ mod tests {
             None::<&crate::ETag>,
         ));
         assert!(!failed.is_conflict());
+    }
+
+    /// `run` holds a conflict only until it decides to retry, never across
+    /// the sleep: with a step whose error is not `Send`, a caller that
+    /// maps the error away can still spawn the retry on a multi-threaded
+    /// runtime. (A compile-time check: holding it does not build.)
+    #[test]
+    fn the_run_future_holds_no_conflict_across_its_sleep() {
+        #[derive(Debug)]
+        struct Local(#[allow(dead_code)] std::rc::Rc<()>);
+        impl IsConflict for Local {
+            fn is_conflict(&self) -> bool {
+                true
+            }
+        }
+        fn is_send<T: Send>(_: &T) {}
+        let retry = Retry::new()
+            .attempts(2)
+            .backoff(Duration::ZERO, Duration::ZERO);
+        let spawnable = async move {
+            retry
+                .run(
+                    |_| async { Err::<(), _>(Local(std::rc::Rc::new(()))) },
+                    |_| std::future::ready(()),
+                )
+                .await
+                .is_ok()
+        };
+        is_send(&spawnable);
     }
 
     #[test]
