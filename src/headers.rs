@@ -110,6 +110,90 @@ impl<B> RequestHeaders for http::Request<B> {
 /// let eval = Policy::default().evaluate(&Method::PUT, &headers, Some(&current), SystemTime::now());
 /// assert!(matches!(eval.outcome(), Outcome::Proceed { .. }));
 /// ```
+///
+/// With actix-web 4, a PUT handler that checks its preconditions with a
+/// [`Gate`](crate::Gate) before it looks at the body, then writes under
+/// what the gate checked (the README's actix-web section lists what a
+/// whole service adds: HEAD, 413 and broken bodies, percent-decoded ids):
+///
+/// ```
+/// use std::time::SystemTime;
+///
+/// use actix_web::http::StatusCode;
+/// use actix_web::{web, App, HttpRequest, HttpResponse};
+/// use ifmatch::{Decision, Expected, Gate, MemoryStore, RawHeaders};
+///
+/// type Docs = web::Data<MemoryStore<String, String>>;
+///
+/// /// A response of the gate's (`http` 1.x), in actix-web's types.
+/// fn to_actix(res: http::Response<String>) -> HttpResponse {
+///     let status = StatusCode::from_u16(res.status().as_u16())
+///         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+///     let mut out = HttpResponse::build(status);
+///     for (name, value) in res.headers() {
+///         out.append_header((name.as_str(), value.as_bytes()));
+///     }
+///     out.body(res.into_body())
+/// }
+///
+/// async fn put_doc(req: HttpRequest, docs: Docs, gate: web::Data<Gate>, body: web::Bytes) -> HttpResponse {
+///     // actix-web 4's method is `http` 0.2's.
+///     let Ok(method) = http::Method::from_bytes(req.method().as_str().as_bytes()) else {
+///         return HttpResponse::BadRequest().finish();
+///     };
+///     // Its header iterator is not `Clone`: borrow the pairs into a `Vec`.
+///     let pairs: Vec<(&[u8], &[u8])> = req
+///         .headers()
+///         .iter()
+///         .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
+///         .collect();
+///     // One key for the check and the write.
+///     let key = req.match_info().query("id").to_owned();
+///     let current = docs.validators(&key);
+///     let headers = RawHeaders::new(pairs.iter().copied());
+///     let pre = match gate.check(&method, &headers, current.as_ref(), SystemTime::now()) {
+///         Decision::Proceed(pre) => pre,
+///         // 412, 428, ...: before the body is read, as RFC 9110 §13.2.1 asks.
+///         Decision::Respond(res) => return to_actix(res),
+///     };
+///     let Ok(text) = String::from_utf8(body.to_vec()) else {
+///         return HttpResponse::BadRequest().finish();
+///     };
+///     // Compare-and-swap under what the gate checked: a write that landed
+///     // since gets the same 412. Under `If-None-Match: *` it can only
+///     // create (201, RFC 9110 §9.3.4); the gate's strict default lets no
+///     // other PUT through without `If-Match`.
+///     let created = *pre.expected() == Expected::Absent;
+///     match docs.put(key, pre.expected(), text) {
+///         // Stored as sent, so the answer may carry the tag (§9.3.4).
+///         Ok(doc) => HttpResponse::build(if created { StatusCode::CREATED } else { StatusCode::OK })
+///             .insert_header(("etag", doc.etag().to_string()))
+///             .finish(),
+///         Err(conflict) => to_actix(gate.conflict(&conflict)),
+///     }
+/// }
+///
+/// let app = App::new()
+///     .app_data(Docs::new(MemoryStore::new()))
+///     .app_data(web::Data::new(Gate::default()))
+///     .route("/docs/{id}", web::put().to(put_doc));
+/// # actix_web::rt::System::new().block_on(async {
+/// #     use actix_web::test::{call_service, init_service, TestRequest};
+/// #     let app = init_service(app).await;
+/// #     let put = |cond: (&'static str, &'static str)| {
+/// #         TestRequest::put().uri("/docs/a").insert_header(cond).set_payload("text").to_request()
+/// #     };
+/// #     assert_eq!(call_service(&app, put(("if-match", "\"v1\""))).await.status(), 412);
+/// #     let created = call_service(&app, put(("if-none-match", "*"))).await;
+/// #     assert_eq!(created.status(), 201);
+/// #     assert_eq!(created.headers().get("etag").unwrap(), "\"v1\"");
+/// #     assert_eq!(call_service(&app, put(("if-none-match", "*"))).await.status(), 412);
+/// #     assert_eq!(call_service(&app, put(("if-match", "\"v1\""))).await.status(), 200);
+/// #     assert_eq!(call_service(&app, put(("if-match", "\"v1\""))).await.status(), 412);
+/// #     let unconditional = TestRequest::put().uri("/docs/a").set_payload("x").to_request();
+/// #     assert_eq!(call_service(&app, unconditional).await.status(), 428);
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct RawHeaders<'a, I> {
     pairs: I,
