@@ -442,6 +442,16 @@ type EtagFn<V> = fn(&V, u64) -> ETag;
 /// and demos; a store that outlives its processes must take its versions
 /// from what it persists (the PostgreSQL example uses a sequence).
 ///
+/// It writes two ways. The inherent methods ([`put`](Self::put),
+/// [`update`](Self::update), [`delete`](Self::delete); errors are a
+/// [`Conflict`]) are synchronous, for tests and code without a runtime.
+/// Handlers should use the [`ConditionalStore`] methods (`store`,
+/// `modify`, `remove`; errors are a [`WriteError`] or [`ModifyError`]),
+/// the ones a database store implements too, so that one can replace this
+/// store without changing them; only `store` tells a create from a
+/// replacement ([`Written::created`], for a PUT's 201). Both take the same
+/// lock, so they can be mixed.
+///
 /// ```
 /// use ifmatch::{Expected, MemoryStore};
 ///
