@@ -219,8 +219,11 @@ impl Gate {
     /// [`Retry`](crate::Retry) never runs. Turn this on only where a new
     /// state never depends on the state read (a person re-sending the
     /// form they filled in), not for clients that read, modify and write.
-    /// A client that lost a response and got the 412 instead can read
-    /// again and find its change in place.
+    /// With it off, a client whose response was lost gets the 412 and
+    /// reads again; to tell whether its change is already there it needs a
+    /// change it can recognise (a count of its own, a change id), which a
+    /// read-modify-write client needs anyway: a plain counter client would
+    /// add its one again.
     #[must_use]
     pub fn confirm_retried_puts(mut self, confirm: bool) -> Self {
         self.confirm_retried_puts = confirm;

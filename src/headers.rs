@@ -121,7 +121,7 @@ impl<B> RequestHeaders for http::Request<B> {
 ///
 /// use actix_web::http::StatusCode;
 /// use actix_web::{web, App, HttpRequest, HttpResponse};
-/// use ifmatch::{Decision, Expected, Gate, MemoryStore, RawHeaders};
+/// use ifmatch::{ConditionalStore, Decision, Gate, MemoryStore, RawHeaders, WriteError};
 ///
 /// type Docs = web::Data<MemoryStore<String, String>>;
 ///
@@ -153,23 +153,26 @@ impl<B> RequestHeaders for http::Request<B> {
 ///     let headers = RawHeaders::new(pairs.iter().copied());
 ///     let pre = match gate.check(&method, &headers, current.as_ref(), SystemTime::now()) {
 ///         Decision::Proceed(pre) => pre,
-///         // 412, 428, ...: before the body is read, as RFC 9110 §13.2.1 asks.
+///         // 412, 428, ...: whatever the body, as RFC 9110 §13.2.1 asks
+///         // (the README says how to answer an unreadable body likewise).
 ///         Decision::Respond(res) => return to_actix(res),
 ///     };
 ///     let Ok(text) = String::from_utf8(body.to_vec()) else {
 ///         return HttpResponse::BadRequest().finish();
 ///     };
 ///     // Compare-and-swap under what the gate checked: a write that landed
-///     // since gets the same 412. Under `If-None-Match: *` it can only
-///     // create (201, RFC 9110 §9.3.4); the gate's strict default lets no
-///     // other PUT through without `If-Match`.
-///     let created = *pre.expected() == Expected::Absent;
-///     match docs.put(key, pre.expected(), text) {
-///         // Stored as sent, so the answer may carry the tag (§9.3.4).
-///         Ok(doc) => HttpResponse::build(if created { StatusCode::CREATED } else { StatusCode::OK })
-///             .insert_header(("etag", doc.etag().to_string()))
-///             .finish(),
-///         Err(conflict) => to_actix(gate.conflict(&conflict)),
+///     // since gets the same 412.
+///     match docs.store(&key, pre.expected(), text).await {
+///         Ok(written) => {
+///             // 201 for a create (RFC 9110 §9.3.4), and stored as sent, so
+///             // the answer may carry the tag (also §9.3.4).
+///             let status = if written.created() { StatusCode::CREATED } else { StatusCode::OK };
+///             HttpResponse::build(status)
+///                 .insert_header(("etag", written.etag().to_string()))
+///                 .finish()
+///         }
+///         Err(WriteError::Conflict(conflict)) => to_actix(gate.conflict(&conflict)),
+///         Err(_) => to_actix(gate.unavailable()),
 ///     }
 /// }
 ///

@@ -196,9 +196,10 @@ impl Retry {
 
     /// Like [`run_blocking`](Self::run_blocking), for asynchronous steps.
     /// `sleep` is your runtime's timer (e.g. `tokio::time::sleep`), so the
-    /// crate depends on no runtime. The future is `Send` when the step's
-    /// future, `sleep`'s future and the result are: a conflict is dropped
-    /// before the sleep, never held across it. Dropping the future stops
+    /// crate depends on no runtime. The future is `Send` when the step,
+    /// its future, `sleep` and its future are, whatever the error: a
+    /// conflict is dropped before the sleep, never held across it (spawning
+    /// the future still needs a `Send` result). Dropping the future stops
     /// the retries, mid-sleep too.
     ///
     /// ```

@@ -694,6 +694,7 @@ both_servers! {
     Strict if_match_on_put_compares_strongly_reads_lists_and_star,
     Strict malformed_if_match_on_put_gets_400_or_412_and_changes_nothing,
     Strict a_stale_put_gets_412_even_when_the_item_already_equals_its_body,
+    Strict a_put_answers_with_validators_only_for_an_item_stored_as_sent,
     Strict patch_merges_under_if_match,
     Strict put_and_patch_refuse_bodies_that_are_not_items,
     Strict delete_requires_the_current_etag_and_then_the_item_is_gone,
@@ -1559,6 +1560,62 @@ async fn malformed_if_match_on_put_gets_400_or_412_and_changes_nothing(s: &Api) 
         r.problem(r.status);
         s.assert_unchanged(path, &before, &r.what).await;
     }
+}
+
+/// RFC 9110 §9.3.4: validators on a PUT's answer only for a body stored
+/// without any transformation, so that the client may pair the tag with
+/// the copy it sent.
+async fn a_put_answers_with_validators_only_for_an_item_stored_as_sent(s: &Api) {
+    let path = "/items/as-sent";
+    // Created under If-None-Match: *, in the form the service stores:
+    // members sorted, no white space, the id included.
+    let lamp = json!({ "id": "as-sent", "name": "lamp" });
+    let r = s
+        .send(s.put(path).header(IF_NONE_MATCH, "*").json(&lamp))
+        .await;
+    r.expect(StatusCode::CREATED);
+    assert_eq!(r.text(), lamp.to_string(), "{}", r.what);
+    r.last_modified();
+    let etag = r.etag();
+    assert_eq!(s.snapshot(path).await, (etag.clone(), lamp));
+    // The same form as another JSON media type, served back as
+    // application/json: another representation (§8.8.1), no validators.
+    let chair = json!({ "id": "as-sent", "name": "chair" });
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, &etag)
+                .header(CONTENT_TYPE, "application/vnd.example+json")
+                .body(chair.to_string()),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let etag = s.etag_after_put(&r, path).await;
+    // White space the service drops: none either, though the item is the
+    // same.
+    let pretty = serde_json::to_string_pretty(&chair).expect("JSON");
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, &etag)
+                .header(CONTENT_TYPE, "application/json")
+                .body(pretty),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    assert_eq!(r.item(), chair, "{}", r.what);
+    let etag = s.etag_after_put(&r, path).await;
+    // Sent as stored, with a charset parameter: the new tag, the GET's.
+    let r = s
+        .send(
+            s.put(path)
+                .header(IF_MATCH, &etag)
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .body(chair.to_string()),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    assert_eq!(s.snapshot(path).await, (r.etag(), chair));
 }
 
 async fn a_stale_put_gets_412_even_when_the_item_already_equals_its_body(s: &Api) {
