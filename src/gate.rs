@@ -224,6 +224,47 @@ impl Gate {
     /// change it can recognise (a count of its own, a change id), which a
     /// read-modify-write client needs anyway: a plain counter client would
     /// add its one again.
+    ///
+    /// The handler's side, for a PUT of `body` to `key`:
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{header, HeaderMap, Method, StatusCode};
+    /// use ifmatch::{Decision, Expected, Gate, MemoryStore};
+    ///
+    /// let gate = Gate::new().confirm_retried_puts(true);
+    /// let store: MemoryStore<&str, String> = MemoryStore::new();
+    /// let v1 = store.put("doc", &Expected::Absent, "draft".to_owned())?;
+    /// // The client's PUT under "v1" was written, but its answer was lost.
+    /// store.put("doc", &Expected::ETag(v1.etag().clone()), "final".to_owned())?;
+    ///
+    /// let put = |body: &str| -> StatusCode {
+    ///     let mut headers = HeaderMap::new();
+    ///     headers.insert(header::IF_MATCH, v1.etag().to_header_value());
+    ///     let current = store.validators("doc");
+    ///     let pre = match gate.check(&Method::PUT, &headers, current.as_ref(), SystemTime::now()) {
+    ///         Decision::Proceed(pre) => pre,
+    ///         Decision::Respond(res) => return res.status(),
+    ///     };
+    ///     if let Some(conflict) = pre.failed() {
+    ///         // Compare, never write: 200 only if the change is in place.
+    ///         return match store.get("doc") {
+    ///             Some(doc) if doc.value() == body => StatusCode::OK,
+    ///             _ => gate.conflict(conflict).status(),
+    ///         };
+    ///     }
+    ///     match store.put("doc", pre.expected(), body.to_owned()) {
+    ///         Ok(_) => StatusCode::OK,
+    ///         Err(conflict) => gate.conflict(&conflict).status(),
+    ///     }
+    /// };
+    /// // The retry finds its change in place; another body under the
+    /// // stale tag is a lost update.
+    /// assert_eq!(put("final"), StatusCode::OK);
+    /// assert_eq!(put("something else"), StatusCode::PRECONDITION_FAILED);
+    /// assert_eq!(store.get("doc").unwrap().value(), "final");
+    /// # Ok::<(), ifmatch::Conflict>(())
+    /// ```
     #[must_use]
     pub fn confirm_retried_puts(mut self, confirm: bool) -> Self {
         self.confirm_retried_puts = confirm;
