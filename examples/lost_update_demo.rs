@@ -13,10 +13,11 @@
 //!
 //! The clients send the counter and a fixed name, nothing that tells them
 //! apart: two clients that read the same value send byte-identical
-//! bodies, and the second still gets its 412. The service never answers a stale `If-Match` with 200 because the
-//! item already holds the body (RFC 9110 §13.1.1 would allow it, for a PUT
-//! retried after a lost response), as that would tell the second client
-//! its increment succeeded when it was only equal to the first.
+//! bodies, and the second still gets its 412. The service never answers a
+//! stale `If-Match` with 200 because the item already holds the body (RFC
+//! 9110 §13.1.1 would allow it, for a PUT retried after a lost response),
+//! as that would tell the second client its increment succeeded when it
+//! was only equal to the first.
 //!
 //! ```text
 //! cargo run --release --example lost_update_demo
