@@ -136,7 +136,12 @@ impl<B> RequestHeaders for http::Request<B> {
 ///     out.body(res.into_body())
 /// }
 ///
-/// async fn put_doc(req: HttpRequest, docs: Docs, gate: web::Data<Gate>, body: web::Bytes) -> HttpResponse {
+/// async fn put_doc(
+///     req: HttpRequest,
+///     docs: Docs,
+///     gate: web::Data<Gate>,
+///     body: web::Bytes,
+/// ) -> HttpResponse {
 ///     // actix-web 4's method is `http` 0.2's.
 ///     let Ok(method) = http::Method::from_bytes(req.method().as_str().as_bytes()) else {
 ///         return HttpResponse::BadRequest().finish();
