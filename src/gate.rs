@@ -392,9 +392,18 @@ impl Gate {
         self.texts.conflict(conflict)
     }
 
-    /// The 503 for a store that could not be reached.
+    /// The 503 for a store that could not be reached before anything was
+    /// written (the state could not be read).
     pub fn unavailable(&self) -> Response<String> {
         self.texts.unavailable()
+    }
+
+    /// The 503 for a write whose outcome is unknown
+    /// ([`WriteError::Store`](crate::WriteError::Store) of a write that may
+    /// have reached the store): it tells the client to look before it sends
+    /// the change again.
+    pub fn unconfirmed(&self) -> Response<String> {
+        self.texts.unconfirmed()
     }
 
     /// The 409 for a change that named no version and lost the race to

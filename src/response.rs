@@ -58,9 +58,16 @@ pub enum ProblemKind {
     /// [`Evaluation::malformed`](crate::Evaluation::malformed)), for services
     /// that reject such requests instead of applying the RFC's safe outcome.
     Malformed,
-    /// 503: the current state could not be read or written (the store is
-    /// unreachable). Never a 412: nothing is known about the version.
+    /// 503: the current state could not be read (the store is
+    /// unreachable), so nothing was changed. Never a 412: nothing is known
+    /// about the version.
     Unavailable,
+    /// 503: a write failed in a way that leaves its outcome unknown (the
+    /// store timed out, or its answer was lost), so the change may or may
+    /// not have been applied and the client must look before it sends it
+    /// again. Type `#section-9.2.2` of RFC 9110, the section on repeating a
+    /// request after a failure that hid its outcome.
+    Unconfirmed,
     /// 404: a PATCH or DELETE of a target that does not exist, answered by
     /// [`Gate`](crate::Gate) before any precondition (RFC 9110 §13.2.1),
     /// and a write without a precondition that found its target gone
@@ -186,6 +193,7 @@ pub struct ProblemTexts {
     required: ProblemText,
     malformed: ProblemText,
     unavailable: ProblemText,
+    unconfirmed: ProblemText,
     not_found: ProblemText,
     busy: ProblemText,
     // Whether `Changed` / `Exists` / `Unmatchable` still have their default
@@ -267,8 +275,17 @@ impl Default for ProblemTexts {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.503"),
                 title: Cow::Borrowed("Storage unavailable"),
                 detail: Cow::Borrowed(
-                    "The current version of this item could not be read or written, so nothing \
-                     was changed. Try again in a moment.",
+                    "The storage could not be reached, so nothing was changed. Try again in a \
+                     moment.",
+                ),
+            },
+            unconfirmed: ProblemText {
+                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2"),
+                title: Cow::Borrowed("Change not confirmed"),
+                detail: Cow::Borrowed(
+                    "The storage did not confirm this change, so it may or may not have been \
+                     applied. Load the item to see whether it was, and its current ETag, before \
+                     you send the change again.",
                 ),
             },
             not_found: ProblemText {
@@ -330,6 +347,7 @@ impl ProblemTexts {
             ProblemKind::Required => &self.required,
             ProblemKind::Malformed => &self.malformed,
             ProblemKind::Unavailable => &self.unavailable,
+            ProblemKind::Unconfirmed => &self.unconfirmed,
             ProblemKind::NotFound => &self.not_found,
             ProblemKind::Busy => &self.busy,
         }
@@ -344,6 +362,7 @@ impl ProblemTexts {
             ProblemKind::Required => &mut self.required,
             ProblemKind::Malformed => &mut self.malformed,
             ProblemKind::Unavailable => &mut self.unavailable,
+            ProblemKind::Unconfirmed => &mut self.unconfirmed,
             ProblemKind::NotFound => &mut self.not_found,
             ProblemKind::Busy => &mut self.busy,
         }
@@ -519,10 +538,23 @@ impl ProblemTexts {
         self.render(ProblemKind::Malformed, StatusCode::BAD_REQUEST, None, name)
     }
 
-    /// 503 Service Unavailable, for a store that could not be reached.
+    /// 503 Service Unavailable, for a store that could not be reached
+    /// before anything was written (the state could not be read).
     pub fn unavailable(&self) -> Response<String> {
         self.problem(
             ProblemKind::Unavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+        )
+    }
+
+    /// 503 Service Unavailable, for a write whose outcome is unknown (the
+    /// store failed after the write may have reached it): the client is
+    /// told to look before it sends the change again, not that nothing
+    /// changed.
+    pub fn unconfirmed(&self) -> Response<String> {
+        self.problem(
+            ProblemKind::Unconfirmed,
             StatusCode::SERVICE_UNAVAILABLE,
             None,
         )
@@ -829,7 +861,7 @@ mod tests {
     use crate::{Expected, Validators};
 
     /// Every kind of problem.
-    const KINDS: [ProblemKind; 9] = [
+    const KINDS: [ProblemKind; 10] = [
         ProblemKind::Changed,
         ProblemKind::Unmatchable,
         ProblemKind::Gone,
@@ -837,6 +869,7 @@ mod tests {
         ProblemKind::Required,
         ProblemKind::Malformed,
         ProblemKind::Unavailable,
+        ProblemKind::Unconfirmed,
         ProblemKind::NotFound,
         ProblemKind::Busy,
     ];

@@ -156,7 +156,13 @@ pub enum WriteError<E> {
     #[error(transparent)]
     Conflict(Conflict),
     /// The store failed (for example, the database is unreachable): answer
-    /// 503 or 500, never 412.
+    /// 503 or 500, never 412. Unless the store knows its write never left
+    /// (no connection could be had), the write may have landed before the
+    /// failure (a timeout, an answer lost): `?` in a handler under
+    /// `PreconditionLayer` answers it as such, with
+    /// [`ProblemKind::Unconfirmed`](crate::ProblemKind::Unconfirmed), and a
+    /// store must not send the write again by itself, as a write under
+    /// `If-Match` that already landed would then be refused as stale.
     #[error("store error")]
     Store(#[source] E),
 }

@@ -892,6 +892,44 @@ async fn a_store_failure_the_handler_reports_gets_the_layers_503() {
     assert!(body_bytes(head.into_body()).await.is_empty());
 }
 
+/// A write whose store failed may have landed (a timeout, a lost answer):
+/// through `?` it becomes the layer's 503 that says so and tells the client
+/// to look before sending the change again, not the "nothing was changed"
+/// of a failed read.
+#[tokio::test]
+async fn a_write_that_failed_with_its_outcome_unknown_gets_the_unconfirmed_503() {
+    /// A handler that writes with `?`.
+    fn put(
+        written: Result<(), ifmatch::WriteError<std::io::Error>>,
+    ) -> Result<Response<String>, Box<Response<String>>> {
+        written.map_err(|e| Box::new(Response::from(e)))?;
+        Ok(Response::new(String::new()))
+    }
+    let svc =
+        PreconditionLayer::new(resolver(present())).layer(service_fn(|_: Request<String>| async {
+            let timed_out = ifmatch::WriteError::Store(std::io::Error::other("timed out"));
+            Ok::<_, Infallible>(put(Err(timed_out)).unwrap_or_else(|refusal| *refusal))
+        }));
+    let req = request(Method::PUT, "/doc", &[(IF_MATCH, "\"v7\"")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    let logged = res.extensions().get::<StoreUnavailable>().unwrap();
+    assert!(logged.unconfirmed());
+    assert_eq!(logged.error().to_string(), "timed out");
+    let json = problem(&body_bytes(res.into_body()).await);
+    let texts = ProblemTexts::default();
+    assert_eq!(json["type"], *texts.get(ProblemKind::Unconfirmed).type_uri);
+    assert_ne!(
+        json["type"],
+        *texts.get(ProblemKind::Unavailable).type_uri,
+        "a client must tell an unknown outcome from nothing changed"
+    );
+    let detail = json["detail"].as_str().unwrap();
+    assert!(detail.contains("may or may not"), "{detail}");
+    assert!(!detail.contains("nothing was changed"), "{detail}");
+}
+
 #[tokio::test]
 async fn the_layer_uses_its_configured_problem_texts() {
     let handler = Handler::default();
@@ -1268,13 +1306,26 @@ async fn a_modify_converted_with_question_mark_gets_the_layers_answer() {
     );
 
     // A read that failed: the layer's 503 marker, its error kept for
-    // logging (a failed write converts the same way, through WriteError).
+    // logging; nothing was written, for certain.
     let down =
         ifmatch::ModifyError::<Box<Response<String>>, _>::Read(std::io::Error::other("down"));
     let res = Response::<String>::from(down);
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let logged = res.extensions().get::<StoreUnavailable>().unwrap();
     assert_eq!(logged.error().to_string(), "down");
+    assert!(!logged.unconfirmed());
+    // A write that failed may have landed: the unconfirmed marker.
+    let lost = ifmatch::ModifyError::<Box<Response<String>>, _>::Write(ifmatch::WriteError::Store(
+        std::io::Error::other("no answer"),
+    ));
+    let res = Response::<String>::from(lost);
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        res.extensions()
+            .get::<StoreUnavailable>()
+            .unwrap()
+            .unconfirmed()
+    );
 
     // The change's refusal is the response it names, unboxed or from a
     // type of the service's own.

@@ -491,22 +491,19 @@ fn unprocessable(detail: &str) -> Response<String> {
     )
 }
 
-/// A 503 for a write the store may have applied before it stopped
-/// answering: the client has to look before it sends the change again.
-fn outcome_unknown(creating: bool) -> Response<String> {
-    let detail = if creating {
-        "The storage did not confirm the create, so the item may or may not exist now. \
-         Sending the POST again may create a second item; create with PUT and \
-         If-None-Match: * to make a retry safe."
-    } else {
-        "The storage did not confirm this change, so it may or may not have been applied. \
-         Load the item to see whether it changed before sending the change again."
-    };
+/// A 503 for a POST the store may have applied before it stopped
+/// answering: the client has to look before it sends it again, and has no
+/// id to look at. The type and title are `ProblemKind::Unconfirmed`'s (a
+/// change's is the gate's own text); the text says how to create safely.
+fn create_unconfirmed(texts: &ProblemTexts) -> Response<String> {
+    let unconfirmed = texts.get(ProblemKind::Unconfirmed);
     problem_response(
         StatusCode::SERVICE_UNAVAILABLE,
-        "https://www.rfc-editor.org/rfc/rfc9110#status.503",
-        "Storage unavailable",
-        detail,
+        &unconfirmed.type_uri,
+        &unconfirmed.title,
+        "The storage did not confirm the create, so the item may or may not exist now. \
+         Sending the POST again may create a second item; create with PUT and \
+         If-None-Match: * to make a retry safe.",
     )
 }
 
@@ -842,7 +839,8 @@ impl Items {
     fn store_failed(&self, err: &StoreError, creating: bool) -> Response<String> {
         match err.failure() {
             Failure::Unavailable => self.unavailable(),
-            Failure::OutcomeUnknown => outcome_unknown(creating),
+            Failure::OutcomeUnknown if creating => create_unconfirmed(&self.texts),
+            Failure::OutcomeUnknown => self.texts.unconfirmed(),
             Failure::Refused => unprocessable(&format!(
                 "The storage cannot hold this item ({}). Nothing was changed.",
                 err.message()

@@ -205,11 +205,16 @@ where
                             return Poll::Ready(Ok(full(res, *this.head)));
                         }
                     }
-                    // Its store failed: the layer's own 503, the error kept
+                    // Its store failed: the layer's own 503 (nothing was
+                    // changed, or the outcome is unknown), the error kept
                     // for logging.
                     if res.status() == StatusCode::SERVICE_UNAVAILABLE {
                         if let Some(failure) = res.extensions_mut().remove::<StoreUnavailable>() {
-                            let mut res = this.gate.unavailable();
+                            let mut res = if failure.unconfirmed() {
+                                this.gate.unconfirmed()
+                            } else {
+                                this.gate.unavailable()
+                            };
                             res.extensions_mut().insert(failure);
                             return Poll::Ready(Ok(full(res, *this.head)));
                         }

@@ -17,9 +17,11 @@
 //!   [`Conflict`], return [`conflict_response`] and the layer answers the
 //!   same 412 a failed precondition gets, with the now-current ETag (404
 //!   for a write without a precondition that found the target gone); if
-//!   the store itself failed, return [`unavailable_response`] for the
-//!   layer's 503. `Response::from` a [`WriteError`] picks between the
-//!   two, so a handler that returns `Result<Response, Response>` can write
+//!   the store itself failed, return [`unconfirmed_response`] for the
+//!   layer's 503 that tells the client the change may or may not have
+//!   been applied ([`unavailable_response`] where nothing can have been
+//!   written). `Response::from` a [`WriteError`] picks between a conflict
+//!   and an unconfirmed write, so a handler that returns `Result<Response, Response>` can write
 //!   with `?` (and modify: `Response::from` a
 //!   [`ModifyError`]).
 //!   A target the resolver reports absent is evaluated only for PUT, the
@@ -401,27 +403,40 @@ fn marker<B: Default, T: Clone + Send + Sync + 'static>(
     res
 }
 
-/// A store failure a handler reports with [`unavailable_response`], in the
-/// extensions of the 503 response, for logging. [`PreconditionLayer`]
-/// keeps it in the 503 it answers with in place of the handler's.
+/// A store failure a handler reports with [`unavailable_response`] or
+/// [`unconfirmed_response`], in the extensions of the 503 response, for
+/// logging. [`PreconditionLayer`] keeps it in the 503 it answers with in
+/// place of the handler's.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the handler's store failed")]
-pub struct StoreUnavailable(#[source] Arc<dyn std::error::Error + Send + Sync>);
+pub struct StoreUnavailable {
+    #[source]
+    error: Arc<dyn std::error::Error + Send + Sync>,
+    unconfirmed: bool,
+}
 
 impl StoreUnavailable {
     /// The store's error.
     pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.0
+        &*self.error
+    }
+
+    /// Whether a write may have happened ([`unconfirmed_response`]), not
+    /// only a read that failed ([`unavailable_response`]).
+    pub fn unconfirmed(&self) -> bool {
+        self.unconfirmed
     }
 }
 
-/// A response for a handler whose store failed (unreachable, timed out):
-/// [`PreconditionLayer`] replaces it with its configured 503 problem
-/// response ([`ProblemKind::Unavailable`](crate::ProblemKind::Unavailable)),
-/// as it answers when its resolver fails, and keeps `err` in the
-/// response's extensions as a [`StoreUnavailable`] for logging. The error is
-/// never shown to the client. A conflict is not a store failure: report it
-/// with [`conflict_response`].
+/// A response for a handler whose store failed before anything was
+/// written (it could not read the state, or could not reach the store at
+/// all): [`PreconditionLayer`] replaces it with its configured 503 problem
+/// response ([`ProblemKind::Unavailable`](crate::ProblemKind::Unavailable),
+/// "nothing was changed"), as it answers when its resolver fails, and keeps
+/// `err` in the response's extensions as a [`StoreUnavailable`] for
+/// logging. The error is never shown to the client. A write that failed
+/// after it may have reached the store is [`unconfirmed_response`]; a
+/// conflict is not a store failure: report it with [`conflict_response`].
 ///
 /// The layer recognizes it by its status, 503, and the error in its
 /// extensions: a layer in between must keep both. Without the layer, it is
@@ -431,30 +446,79 @@ impl StoreUnavailable {
 ///
 /// ```
 /// use http::{Response, StatusCode};
-/// use ifmatch::WriteError;
-/// use ifmatch::middleware::{StoreUnavailable, conflict_response, unavailable_response};
+/// use ifmatch::middleware::{StoreUnavailable, unavailable_response};
 ///
-/// fn answer(write: Result<String, WriteError<std::io::Error>>) -> Response<String> {
-///     match write {
+/// fn answer(read: Result<String, std::io::Error>) -> Response<String> {
+///     match read {
 ///         Ok(body) => Response::new(body),
-///         Err(WriteError::Conflict(conflict)) => conflict_response(conflict),
-///         Err(WriteError::Store(err)) => unavailable_response(err),
-///         Err(other) => unavailable_response(other),
+///         Err(err) => unavailable_response(err),
 ///     }
 /// }
 ///
 /// let down = std::io::Error::other("connection refused");
-/// let res = answer(Err(WriteError::Store(down)));
+/// let res = answer(Err(down));
 /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 /// let logged = res.extensions().get::<StoreUnavailable>().unwrap();
 /// assert_eq!(logged.error().to_string(), "connection refused");
+/// assert!(!logged.unconfirmed());
 /// ```
 pub fn unavailable_response<B: Default>(
     err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Response<B> {
     marker(
         StatusCode::SERVICE_UNAVAILABLE,
-        StoreUnavailable(Arc::from(err.into())),
+        StoreUnavailable {
+            error: Arc::from(err.into()),
+            unconfirmed: false,
+        },
+    )
+}
+
+/// A response for a handler whose write failed after it may have reached
+/// the store (a timeout, a connection lost before the answer): the change
+/// may or may not have been applied. [`PreconditionLayer`] replaces it with
+/// its configured 503 problem response
+/// ([`ProblemKind::Unconfirmed`](crate::ProblemKind::Unconfirmed)), which
+/// tells the client to look before it sends the change again, instead of
+/// the "nothing was changed" of [`unavailable_response`]. `err` is kept in
+/// the response's extensions as a [`StoreUnavailable`] for logging. This is
+/// what [`WriteError::Store`] becomes with `?`: a store that knows its
+/// write never left (no connection could be had) may answer
+/// [`unavailable_response`] instead.
+///
+/// Like [`unavailable_response`], it is a bare 503 without the layer; use
+/// [`ProblemTexts::unconfirmed`](crate::ProblemTexts::unconfirmed) directly
+/// in that case.
+///
+/// ```
+/// use http::{Response, StatusCode};
+/// use ifmatch::WriteError;
+/// use ifmatch::middleware::{StoreUnavailable, conflict_response, unconfirmed_response};
+///
+/// fn answer(write: Result<String, WriteError<std::io::Error>>) -> Response<String> {
+///     match write {
+///         Ok(body) => Response::new(body),
+///         Err(WriteError::Conflict(conflict)) => conflict_response(conflict),
+///         Err(WriteError::Store(err)) => unconfirmed_response(err),
+///         Err(other) => unconfirmed_response(other),
+///     }
+/// }
+///
+/// let timed_out = std::io::Error::other("no answer within 5 s");
+/// let res = answer(Err(WriteError::Store(timed_out)));
+/// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// let logged = res.extensions().get::<StoreUnavailable>().unwrap();
+/// assert!(logged.unconfirmed());
+/// ```
+pub fn unconfirmed_response<B: Default>(
+    err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> Response<B> {
+    marker(
+        StatusCode::SERVICE_UNAVAILABLE,
+        StoreUnavailable {
+            error: Arc::from(err.into()),
+            unconfirmed: true,
+        },
     )
 }
 
@@ -463,16 +527,17 @@ pub fn unavailable_response<B: Default>(
 /// [conflict](WriteError::Conflict) as [`conflict_response`] (the 412 with
 /// the current ETag, or 404 for a write without a precondition that found
 /// the target gone), a [store failure](WriteError::Store) as
-/// [`unavailable_response`] (the 503).
+/// [`unconfirmed_response`] (the 503 of a write whose outcome is unknown:
+/// the store cannot tell whether it failed before or after writing).
 ///
 /// So a handler that returns `Result<Response, Response>` can write with
 /// `?`. What it converts to is a marker for the layer, not a finished
-/// answer: like [`conflict_response`] and [`unavailable_response`], it is a
+/// answer: like [`conflict_response`] and [`unconfirmed_response`], it is a
 /// bare 412 or 503, with an empty body and no `ETag`, unless
 /// [`PreconditionLayer`] is around the handler to replace it. A handler
 /// that calls [`Gate`](crate::Gate) itself answers with
 /// [`Gate::conflict`](crate::Gate::conflict) and
-/// [`Gate::unavailable`](crate::Gate::unavailable) instead.
+/// [`Gate::unconfirmed`](crate::Gate::unconfirmed) instead.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -508,7 +573,7 @@ where
     fn from(err: WriteError<E>) -> Self {
         match err {
             WriteError::Conflict(conflict) => conflict_response(conflict),
-            WriteError::Store(err) => unavailable_response(err),
+            WriteError::Store(err) => unconfirmed_response(err),
         }
     }
 }
