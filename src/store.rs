@@ -213,7 +213,17 @@ impl<E> WriteError<E> {
 ///   412 carries the now-current entity-tag (or says "gone", or for a
 ///   refused create that the target exists);
 /// - derive entity-tags only from what is stored (a version that is never
-///   reused, or the content), so every instance agrees on them.
+///   reused, or the content), so every instance agrees on them. Never
+///   reused means also across a restore from an older backup, a failover
+///   to a replica that lags, or a counter that is evicted: a tag a client
+///   still holds must not come back for another state, or its `If-Match`
+///   overwrites that state. A store that can lose acknowledged writes
+///   takes versions that cannot go back (a timestamp with a node id, or a
+///   counter with an epoch in the tag) or content tags;
+/// - report a write that may have reached the store before failing as
+///   [`WriteError::Store`] and not send it again by itself: under
+///   `If-Match`, a resent write that had landed is refused as stale, and
+///   the client is told of a conflict it caused itself.
 ///
 /// # A SQL store
 ///
@@ -274,7 +284,12 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
 
     /// Removes `key` if the current state is `expected`, returning what was
     /// removed. Removing an absent key is a conflict that
-    /// [is gone](Conflict::is_gone) (answer 404, or 412 under `If-Match`).
+    /// [is gone](Conflict::is_gone) (answer 404, or 412 under `If-Match`),
+    /// except under [`Expected::Absent`], which a removal can never meet:
+    /// like every refusal under `Absent`, its conflict is
+    /// [`Conflict::refused`]`(Absent, …)`, which says the target exists.
+    /// ([`Gate`](crate::Gate) never hands a DELETE `Absent`: it answers a
+    /// DELETE of a missing target with 404 itself.)
     fn remove(
         &self,
         key: &K,
@@ -324,7 +339,13 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// `change` may run more than once, each time on a freshly read value;
     /// it should have no other effect than computing the new value. A store
     /// that can read and write in one atomic step may override this method,
-    /// keeping its outcomes.
+    /// keeping its outcomes. The read must see the latest write (a
+    /// replica that lags, or an eventually consistent read, makes every
+    /// attempt lose). Size `attempts` for the contention: the retries do
+    /// not wait, so with many writers of one target over a network a few
+    /// attempts end in 409 often (a helper's Redis store, 16 writers of one
+    /// key: about two thirds of changes at 3 attempts), and the client is
+    /// to send its request again.
     ///
     /// ```
     /// use std::convert::Infallible;
