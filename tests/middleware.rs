@@ -2921,6 +2921,101 @@ async fn call(
     (parts.status, parts.headers, body_bytes(body).await)
 }
 
+/// A page on another origin (a back-office web app) can use the layers
+/// only through CORS: `If-Match` is not a safelisted request header, so the
+/// browser sends a preflight first, and a script reads `ETag` only if the
+/// response exposes it. With tower-http's `CorsLayer` outside the
+/// precondition layer, the preflight never reaches it, and the layer's own
+/// 412 and 428 carry the CORS headers, so the script can read the current
+/// tag and the problem body (a response without them reaches it as a
+/// network error).
+#[tokio::test]
+async fn axum_behind_cors_a_page_on_another_origin_reads_the_etag_and_the_412() {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    let (store, v1) = seeded();
+    let origin = "https://backoffice.example";
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::exact(http::HeaderValue::from_static(origin)))
+        .allow_methods([Method::GET, Method::PUT, Method::DELETE])
+        .allow_headers([IF_MATCH, IF_NONE_MATCH, CONTENT_TYPE])
+        .expose_headers([ETAG, LAST_MODIFIED]);
+    let app = docs_app(store).layer(cors);
+    let page = (http::header::ORIGIN, origin);
+    let only_page = std::slice::from_ref(&page);
+
+    // The preflight of a PUT with If-Match is answered by CORS alone.
+    let (status, headers, _) = call(
+        &app,
+        Method::OPTIONS,
+        "/docs/a",
+        &[
+            page.clone(),
+            (http::header::ACCESS_CONTROL_REQUEST_METHOD, "PUT"),
+            (
+                http::header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "if-match, content-type",
+            ),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let allowed = headers[http::header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("if-match"), "{allowed}");
+
+    // A GET exposes the tag to the page's script.
+    let (status, headers, _) = call(&app, Method::GET, "/docs/a", only_page, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[http::header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+    let exposed = headers[http::header::ACCESS_CONTROL_EXPOSE_HEADERS]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("etag"), "{exposed}");
+
+    // Someone else saves first; the page's stale save gets the layer's
+    // 412, readable by the page: CORS headers, the current tag exposed.
+    let v1 = v1.to_string();
+    let stale = [page.clone(), (IF_MATCH, v1.as_str())];
+    let (status, _, _) = call(
+        &app,
+        Method::PUT,
+        "/docs/a",
+        &stale,
+        Some(json!({"title": "theirs"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, headers, body) = call(
+        &app,
+        Method::PUT,
+        "/docs/a",
+        &stale,
+        Some(json!({"title": "mine"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(headers[http::header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+    assert!(headers.contains_key(ETAG));
+    assert_eq!(problem(&body)["status"], 412);
+
+    // So does the 428 of a save without If-Match.
+    let (status, headers, _) = call(
+        &app,
+        Method::PUT,
+        "/docs/a",
+        only_page,
+        Some(json!({"title": "mine"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(headers[http::header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+}
+
 #[tokio::test]
 async fn axum_get_returns_the_document_with_its_store_etag() {
     let (store, v1) = seeded();
