@@ -177,7 +177,8 @@ impl<B> RequestHeaders for http::Request<B> {
 ///                 .finish()
 ///         }
 ///         Err(WriteError::Conflict(conflict)) => to_actix(gate.conflict(&conflict)),
-///         Err(_) => to_actix(gate.unavailable()),
+///         // The write may have landed before the store failed.
+///         Err(_) => to_actix(gate.unconfirmed()),
 ///     }
 /// }
 ///

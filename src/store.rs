@@ -218,8 +218,11 @@ impl<E> WriteError<E> {
 ///   to a replica that lags, or a counter that is evicted: a tag a client
 ///   still holds must not come back for another state, or its `If-Match`
 ///   overwrites that state. A store that can lose acknowledged writes
-///   takes versions that cannot go back (a timestamp with a node id, or a
-///   counter with an epoch in the tag) or content tags;
+///   takes content tags, or versions that cannot come back (random ones,
+///   or a counter with an epoch in the tag that changes on every restore;
+///   not the clock, which can step back), or moves its counter past every
+///   version it may have issued when it is restored (for the SQL store
+///   below, `setval` on the sequence);
 /// - report a write that may have reached the store before failing as
 ///   [`WriteError::Store`] and not send it again by itself: under
 ///   `If-Match`, a resent write that had landed is refused as stale, and
@@ -285,9 +288,10 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// Removes `key` if the current state is `expected`, returning what was
     /// removed. Removing an absent key is a conflict that
     /// [is gone](Conflict::is_gone) (answer 404, or 412 under `If-Match`),
-    /// except under [`Expected::Absent`], which a removal can never meet:
-    /// like every refusal under `Absent`, its conflict is
-    /// [`Conflict::refused`]`(Absent, …)`, which says the target exists.
+    /// and under [`Expected::Absent`], which a removal can never meet, also
+    /// one that [already exists](Conflict::already_exists), as every
+    /// refusal under `Absent` is ([`Conflict::refused`]`(Absent, …)`), so
+    /// its 412 is the refused create's.
     /// ([`Gate`](crate::Gate) never hands a DELETE `Absent`: it answers a
     /// DELETE of a missing target with 404 itself.)
     fn remove(
@@ -339,7 +343,9 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// `change` may run more than once, each time on a freshly read value;
     /// it should have no other effect than computing the new value. A store
     /// that can read and write in one atomic step may override this method,
-    /// keeping its outcomes. The read must see the latest write (a
+    /// keeping its outcomes; a failure after its step may have reached the
+    /// store is [`ModifyError::Write`]`(`[`WriteError::Store`]`)`, never
+    /// [`ModifyError::Read`], which answers that nothing was changed. The read must see the latest write (a
     /// replica that lags, or an eventually consistent read, makes every
     /// attempt lose). Size `attempts` for the contention: the retries do
     /// not wait, so with many writers of one target over a network a few
@@ -419,13 +425,14 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     }
 }
 
-/// Why [`ConditionalStore::modify`] wrote nothing: a failed read, the
-/// write's refusal or failure, the change's refusal, or lost races, the
-/// ways a read-modify-write can end unwritten.
+/// Why [`ConditionalStore::modify`] ended without a confirmed write: a
+/// failed read, the write's refusal or failure (which may have written),
+/// the change's refusal, or lost races.
 ///
 /// Not exhaustive, like [`WriteError`]: a later version may tell apart a
 /// way of failing that these variants now share, so a `match` needs a
-/// catch-all arm (answer it as the 503 of a failed store).
+/// catch-all arm (answer it as the 503 of a write whose outcome is unknown,
+/// [`ProblemKind::Unconfirmed`](crate::ProblemKind::Unconfirmed)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModifyError<R, E> {

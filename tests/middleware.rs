@@ -928,6 +928,28 @@ async fn a_write_that_failed_with_its_outcome_unknown_gets_the_unconfirmed_503()
     let detail = json["detail"].as_str().unwrap();
     assert!(detail.contains("may or may not"), "{detail}");
     assert!(!detail.contains("nothing was changed"), "{detail}");
+
+    // The service's own text for it, as for every other kind.
+    let texts = ProblemTexts::default().set(
+        ProblemKind::Unconfirmed,
+        ProblemText {
+            type_uri: "urn:example:unconfirmed".into(),
+            title: "Not confirmed".into(),
+            detail: "Check the item before saving again.".into(),
+        },
+    );
+    let svc = PreconditionLayer::new(resolver(present()))
+        .texts(texts)
+        .layer(service_fn(|_: Request<String>| async {
+            let timed_out = ifmatch::WriteError::Store(std::io::Error::other("timed out"));
+            Ok::<_, Infallible>(put(Err(timed_out)).unwrap_or_else(|refusal| *refusal))
+        }));
+    let req = request(Method::PUT, "/doc", &[(IF_MATCH, "\"v7\"")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let json = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(json["type"], "urn:example:unconfirmed");
+    assert_eq!(json["detail"], "Check the item before saving again.");
 }
 
 #[tokio::test]
@@ -2925,7 +2947,7 @@ async fn call(
 /// only through CORS: `If-Match` is not a safelisted request header, so the
 /// browser sends a preflight first, and a script reads `ETag` only if the
 /// response exposes it. With tower-http's `CorsLayer` outside the
-/// precondition layer, the preflight never reaches it, and the layer's own
+/// precondition layer, CORS answers the preflight, and the layer's own
 /// 412 and 428 carry the CORS headers, so the script can read the current
 /// tag and the problem body (a response without them reaches it as a
 /// network error).
@@ -2939,7 +2961,7 @@ async fn axum_behind_cors_a_page_on_another_origin_reads_the_etag_and_the_412() 
         .allow_origin(AllowOrigin::exact(http::HeaderValue::from_static(origin)))
         .allow_methods([Method::GET, Method::PUT, Method::DELETE])
         .allow_headers([IF_MATCH, IF_NONE_MATCH, CONTENT_TYPE])
-        .expose_headers([ETAG, LAST_MODIFIED]);
+        .expose_headers([ETAG]);
     let app = docs_app(store).layer(cors);
     let page = (http::header::ORIGIN, origin);
     let only_page = std::slice::from_ref(&page);
@@ -3000,6 +3022,7 @@ async fn axum_behind_cors_a_page_on_another_origin_reads_the_etag_and_the_412() 
     .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(headers[http::header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+    assert_eq!(headers[http::header::ACCESS_CONTROL_EXPOSE_HEADERS], "etag");
     assert!(headers.contains_key(ETAG));
     assert_eq!(problem(&body)["status"], 412);
 

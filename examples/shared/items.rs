@@ -852,7 +852,7 @@ impl Items {
         match err {
             WriteError::Conflict(conflict) => Reply::Conflict(conflict),
             WriteError::Store(e) => Reply::Done(self.store_failed(&e, false)),
-            _ => Reply::Done(self.unavailable()),
+            _ => Reply::Done(self.texts.unconfirmed()),
         }
     }
 
@@ -901,7 +901,7 @@ impl Items {
             // overwrite anything.
             Err(WriteError::Conflict(c)) => self.texts.conflict(&c),
             Err(WriteError::Store(e)) => self.store_failed(&e, true),
-            Err(_) => self.unavailable(),
+            Err(_) => create_unconfirmed(&self.texts),
         }
     }
 
@@ -1020,7 +1020,7 @@ impl Items {
             Err(ModifyError::Change(res)) => (*res).into(),
             // Every attempt lost the race.
             Err(ModifyError::Busy(_)) => busy(id).into(),
-            Err(_) => self.unavailable().into(),
+            Err(_) => self.texts.unconfirmed().into(),
         }
     }
 

@@ -21,9 +21,9 @@
 //!   layer's 503 that tells the client the change may or may not have
 //!   been applied ([`unavailable_response`] where nothing can have been
 //!   written). `Response::from` a [`WriteError`] picks between a conflict
-//!   and an unconfirmed write, so a handler that returns `Result<Response, Response>` can write
-//!   with `?` (and modify: `Response::from` a
-//!   [`ModifyError`]).
+//!   and an unconfirmed write, so a handler that returns
+//!   `Result<Response, Response>` can write with `?` (and modify:
+//!   `Response::from` a [`ModifyError`]).
 //!   A target the resolver reports absent is evaluated only for PUT, the
 //!   one method that can create it (RFC 9110 §13.2.1: the 404 comes before
 //!   preconditions): a PATCH or DELETE of it gets 404 from the layer, and a
@@ -679,7 +679,7 @@ impl<B> IntoRefusal<B> for std::convert::Infallible {
 }
 
 /// A [`ConditionalStore::modify`](crate::ConditionalStore::modify) that
-/// wrote nothing, as the response [`PreconditionLayer`] answers with: a
+/// ended without a confirmed write, as the response [`PreconditionLayer`] answers with: a
 /// [failed read](ModifyError::Read) as [`unavailable_response`] (503), a
 /// [refused or failed write](ModifyError::Write) as
 /// `Response::from(WriteError)` (412, 404 or 503), a
