@@ -465,12 +465,19 @@ impl StoreUnavailable {
 pub fn unavailable_response<B: Default>(
     err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Response<B> {
+    store_failed(err.into(), false)
+}
+
+/// The 503 marker of a failed store, for [`unavailable_response`] and
+/// [`unconfirmed_response`].
+fn store_failed<B: Default>(
+    err: Box<dyn std::error::Error + Send + Sync>,
+    unconfirmed: bool,
+) -> Response<B> {
+    let error = Arc::from(err);
     marker(
         StatusCode::SERVICE_UNAVAILABLE,
-        StoreUnavailable {
-            error: Arc::from(err.into()),
-            unconfirmed: false,
-        },
+        StoreUnavailable { error, unconfirmed },
     )
 }
 
@@ -513,13 +520,7 @@ pub fn unavailable_response<B: Default>(
 pub fn unconfirmed_response<B: Default>(
     err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Response<B> {
-    marker(
-        StatusCode::SERVICE_UNAVAILABLE,
-        StoreUnavailable {
-            error: Arc::from(err.into()),
-            unconfirmed: true,
-        },
-    )
+    store_failed(err.into(), true)
 }
 
 /// A handler's refused or failed conditional write as the response that
