@@ -48,7 +48,7 @@ pub(crate) fn parse_time(value: &[u8]) -> Option<SystemTime> {
 }
 
 /// The date of a field that must hold exactly one HTTP-date: `None` when the
-/// field is absent, repeated, or not a valid date (RFC 9110 §13.1.3 and
+/// field is absent, repeated, or not a valid date ([RFC 9110 §13.1.3](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.3) and
 /// §13.1.4 say to ignore the field then).
 pub(crate) fn single<'a>(mut lines: impl Iterator<Item = &'a [u8]>) -> Option<i64> {
     let first = lines.next()?;

@@ -20,13 +20,13 @@ use std::fmt;
 ///     "invalid entity-tag: byte 0x20 at offset 2 is not allowed inside the quotes"
 /// );
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("invalid entity-tag: {kind}")]
 pub struct InvalidETag {
     kind: ETagErrorKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum ETagErrorKind {
     Empty,
     MissingOpeningQuote {
@@ -127,11 +127,5 @@ pub struct HashError {
 impl HashError {
     pub(crate) fn new(message: String) -> Self {
         Self { message }
-    }
-}
-
-impl serde::ser::Error for HashError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        Self::new(msg.to_string())
     }
 }

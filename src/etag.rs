@@ -30,7 +30,21 @@ use crate::error::{ETagErrorKind, InvalidETag};
 ///
 /// `==` means *identical* (same weakness, same opaque tag). Use
 /// [`strong_eq`](Self::strong_eq) and [`weak_eq`](Self::weak_eq) for the two
-/// comparison functions of RFC 9110 §8.8.3.2.
+/// comparison functions of [RFC 9110 §8.8.3.2](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.2).
+///
+/// # Stability of the tags this crate builds
+///
+/// The tags that [`from_version`](Self::from_version),
+/// [`from_timestamp`](Self::from_timestamp),
+/// [`from_content`](Self::from_content),
+/// [`from_serialize`](Self::from_serialize) and
+/// [`ETagHasher`](crate::ETagHasher) build are part of this crate's API:
+/// the same input gives the same bytes in every release of one
+/// semver-compatible series. Clients, caches and databases keep these tags,
+/// and during a rolling deploy old and new instances compare them, so a
+/// different encoding would answer every stored tag with 412 or a needless
+/// 200. A release that changes any of them is a breaking release, and its
+/// changelog says so. Unit tests pin the exact bytes of each.
 ///
 /// # Examples
 ///
@@ -172,11 +186,13 @@ impl ETag {
     /// a number for different content of the same resource (for example
     /// after a delete and re-create): take versions from a sequence that
     /// only grows.
+    /// The format is [stable](Self#stability-of-the-tags-this-crate-builds).
     ///
     /// ```
     /// # use ifmatch::ETag;
     /// assert_eq!(ETag::from_version(42).to_string(), "\"v42\"");
     /// ```
+    #[must_use]
     pub fn from_version(version: u64) -> Self {
         let mut digits = [0u8; 20];
         let n = write_decimal(version, &mut digits);
@@ -190,7 +206,7 @@ impl ETag {
     /// `None` for any other tag, so that a store refuses the write (a tag it
     /// did not make cannot be current): a weak tag (`W/"v42"` has the same
     /// opaque tag, but `If-Match` and a compare-and-swap compare strongly,
-    /// RFC 9110 §13.1.1), a tag that is not `v` and decimal digits, and one
+    /// [RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1)), a tag that is not `v` and decimal digits, and one
     /// that `from_version` would write otherwise (`"v042"`, `"v"`, a number
     /// over `u64::MAX`).
     ///
@@ -203,6 +219,7 @@ impl ETag {
     /// assert_eq!(ETag::from_content("v42").version(), None);
     /// # Ok::<(), ifmatch::InvalidETag>(())
     /// ```
+    #[must_use]
     pub fn version(&self) -> Option<u64> {
         if self.is_weak() {
             return None;
@@ -228,6 +245,7 @@ impl ETag {
     /// twice within its resolution; use it when the store's clock gives
     /// every write a distinct time (or prefer [`from_version`](Self::from_version)).
     /// Times before 1970 are written with a minus sign.
+    /// The format is [stable](Self#stability-of-the-tags-this-crate-builds).
     ///
     /// ```
     /// # use ifmatch::ETag;
@@ -236,6 +254,7 @@ impl ETag {
     /// let t = UNIX_EPOCH + Duration::new(1_700_000_000, 42);
     /// assert_eq!(ETag::from_timestamp(t).to_string(), "\"t1700000000.000000042\"");
     /// ```
+    #[must_use]
     pub fn from_timestamp(time: SystemTime) -> Self {
         let (sign, d): (&[u8], _) = match time.duration_since(UNIX_EPOCH) {
             Ok(d) => (b"", d),
@@ -323,7 +342,7 @@ impl ETag {
         }
     }
 
-    /// Parses an entity-tag from bytes, exactly per RFC 9110 §8.8.3 (no
+    /// Parses an entity-tag from bytes, exactly per [RFC 9110 §8.8.3](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3) (no
     /// surrounding whitespace, no length limit).
     ///
     /// # Errors
@@ -338,13 +357,15 @@ impl ETag {
     /// assert!(ETag::parse(b"abc").is_err());
     /// assert!(ETag::parse(b"w/\"abc\"").is_err());
     /// ```
-    pub fn parse(bytes: &[u8]) -> Result<Self, InvalidETag> {
+    pub fn parse(bytes: impl AsRef<[u8]>) -> Result<Self, InvalidETag> {
+        let bytes = bytes.as_ref();
         validate(bytes)?;
         Ok(Self::from_valid_wire(bytes))
     }
 
     /// The complete wire form, e.g. `W/"xyzzy"`.
     #[inline]
+    #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.repr {
             Repr::Inline { len, buf } => &buf[..usize::from(*len)],
@@ -354,12 +375,14 @@ impl ETag {
 
     /// Whether this tag carries the `W/` weakness indicator.
     #[inline]
+    #[must_use]
     pub fn is_weak(&self) -> bool {
         self.as_bytes()[0] == b'W'
     }
 
     /// Whether this is a strong tag (no `W/`).
     #[inline]
+    #[must_use]
     pub fn is_strong(&self) -> bool {
         !self.is_weak()
     }
@@ -372,6 +395,7 @@ impl ETag {
     /// # Ok::<(), ifmatch::InvalidETag>(())
     /// ```
     #[inline]
+    #[must_use]
     pub fn tag(&self) -> &[u8] {
         let b = self.as_bytes();
         let start = if b[0] == b'W' { 3 } else { 1 };
@@ -379,7 +403,7 @@ impl ETag {
     }
 
     /// The same opaque tag, marked weak (for a representation that a layer
-    /// such as compression transforms; RFC 9110 §8.8.1).
+    /// such as compression transforms; [RFC 9110 §8.8.1](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.1)).
     ///
     /// ```
     /// # use ifmatch::ETag;
@@ -406,12 +430,14 @@ impl ETag {
     /// | `"1"` | `"1"` | match | match |
     ///
     /// Used by `If-Match` and `If-Range`.
+    #[must_use]
     pub fn strong_eq(&self, other: &ETag) -> bool {
         self.is_strong() && other.is_strong() && self.tag() == other.tag()
     }
 
-    /// Weak comparison (RFC 9110 §8.8.3.2): the opaque tags are identical,
+    /// Weak comparison ([RFC 9110 §8.8.3.2](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.2)): the opaque tags are identical,
     /// whatever the weakness of either. Used by `If-None-Match`.
+    #[must_use]
     pub fn weak_eq(&self, other: &ETag) -> bool {
         self.tag() == other.tag()
     }
@@ -425,6 +451,7 @@ impl ETag {
     /// let v = ETag::from_version(3).to_header_value();
     /// assert_eq!(v, "\"v3\"");
     /// ```
+    #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
         let result = match &self.repr {
             Repr::Inline { .. } => HeaderValue::from_bytes(self.as_bytes()),

@@ -31,23 +31,26 @@ impl Precondition {
     /// store's compare-and-swap.
     ///
     /// [`Expected::Absent`] on a GET or HEAD means the target did not
-    /// exist and preconditions were not evaluated: answer 404 (RFC 9110
-    /// §13.2.1). (A PATCH or DELETE of a missing target gets its 404 from
+    /// exist and preconditions were not evaluated: answer 404 ([RFC 9110
+    /// §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1)). (A PATCH or DELETE of a missing target gets its 404 from
     /// [`Gate::check`] and never gets here.) A handler that changes the
     /// current value (a PATCH) passes this to
     /// [`ConditionalStore::modify`](crate::ConditionalStore::modify), which
     /// writes under [`pinned_to`](Expected::pinned_to) the value it read.
+    #[must_use]
     pub fn expected(&self) -> &Expected {
         &self.expected
     }
 
     /// The expected state, by value.
+    #[must_use]
     pub fn into_expected(self) -> Expected {
         self.expected
     }
 
     /// Whether `If-Range` failed: ignore `Range` and send the whole
     /// representation with 200.
+    #[must_use]
     pub fn ignore_range(&self) -> bool {
         self.ignore_range
     }
@@ -58,7 +61,8 @@ impl Precondition {
     /// must not write then, only compare: unless it finds the stored state
     /// already equal to the request, its answer is this conflict's 412, and
     /// before looking at the body: preconditions come before the content
-    /// (RFC 9110 §13.2.1).
+    /// ([RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1)).
+    #[must_use]
     pub fn failed(&self) -> Option<&Conflict> {
         self.failed.as_ref()
     }
@@ -135,6 +139,7 @@ pub struct Gate {
 
 impl Gate {
     /// The default gate: strict policy, default texts.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -195,7 +200,7 @@ impl Gate {
 
     /// Let the handler confirm a PUT that may be a retry of a request that
     /// already succeeded (its response was lost, so the client resends it
-    /// with the old tag). RFC 9110 §13.1.1 lets the server answer 2xx
+    /// with the old tag). [RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1) lets the server answer 2xx
     /// instead of 412 "if it can determine that the state change has
     /// already succeeded", which only the handler, holding the body, can.
     ///
@@ -279,8 +284,8 @@ impl Gate {
     /// [`reject_malformed`](Self::reject_malformed)).
     ///
     /// A PATCH or DELETE of a target that does not exist gets 404
-    /// ([`ProblemKind::NotFound`]) before anything is evaluated (RFC 9110
-    /// §13.2.1), so its handler never runs: a write under the
+    /// ([`ProblemKind::NotFound`]) before anything is evaluated ([RFC 9110
+    /// §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1)), so its handler never runs: a write under the
     /// [`Expected::Absent`] it would get could only create the target.
     /// A PUT is evaluated against the absent target, as it may create it.
     /// Any other method proceeds with `Expected::Absent`, unevaluated: a
@@ -290,7 +295,7 @@ impl Gate {
     /// under `Absent`.
     ///
     /// The responses have a body even for a HEAD; servers drop it, but a
-    /// glue that can should send none (RFC 9110 §9.3.2), as
+    /// glue that can should send none ([RFC 9110 §9.3.2](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.2)), as
     /// `PreconditionLayer` does.
     pub fn check<H, V>(
         &self,
@@ -388,12 +393,14 @@ impl Gate {
 
     /// The 412 for a conditional write that found the target moved on or
     /// gone: the same response a failed precondition gets.
+    #[must_use]
     pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
         self.texts.conflict(conflict)
     }
 
     /// The 503 for a store that could not be reached before anything was
     /// written (the state could not be read).
+    #[must_use]
     pub fn unavailable(&self) -> Response<String> {
         self.texts.unavailable()
     }
@@ -402,6 +409,7 @@ impl Gate {
     /// ([`WriteError::Store`](crate::WriteError::Store) of a write that may
     /// have reached the store): it tells the client to look before it sends
     /// the change again.
+    #[must_use]
     pub fn unconfirmed(&self) -> Response<String> {
         self.texts.unconfirmed()
     }
@@ -409,6 +417,7 @@ impl Gate {
     /// The 409 for a change that named no version and lost the race to
     /// other writes every time
     /// ([`ModifyError::Busy`](crate::ModifyError::Busy)).
+    #[must_use]
     pub fn busy(&self) -> Response<String> {
         self.texts.busy()
     }

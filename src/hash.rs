@@ -65,6 +65,9 @@ impl ETag {
     /// is no padding to strip, and the whole tag fits the inline storage of
     /// `ETag`: building one never allocates.
     ///
+    /// The tag for given content is
+    /// [stable](ETag#stability-of-the-tags-this-crate-builds).
+    ///
     /// ```
     /// use ifmatch::ETag;
     ///
@@ -74,6 +77,7 @@ impl ETag {
     /// assert_eq!(tag, ETag::from_content("hello world"));
     /// assert_ne!(tag, ETag::from_content("hello world!"));
     /// ```
+    #[must_use]
     pub fn from_content(content: impl AsRef<[u8]>) -> Self {
         etag_from_hash(&blake3::hash(content.as_ref()))
     }
@@ -133,6 +137,10 @@ impl ETag {
     /// as unordered: two orders of the same entries get one tag. Serialize
     /// such data as a sequence of pairs if reordering it is a change.
     ///
+    /// For a given value the tag is
+    /// [stable](ETag#stability-of-the-tags-this-crate-builds): the rules
+    /// above are part of the API.
+    ///
     /// ```
     /// use std::collections::HashMap;
     /// use ifmatch::ETag;
@@ -158,10 +166,12 @@ impl ETag {
     /// be refused here.
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, HashError> {
         let mut sink = Sink::staged_for_values();
-        value.serialize(ValueSerializer {
-            sink: &mut sink,
-            depth: 0,
-        })?;
+        value
+            .serialize(ValueSerializer {
+                sink: &mut sink,
+                depth: 0,
+            })
+            .map_err(|SerError(message)| HashError::new(message))?;
         Ok(etag_from_hash(&sink.finalize()))
     }
 }
@@ -205,6 +215,7 @@ impl Default for ETagHasher {
 
 impl ETagHasher {
     /// A hasher with nothing fed yet.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             sink: Sink::staged(),
@@ -519,6 +530,27 @@ const T_END: u8 = b']';
 /// Ends the fields of a struct (see [`Sink::field_name`]).
 const FIELDS_END: u8 = 0;
 
+/// The error of the serializer inside [`ETag::from_serialize`]: serde
+/// requires it to implement `serde::ser::Error`, and `HashError` must not
+/// (that would let anyone build one, and make serde's trait part of its
+/// API), so it is converted once, at the end.
+#[derive(Debug)]
+struct SerError(String);
+
+impl std::fmt::Display for SerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SerError {}
+
+impl serde::ser::Error for SerError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        Self(msg.to_string())
+    }
+}
+
 /// How deep values may nest: each level of serialization takes some stack,
 /// and values can come from requests. serde_json's parser stops at 128
 /// levels by default; wrappers (`Option`, newtypes) count as levels here,
@@ -527,8 +559,8 @@ const MAX_DEPTH: u32 = 256;
 
 #[cold]
 #[inline(never)]
-fn too_deep() -> HashError {
-    HashError::new(format!("it nests more than {MAX_DEPTH} levels deep"))
+fn too_deep() -> SerError {
+    SerError(format!("it nests more than {MAX_DEPTH} levels deep"))
 }
 
 struct ValueSerializer<'a> {
@@ -541,7 +573,7 @@ impl<'a> ValueSerializer<'a> {
     /// The serializer for a value inside one at `depth`, or the error that
     /// it nests too deep.
     #[inline(always)]
-    fn nested(sink: &'a mut Sink, depth: u32) -> Result<Self, HashError> {
+    fn nested(sink: &'a mut Sink, depth: u32) -> Result<Self, SerError> {
         if depth >= MAX_DEPTH {
             return Err(too_deep());
         }
@@ -570,16 +602,16 @@ struct Compound<'a> {
 }
 
 impl Compound<'_> {
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
         value.serialize(ValueSerializer::nested(&mut *self.sink, self.depth)?)
     }
 
-    fn end(self) -> Result<(), HashError> {
+    fn end(self) -> Result<(), SerError> {
         self.sink.tag(T_END);
         Ok(())
     }
 
-    fn end_fields(self) -> Result<(), HashError> {
+    fn end_fields(self) -> Result<(), SerError> {
         self.sink.tag(FIELDS_END);
         Ok(())
     }
@@ -599,7 +631,7 @@ struct MapSerializer<'a> {
 
 impl<'a> ser::Serializer for ValueSerializer<'a> {
     type Ok = ();
-    type Error = HashError;
+    type Error = SerError;
     type SerializeSeq = Compound<'a>;
     type SerializeTuple = Compound<'a>;
     type SerializeTupleStruct = Compound<'a>;
@@ -608,52 +640,52 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
     type SerializeStruct = Compound<'a>;
     type SerializeStructVariant = Compound<'a>;
 
-    fn serialize_bool(self, v: bool) -> Result<(), HashError> {
+    fn serialize_bool(self, v: bool) -> Result<(), SerError> {
         self.sink.write(&[T_BOOL, u8::from(v)]);
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), HashError> {
+    fn serialize_i8(self, v: i8) -> Result<(), SerError> {
         self.serialize_i64(v.into())
     }
-    fn serialize_i16(self, v: i16) -> Result<(), HashError> {
+    fn serialize_i16(self, v: i16) -> Result<(), SerError> {
         self.serialize_i64(v.into())
     }
-    fn serialize_i32(self, v: i32) -> Result<(), HashError> {
+    fn serialize_i32(self, v: i32) -> Result<(), SerError> {
         self.serialize_i64(v.into())
     }
-    fn serialize_i64(self, v: i64) -> Result<(), HashError> {
+    fn serialize_i64(self, v: i64) -> Result<(), SerError> {
         // Zigzag, so small negative numbers stay short too.
         self.sink
             .tagged_varint(T_INT, ((v << 1) ^ (v >> 63)) as u64);
         Ok(())
     }
-    fn serialize_i128(self, v: i128) -> Result<(), HashError> {
+    fn serialize_i128(self, v: i128) -> Result<(), SerError> {
         self.sink.tag(T_I128);
         self.sink.write(&v.to_le_bytes());
         Ok(())
     }
-    fn serialize_u8(self, v: u8) -> Result<(), HashError> {
+    fn serialize_u8(self, v: u8) -> Result<(), SerError> {
         self.serialize_u64(v.into())
     }
-    fn serialize_u16(self, v: u16) -> Result<(), HashError> {
+    fn serialize_u16(self, v: u16) -> Result<(), SerError> {
         self.serialize_u64(v.into())
     }
-    fn serialize_u32(self, v: u32) -> Result<(), HashError> {
+    fn serialize_u32(self, v: u32) -> Result<(), SerError> {
         self.serialize_u64(v.into())
     }
-    fn serialize_u64(self, v: u64) -> Result<(), HashError> {
+    fn serialize_u64(self, v: u64) -> Result<(), SerError> {
         self.sink.tagged_varint(T_UINT, v);
         Ok(())
     }
-    fn serialize_u128(self, v: u128) -> Result<(), HashError> {
+    fn serialize_u128(self, v: u128) -> Result<(), SerError> {
         self.sink.tag(T_U128);
         self.sink.write(&v.to_le_bytes());
         Ok(())
     }
-    fn serialize_f32(self, v: f32) -> Result<(), HashError> {
+    fn serialize_f32(self, v: f32) -> Result<(), SerError> {
         self.serialize_f64(v.into())
     }
-    fn serialize_f64(self, v: f64) -> Result<(), HashError> {
+    fn serialize_f64(self, v: f64) -> Result<(), SerError> {
         // Every NaN alike: its payload bits differ between CPUs (and
         // between a constant and a computed NaN), and serde_json writes
         // any NaN as `null`.
@@ -663,33 +695,33 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         self.sink.write(&b);
         Ok(())
     }
-    fn serialize_char(self, v: char) -> Result<(), HashError> {
+    fn serialize_char(self, v: char) -> Result<(), SerError> {
         let mut b = [T_CHAR; 5];
         b[1..].copy_from_slice(&u32::from(v).to_le_bytes());
         self.sink.write(&b);
         Ok(())
     }
-    fn serialize_str(self, v: &str) -> Result<(), HashError> {
+    fn serialize_str(self, v: &str) -> Result<(), SerError> {
         self.sink.bytes(T_STR, v.as_bytes());
         Ok(())
     }
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), HashError> {
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), SerError> {
         self.sink.bytes(T_BYTES, v);
         Ok(())
     }
-    fn serialize_none(self) -> Result<(), HashError> {
+    fn serialize_none(self) -> Result<(), SerError> {
         self.sink.tag(T_NONE);
         Ok(())
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), HashError> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), SerError> {
         self.sink.tag(T_SOME);
         value.serialize(ValueSerializer::nested(self.sink, self.depth)?)
     }
-    fn serialize_unit(self) -> Result<(), HashError> {
+    fn serialize_unit(self) -> Result<(), SerError> {
         self.sink.tag(T_UNIT);
         Ok(())
     }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), HashError> {
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), SerError> {
         self.serialize_unit()
     }
     fn serialize_unit_variant(
@@ -697,7 +729,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-    ) -> Result<(), HashError> {
+    ) -> Result<(), SerError> {
         self.sink.bytes(T_UNIT_VARIANT, variant.as_bytes());
         Ok(())
     }
@@ -705,7 +737,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         self,
         _name: &'static str,
         value: &T,
-    ) -> Result<(), HashError> {
+    ) -> Result<(), SerError> {
         value.serialize(ValueSerializer::nested(self.sink, self.depth)?)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -714,22 +746,22 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         _index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<(), HashError> {
+    ) -> Result<(), SerError> {
         let this = self.variant(variant);
         value.serialize(ValueSerializer::nested(this.sink, this.depth)?)
     }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, HashError> {
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, SerError> {
         self.sink.tag(T_SEQ);
         Ok(self.compound())
     }
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, HashError> {
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, SerError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<Compound<'a>, HashError> {
+    ) -> Result<Compound<'a>, SerError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -738,10 +770,10 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         _index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Compound<'a>, HashError> {
+    ) -> Result<Compound<'a>, SerError> {
         self.variant(variant).serialize_seq(Some(len))
     }
-    fn serialize_map(self, _len: Option<usize>) -> Result<MapSerializer<'a>, HashError> {
+    fn serialize_map(self, _len: Option<usize>) -> Result<MapSerializer<'a>, SerError> {
         Ok(MapSerializer {
             parent: self.sink,
             depth: self.depth,
@@ -750,7 +782,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
             digests: Vec::new(),
         })
     }
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a>, HashError> {
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a>, SerError> {
         self.sink.tag(T_STRUCT);
         Ok(self.compound())
     }
@@ -760,7 +792,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<Compound<'a>, HashError> {
+    ) -> Result<Compound<'a>, SerError> {
         self.sink.bytes(T_VARIANT, variant.as_bytes());
         self.sink.tag(T_STRUCT);
         Ok(self.compound())
@@ -769,87 +801,87 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
 
 impl ser::SerializeSeq for Compound<'_> {
     type Ok = ();
-    type Error = HashError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
+    type Error = SerError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
         self.element(value)
     }
-    fn end(self) -> Result<(), HashError> {
+    fn end(self) -> Result<(), SerError> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeTuple for Compound<'_> {
     type Ok = ();
-    type Error = HashError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
+    type Error = SerError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
         self.element(value)
     }
-    fn end(self) -> Result<(), HashError> {
+    fn end(self) -> Result<(), SerError> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeTupleStruct for Compound<'_> {
     type Ok = ();
-    type Error = HashError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
+    type Error = SerError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
         self.element(value)
     }
-    fn end(self) -> Result<(), HashError> {
+    fn end(self) -> Result<(), SerError> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeTupleVariant for Compound<'_> {
     type Ok = ();
-    type Error = HashError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
+    type Error = SerError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
         self.element(value)
     }
-    fn end(self) -> Result<(), HashError> {
+    fn end(self) -> Result<(), SerError> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
-    type Error = HashError;
+    type Error = SerError;
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), HashError> {
+    ) -> Result<(), SerError> {
         self.sink.field_name(key.as_bytes());
         self.element(value)
     }
-    fn end(self) -> Result<(), HashError> {
+    fn end(self) -> Result<(), SerError> {
         self.end_fields()
     }
 }
 
 impl ser::SerializeStructVariant for Compound<'_> {
     type Ok = ();
-    type Error = HashError;
+    type Error = SerError;
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), HashError> {
+    ) -> Result<(), SerError> {
         self.sink.field_name(key.as_bytes());
         self.element(value)
     }
-    fn end(self) -> Result<(), HashError> {
+    fn end(self) -> Result<(), SerError> {
         self.end_fields()
     }
 }
 
 impl ser::SerializeMap for MapSerializer<'_> {
     type Ok = ();
-    type Error = HashError;
+    type Error = SerError;
 
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), HashError> {
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), SerError> {
         if self.open {
-            return Err(HashError::new(
+            return Err(SerError(
                 "map key serialized after a key without its value".to_owned(),
             ));
         }
@@ -859,11 +891,9 @@ impl ser::SerializeMap for MapSerializer<'_> {
         key.serialize(ValueSerializer::nested(entry, self.depth)?)
     }
 
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), HashError> {
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SerError> {
         let (true, Some(entry)) = (self.open, self.entry.as_mut()) else {
-            return Err(HashError::new(
-                "map value serialized before its key".to_owned(),
-            ));
+            return Err(SerError("map value serialized before its key".to_owned()));
         };
         value.serialize(ValueSerializer::nested(entry, self.depth)?)?;
         self.digests.push(*entry.finalize().as_bytes());
@@ -871,9 +901,9 @@ impl ser::SerializeMap for MapSerializer<'_> {
         Ok(())
     }
 
-    fn end(mut self) -> Result<(), HashError> {
+    fn end(mut self) -> Result<(), SerError> {
         if self.open {
-            return Err(HashError::new("map key without a value".to_owned()));
+            return Err(SerError("map key without a value".to_owned()));
         }
         // Sorting the entry hashes makes the result independent of the
         // order in which the map yielded its entries.

@@ -216,6 +216,7 @@ where
     I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
 {
     /// Wraps an iterator of `(name, value)` pairs.
+    #[must_use]
     pub fn new(pairs: I) -> Self {
         Self {
             pairs,
@@ -242,7 +243,7 @@ where
 }
 
 /// Strips leading and trailing OWS, which `HeaderValue` never holds but raw
-/// values may (RFC 9110 §5.5: it is not part of the field value).
+/// values may ([RFC 9110 §5.5](https://www.rfc-editor.org/rfc/rfc9110#section-5.5): it is not part of the field value).
 pub(crate) fn trim_ows(v: &[u8]) -> &[u8] {
     let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
     let Some(start) = start else {

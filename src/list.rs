@@ -41,7 +41,7 @@ use crate::headers::trim_ows;
 /// assert_eq!(list.to_string(), r#""a,b", W/"c""#);
 /// # Ok::<(), ifmatch::InvalidETag>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ETagList {
     /// `*`: any current representation.
@@ -55,7 +55,7 @@ impl ETagList {
     ///
     /// No lines at all give an empty list, the same as a field whose value
     /// is empty; but an absent `If-Match` is not an `If-Match` that matches
-    /// nothing (RFC 9110 §13.1.1), so check that the field is present
+    /// nothing ([RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1)), so check that the field is present
     /// before parsing it. [`Policy::evaluate`](crate::Policy::evaluate)
     /// does.
     ///
@@ -98,7 +98,8 @@ impl ETagList {
     }
 
     /// Whether the list is `*`, or holds a tag that matches `current` under
-    /// the strong comparison (the `If-Match` rule, RFC 9110 §13.1.1).
+    /// the strong comparison (the `If-Match` rule, [RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1)).
+    #[must_use]
     pub fn strong_match(&self, current: &ETag) -> bool {
         match self {
             Self::Any => true,
@@ -107,7 +108,8 @@ impl ETagList {
     }
 
     /// Whether the list is `*`, or holds a tag that matches `current` under
-    /// the weak comparison (the `If-None-Match` rule, RFC 9110 §13.1.2).
+    /// the weak comparison (the `If-None-Match` rule, [RFC 9110 §13.1.2](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.2)).
+    #[must_use]
     pub fn weak_match(&self, current: &ETag) -> bool {
         match self {
             Self::Any => true,
@@ -131,6 +133,7 @@ impl ETagList {
     /// assert_eq!(ETagList::try_from(&headers[IF_MATCH])?, list);
     /// # Ok::<(), ifmatch::InvalidETag>(())
     /// ```
+    #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
         let Self::Tags(tags) = self else {
             return HeaderValue::from_static("*");

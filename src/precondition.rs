@@ -1,4 +1,4 @@
-//! The precondition evaluator of RFC 9110 §13.2.
+//! The precondition evaluator of [RFC 9110 §13.2](https://www.rfc-editor.org/rfc/rfc9110#section-13.2).
 
 use std::time::SystemTime;
 
@@ -86,7 +86,7 @@ pub enum Outcome {
         /// compare-and-swap so the check and the write are one atomic step.
         expected: Expected,
         /// `If-Range` evaluated to false: ignore the `Range` header and send
-        /// the whole representation with 200 (RFC 9110 §13.1.5).
+        /// the whole representation with 200 ([RFC 9110 §13.1.5](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.5)).
         ignore_range: bool,
     },
     /// Answer 304 Not Modified (GET and HEAD only).
@@ -100,6 +100,7 @@ pub enum Outcome {
 impl Outcome {
     /// The status to answer with instead of performing the method, or `None`
     /// to proceed.
+    #[must_use]
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Self::Proceed { .. } => None,
@@ -160,6 +161,7 @@ impl Evaluation {
     /// assert_eq!(eval.malformed(), Some(IF_MATCH));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn malformed(&self) -> Option<HeaderName> {
         if self.malformed_if_match {
             Some(http::header::IF_MATCH)
@@ -174,6 +176,7 @@ impl Evaluation {
 impl Policy {
     /// Strict mode (the default): PUT, PATCH and DELETE need a precondition;
     /// `If-Unmodified-Since` does not count as one.
+    #[must_use]
     pub fn strict() -> Self {
         Self {
             mode: Mode::Strict,
@@ -183,6 +186,7 @@ impl Policy {
     }
 
     /// Opt-in mode: check only the preconditions a request carries.
+    #[must_use]
     pub fn opt_in() -> Self {
         Self {
             mode: Mode::OptIn,
@@ -225,12 +229,14 @@ impl Policy {
     }
 
     /// The mode.
+    #[must_use]
     pub fn mode(&self) -> Mode {
         self.mode
     }
 
     /// Whether, under this policy, a request with `method` and no
     /// precondition is refused with 428.
+    #[must_use]
     pub fn requires_precondition(&self, method: &Method) -> bool {
         self.mode == Mode::Strict && self.required.contains(method)
     }
@@ -536,7 +542,7 @@ fn proceed(expected: Expected, ignore_range: bool) -> Outcome {
     }
 }
 
-/// Evaluates `If-Range` (RFC 9110 §13.1.5). An absent field holds; an
+/// Evaluates `If-Range` ([RFC 9110 §13.1.5](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.5)). An absent field holds; an
 /// invalid or repeated one does not.
 fn if_range_holds<'a>(
     mut lines: impl Iterator<Item = &'a [u8]>,

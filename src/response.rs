@@ -25,7 +25,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Which situation a problem response describes.
 ///
 /// Each kind has its own default `type` URI and title, so that a client can
-/// tell them apart by `type`, as RFC 9457 §3.1.1 asks consumers to ("the
+/// tell them apart by `type`, as [RFC 9457 §3.1.1](https://www.rfc-editor.org/rfc/rfc9457#section-3.1.1) asks consumers to ("the
 /// problem type's primary identifier"), even where the status is the same.
 /// The four 412s use these anchors of RFC 9110: `#status.412` (`Changed`),
 /// `#field.if-match` (`Unmatchable`), `#section-13.1.1` (`Gone`; the same
@@ -41,7 +41,7 @@ pub enum ProblemKind {
     Changed,
     /// 412: `If-Match` could never have matched: it is malformed, or every
     /// tag in it is weak (`W/"…"`), or the target has no strong tag, and
-    /// `If-Match` compares strongly (RFC 9110 §13.1.1). The target has not
+    /// `If-Match` compares strongly ([RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1)). The target has not
     /// necessarily changed, so the default text says how to send the tag
     /// (or, for a target without a strong tag, that no tag can match)
     /// instead of claiming a change. Used by [`Gate`](crate::Gate) and the
@@ -69,13 +69,13 @@ pub enum ProblemKind {
     /// request after a failure that hid its outcome.
     Unconfirmed,
     /// 404: a PATCH or DELETE of a target that does not exist, answered by
-    /// [`Gate`](crate::Gate) before any precondition (RFC 9110 §13.2.1),
+    /// [`Gate`](crate::Gate) before any precondition ([RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1)),
     /// and a write without a precondition that found its target gone
     /// ([`ProblemTexts::conflict`]).
     NotFound,
     /// 409: a change that named no version (`If-Match: *`, or none in
     /// opt-in mode) lost the race to other writes every time it was
-    /// applied, so nothing was written: RFC 5789 §2.2's answer to a
+    /// applied, so nothing was written: [RFC 5789 §2.2](https://www.rfc-editor.org/rfc/rfc5789#section-2.2)'s answer to a
     /// concurrent modification the client set no precondition against
     /// ([`ModifyError::Busy`](crate::ModifyError::Busy)).
     Busy,
@@ -338,6 +338,7 @@ impl ProblemTexts {
     }
 
     /// The texts of one kind of problem.
+    #[must_use]
     pub fn get(&self, kind: ProblemKind) -> &ProblemText {
         match kind {
             ProblemKind::Changed => &self.changed,
@@ -373,8 +374,9 @@ impl ProblemTexts {
     ///
     /// `current` is the state the request was evaluated against; `headers`
     /// are the headers the 200 response would have carried, from which a 304
-    /// copies those RFC 9110 §15.4.5 requires (pass an empty map if there
+    /// copies those [RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5) requires (pass an empty map if there
     /// are none).
+    #[must_use]
     pub fn respond<V: Versioned + ?Sized>(
         &self,
         outcome: &Outcome,
@@ -390,6 +392,7 @@ impl ProblemTexts {
     }
 
     /// 412 Precondition Failed, for a failed precondition.
+    #[must_use]
     pub fn precondition_failed<V: Versioned + ?Sized>(
         &self,
         current: Option<&V>,
@@ -430,6 +433,7 @@ impl ProblemTexts {
     /// assert!(res.body().contains(title.as_ref()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn precondition_failed_for<H, V>(
         &self,
         method: &Method,
@@ -489,6 +493,7 @@ impl ProblemTexts {
     /// precondition that found the target gone ([`Conflict::refused`] under
     /// [`Expected::Any`](crate::Expected::Any)) gets 404
     /// ([`ProblemKind::NotFound`]) instead: it had no condition to fail.
+    #[must_use]
     pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
         if conflict.is_gone() && conflict.unconditional() {
             return self.problem(ProblemKind::NotFound, StatusCode::NOT_FOUND, None);
@@ -510,6 +515,7 @@ impl ProblemTexts {
     }
 
     /// 428 Precondition Required, for a write that carried no precondition.
+    #[must_use]
     pub fn precondition_required(&self) -> Response<String> {
         self.problem(
             ProblemKind::Required,
@@ -529,6 +535,7 @@ impl ProblemTexts {
     /// assert_eq!(res.status(), 400);
     /// assert!(res.body().contains("The If-Match header is not a valid list"));
     /// ```
+    #[must_use]
     pub fn malformed(&self, field: &http::HeaderName) -> Response<String> {
         let name = match *field {
             http::header::IF_MATCH => "If-Match",
@@ -540,6 +547,7 @@ impl ProblemTexts {
 
     /// 503 Service Unavailable, for a store that could not be reached
     /// before anything was written (the state could not be read).
+    #[must_use]
     pub fn unavailable(&self) -> Response<String> {
         self.problem(
             ProblemKind::Unavailable,
@@ -552,6 +560,7 @@ impl ProblemTexts {
     /// store failed after the write may have reached it): the client is
     /// told to look before it sends the change again, not that nothing
     /// changed.
+    #[must_use]
     pub fn unconfirmed(&self) -> Response<String> {
         self.problem(
             ProblemKind::Unconfirmed,
@@ -565,11 +574,13 @@ impl ProblemTexts {
     /// ([`ModifyError::Busy`](crate::ModifyError::Busy)). It carries no
     /// `ETag`: the client is to send the same request again, not one
     /// conditioned on a version.
+    #[must_use]
     pub fn busy(&self) -> Response<String> {
         self.problem(ProblemKind::Busy, StatusCode::CONFLICT, None)
     }
 
     /// A problem response of any kind and status, with the current tag.
+    #[must_use]
     pub fn problem(
         &self,
         kind: ProblemKind,
@@ -662,6 +673,7 @@ impl ProblemTexts {
 /// assert_eq!(body["detail"], "There is no item with id 42.");
 /// # Ok::<(), serde_json::Error>(())
 /// ```
+#[must_use]
 pub fn problem_response(
     status: StatusCode,
     type_uri: &str,
@@ -723,7 +735,7 @@ pub const NOT_MODIFIED_HEADERS: &[http::HeaderName] =
     &[CACHE_CONTROL, CONTENT_LOCATION, DATE, EXPIRES, VARY];
 
 /// The fields of a 200 that describe its content or its framing, which a
-/// 304 has none of: RFC 9110 §15.4.5 says a sender SHOULD NOT send
+/// 304 has none of: [RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5) says a sender SHOULD NOT send
 /// representation metadata beyond the fields it lists, and the digests
 /// (RFC 9530) and `Content-Disposition` (RFC 6266) describe the content
 /// too.
@@ -761,12 +773,12 @@ pub(crate) fn into_not_modified_headers<V: Versioned + ?Sized>(
 /// every one of them except those that describe the content or its
 /// framing (Content-Type, Content-Length, Content-Encoding,
 /// Content-Language, Content-Range, Content-Disposition,
-/// Transfer-Encoding, Trailer and the digest fields), which RFC 9110
-/// §15.4.5 says a 304 should not carry. So it repeats what §15.4.5
+/// Transfer-Encoding, Trailer and the digest fields), which [RFC 9110
+/// §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5) says a 304 should not carry. So it repeats what §15.4.5
 /// requires (Cache-Control, Content-Location, Date, Expires, Vary: see
 /// [`NOT_MODIFIED_HEADERS`]) and keeps fields that are not about the
 /// representation, such as `Set-Cookie`, which user agents process in
-/// every response (RFC 6265 §3). `ETag` and `Last-Modified` come from
+/// every response ([RFC 6265 §3](https://www.rfc-editor.org/rfc/rfc6265#section-3)). `ETag` and `Last-Modified` come from
 /// `current` (a `Last-Modified` of `headers` stays when `current` has
 /// none); a `Last-Modified` that an HTTP-date cannot express (before 1970)
 /// is left out, and one of `headers` with it.
@@ -788,6 +800,7 @@ pub(crate) fn into_not_modified_headers<V: Versioned + ?Sized>(
 /// assert!(res.body().is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use]
 pub fn not_modified<V: Versioned + ?Sized>(current: &V, headers: &HeaderMap) -> Response<String> {
     let mut res = Response::new(String::new());
     *res.status_mut() = StatusCode::NOT_MODIFIED;
@@ -812,14 +825,14 @@ pub(crate) fn not_modified_for<V: Versioned + ?Sized>(
 /// Sets `ETag` and `Last-Modified` from `current`'s validators, as every
 /// 2xx and 304 response for the target should carry them, with one
 /// exception: a successful PUT may carry them only if the target now holds
-/// exactly the bytes the request sent (RFC 9110 §9.3.4: "MUST NOT send a
+/// exactly the bytes the request sent ([RFC 9110 §9.3.4](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.4): "MUST NOT send a
 /// validator field … unless the request's representation data was saved
 /// without any transformation"), so that a client can pair the new tag with
 /// the copy it holds. A service that adds a field, reformats JSON or
 /// normalizes numbers before it stores a PUT leaves the validators out of
 /// its answer, and the client reads them with a GET. A
-/// `Last-Modified` in the future is replaced by the current time (RFC 9110
-/// §8.8.2.1); one that an HTTP-date cannot express (before 1970) is left
+/// `Last-Modified` in the future is replaced by the current time ([RFC 9110
+/// §8.8.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.2.1)); one that an HTTP-date cannot express (before 1970) is left
 /// out, and a `Last-Modified` already in `headers` removed, as it would
 /// describe another state; it is written as an IMF-fixdate, in whole
 /// seconds.

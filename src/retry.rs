@@ -122,6 +122,7 @@ impl Default for Retry {
 
 impl Retry {
     /// 5 attempts, 10 ms first delay, 1 s longest delay.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             attempts: 5,
@@ -150,6 +151,7 @@ impl Retry {
     /// The delay after the `failed`-th failed attempt (1-based): the nominal
     /// delay `first × 2^(failed-1)`, capped, then jittered into
     /// `[nominal/2, nominal]`.
+    #[must_use]
     pub fn delay(&self, failed: u32) -> Duration {
         let doublings = failed.saturating_sub(1);
         let first = self.first_delay.as_nanos();

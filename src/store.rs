@@ -30,6 +30,7 @@ pub struct Stored<V> {
 
 impl<V> Stored<V> {
     /// A value and its current entity-tag.
+    #[must_use]
     pub fn new(value: V, etag: ETag) -> Self {
         Self {
             value,
@@ -46,16 +47,19 @@ impl<V> Stored<V> {
     }
 
     /// The value.
+    #[must_use]
     pub fn value(&self) -> &V {
         &self.value
     }
 
     /// The value, by value.
+    #[must_use]
     pub fn into_value(self) -> V {
         self.value
     }
 
     /// The current entity-tag.
+    #[must_use]
     pub fn etag(&self) -> &ETag {
         &self.etag
     }
@@ -74,7 +78,7 @@ impl<V> Versioned for Stored<V> {
 /// A conditional write that went through: the new state, and whether the
 /// write created the target, as [`ConditionalStore::store`] returns it.
 ///
-/// Whether a PUT created its target decides its status (RFC 9110 §9.3.4:
+/// Whether a PUT created its target decides its status ([RFC 9110 §9.3.4](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.4):
 /// "If the target resource does not have a current representation and the
 /// PUT successfully creates one, then the origin server MUST inform the
 /// user agent by sending a 201 (Created) response"; 200 or 204 when it
@@ -107,31 +111,37 @@ pub struct Written<V> {
 
 impl<V> Written<V> {
     /// The state a write left, and whether there was no target before it.
+    #[must_use]
     pub fn new(stored: Stored<V>, created: bool) -> Self {
         Self { stored, created }
     }
 
     /// Whether the write created the target (answer a PUT 201 Created).
+    #[must_use]
     pub fn created(&self) -> bool {
         self.created
     }
 
     /// The new state.
+    #[must_use]
     pub fn stored(&self) -> &Stored<V> {
         &self.stored
     }
 
     /// The value written.
+    #[must_use]
     pub fn value(&self) -> &V {
         &self.stored.value
     }
 
     /// The new entity-tag.
+    #[must_use]
     pub fn etag(&self) -> &ETag {
         &self.stored.etag
     }
 
     /// The new state, by value.
+    #[must_use]
     pub fn into_stored(self) -> Stored<V> {
         self.stored
     }
@@ -188,6 +198,7 @@ impl<E> WriteError<E> {
     /// let wrapped: WriteError<std::io::Error> = memory.map_store(|never| match never {});
     /// assert!(matches!(wrapped, WriteError::Conflict(c) if c.is_gone()));
     /// ```
+    #[must_use]
     pub fn map_store<F>(self, f: impl FnOnce(E) -> F) -> WriteError<F> {
         match self {
             Self::Conflict(conflict) => WriteError::Conflict(conflict),
@@ -321,7 +332,7 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     ///   next read sees the write that won, so there is nothing to wait
     ///   for) and `change` applied again, up to `attempts` attempts in all
     ///   (at least one). When every attempt loses, [`ModifyError::Busy`]:
-    ///   RFC 5789 §2.2 answers a concurrent modification the client set no
+    ///   [RFC 5789 §2.2](https://www.rfc-editor.org/rfc/rfc5789#section-2.2) answers a concurrent modification the client set no
     ///   precondition against with 409 (Conflict).
     ///
     /// Pinning needs the state read to have a strong entity-tag, as the
@@ -448,12 +459,12 @@ pub enum ModifyError<R, E> {
     /// the store is unavailable, and may or may not have written (503).
     #[error(transparent)]
     Write(WriteError<E>),
-    /// The change did not apply to the current value (RFC 5789 §2.2: 409 or
+    /// The change did not apply to the current value ([RFC 5789 §2.2](https://www.rfc-editor.org/rfc/rfc5789#section-2.2): 409 or
     /// 422, as the service decides).
     #[error("the change does not apply to the current value")]
     Change(R),
     /// Every attempt lost a race to another write, for a request that named
-    /// no version (RFC 5789 §2.2, concurrent modification: 409). Carries
+    /// no version ([RFC 5789 §2.2](https://www.rfc-editor.org/rfc/rfc5789#section-2.2), concurrent modification: 409). Carries
     /// the last refusal, with the now-current validators.
     #[error("the target kept changing: every attempt lost a race to another write")]
     Busy(Conflict),
@@ -522,6 +533,7 @@ impl<K: Hash + Eq, V> Default for MemoryStore<K, V> {
 
 impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// An empty store with version-derived tags.
+    #[must_use]
     pub fn new() -> Self {
         Self::with_etags(|_, version| ETag::from_version(version))
     }
@@ -529,7 +541,7 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// An empty store that derives each entity-tag with `etag(value,
     /// version)`, such as a content tag. The tags must be strong: a write
     /// conditioned on a weak tag never matches (compare-and-swap compares
-    /// strongly, RFC 9110 §13.1.1). `etag` runs under the store's lock: it
+    /// strongly, [RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1)). `etag` runs under the store's lock: it
     /// must not call back into the store.
     ///
     /// [`ETag::from_serialize`] fails only for a value whose `Serialize`
@@ -549,6 +561,7 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// let a = store.put("a", &Expected::Absent, json!({"x": 1})).unwrap();
     /// assert_eq!(a.etag(), &ETag::from_serialize(&json!({"x": 1})).unwrap());
     /// ```
+    #[must_use]
     pub fn with_etags(etag: fn(&V, u64) -> ETag) -> Self {
         Self {
             inner: Mutex::new(Inner {
@@ -568,6 +581,7 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     }
 
     /// The current state under `key`.
+    #[must_use]
     pub fn get<Q>(&self, key: &Q) -> Option<Stored<V>>
     where
         K: std::borrow::Borrow<Q>,
@@ -592,6 +606,7 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// assert_eq!(current.last_modified(), doc.last_modified());
     /// assert!(store.validators("other").is_none());
     /// ```
+    #[must_use]
     pub fn validators<Q>(&self, key: &Q) -> Option<Validators>
     where
         K: std::borrow::Borrow<Q>,
@@ -669,11 +684,13 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     }
 
     /// The number of stored keys.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.lock().map.len()
     }
 
     /// Whether the store is empty.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

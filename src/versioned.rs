@@ -66,7 +66,7 @@ impl Versioned for ETag {
 /// assert_eq!(v.etag(), Some(ETag::from_version(7)));
 /// assert_eq!(v.last_modified(), Some(SystemTime::UNIX_EPOCH));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Validators {
     etag: Option<ETag>,
     last_modified: Option<SystemTime>,
@@ -74,6 +74,7 @@ pub struct Validators {
 
 impl Validators {
     /// Validators with an entity-tag and no modification time.
+    #[must_use]
     pub fn new(etag: ETag) -> Self {
         Self {
             etag: Some(etag),
@@ -82,6 +83,7 @@ impl Validators {
     }
 
     /// Validators with only a modification time.
+    #[must_use]
     pub fn modified_at(time: SystemTime) -> Self {
         Self {
             etag: None,
@@ -90,6 +92,7 @@ impl Validators {
     }
 
     /// Copies the validators of any versioned value.
+    #[must_use]
     pub fn of<V: Versioned + ?Sized>(value: &V) -> Self {
         Self {
             etag: value.etag(),

@@ -40,7 +40,7 @@ use crate::versioned::{Validators, Versioned};
 /// needs a catch-all arm, and that arm must **refuse the write** (report a
 /// conflict): a state the store does not understand is not one it may
 /// overwrite.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Expected {
     /// No precondition was sent (opt-in mode, or a method that does not
@@ -52,7 +52,7 @@ pub enum Expected {
     /// condition (`If-None-Match: *`, or, in opt-in mode, any condition
     /// that was checked against the absent target), and a request with any
     /// other method on a target that does not exist, whose preconditions
-    /// were not evaluated because the answer is 404 (RFC 9110 §13.2.1). An
+    /// were not evaluated because the answer is 404 ([RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1)). An
     /// opt-in PUT with no condition gets [`Any`](Self::Any). A handler
     /// other than a PUT's must answer that 404 itself, not write: a store's
     /// write under `Absent` would create the target. ([`Gate`](crate::Gate)
@@ -80,6 +80,7 @@ impl Expected {
     /// assert!(!Expected::ETag(v1.clone()).admits(None::<&ETag>));
     /// assert!(Expected::Absent.admits(None::<&ETag>));
     /// ```
+    #[must_use]
     pub fn admits<V: Versioned + ?Sized>(&self, current: Option<&V>) -> bool {
         match (self, current) {
             (Self::Any, _) => true,
@@ -163,6 +164,7 @@ pub struct Conflict {
 
 impl Conflict {
     /// The target changed: it now has these validators.
+    #[must_use]
     pub fn moved<V: Versioned + ?Sized>(current: &V) -> Self {
         Self {
             current: Some(Validators::of(current)),
@@ -173,6 +175,7 @@ impl Conflict {
 
     /// The target no longer exists (it was deleted after it was read), or
     /// does not exist yet.
+    #[must_use]
     pub fn gone() -> Self {
         Self {
             current: None,
@@ -194,7 +197,7 @@ impl Conflict {
     /// A write that expected no target ([`Expected::Absent`], a create
     /// under `If-None-Match: *`) and found one is
     /// [`already_exists`](Self::already_exists), so that it gets the same
-    /// 412 as an `If-None-Match` the gate found false (RFC 9110 §13.1.2),
+    /// 412 as an `If-None-Match` the gate found false ([RFC 9110 §13.1.2](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.2)),
     /// not the one for a stale `If-Match`. That holds when `current` is
     /// `None` too: a create is refused only by a target that exists, and a
     /// store that reads the state after the refusal (a SQL store, see
@@ -219,6 +222,7 @@ impl Conflict {
     /// // Read after the refusal, the winner was already deleted again.
     /// assert!(Conflict::refused(&Expected::Absent, None::<&ETag>).already_exists());
     /// ```
+    #[must_use]
     pub fn refused<V: Versioned + ?Sized>(expected: &Expected, current: Option<&V>) -> Self {
         let mut conflict = Self::from_current(current);
         conflict.exists = *expected == Expected::Absent;
@@ -228,7 +232,7 @@ impl Conflict {
 
     /// The refusal of a write to a target that is missing before any
     /// condition counts: a PATCH whose read finds nothing, answered 404
-    /// whatever its preconditions (RFC 9110 §13.2.1: "failures that can be
+    /// whatever its preconditions ([RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1): "failures that can be
     /// detected before significant processing occurs take precedence over
     /// the evaluation of preconditions").
     pub(crate) fn not_found() -> Self {
@@ -247,6 +251,7 @@ impl Conflict {
     }
 
     /// Whether the target is gone (as opposed to moved on).
+    #[must_use]
     pub fn is_gone(&self) -> bool {
         self.current.is_none()
     }
@@ -255,21 +260,25 @@ impl Conflict {
     /// [`refused`](Self::refused)). Such a conflict may also be
     /// [gone](Self::is_gone), when the target was deleted again before the
     /// store read it for the conflict; it is answered as existing.
+    #[must_use]
     pub fn already_exists(&self) -> bool {
         self.exists
     }
 
     /// The validators of the current state, if the target exists.
+    #[must_use]
     pub fn current(&self) -> Option<&Validators> {
         self.current.as_ref()
     }
 
     /// The current entity-tag, if the target exists and has one.
+    #[must_use]
     pub fn current_etag(&self) -> Option<&ETag> {
         self.current.as_ref().and_then(Validators::etag_ref)
     }
 
     /// The current modification time, if known.
+    #[must_use]
     pub fn current_last_modified(&self) -> Option<SystemTime> {
         self.current.as_ref().and_then(Versioned::last_modified)
     }

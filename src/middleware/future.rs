@@ -27,8 +27,8 @@ use crate::response::into_not_modified_headers;
 use crate::versioned::Validators;
 use crate::write::Conflict;
 
-/// A response the layer made itself. To a HEAD it has no content (RFC 9110
-/// §9.3.2 "The server MUST NOT send content in the response"), but the
+/// A response the layer made itself. To a HEAD it has no content ([RFC 9110
+/// §9.3.2](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.2) "The server MUST NOT send content in the response"), but the
 /// Content-Length a GET would have had, except on a 304, which has no
 /// content of its own to measure (§8.6).
 fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>> {
@@ -48,7 +48,7 @@ fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>>
 /// of unknown size would be worse: tower-http's `CompressionLayer` outside
 /// the layer compresses such a body, and a 304 would then carry
 /// `Content-Encoding: gzip`, which a cache copies onto the response it
-/// stored (RFC 9111 §4.3.4), and over HTTP/2 an empty gzip stream as
+/// stored ([RFC 9111 §4.3.4](https://www.rfc-editor.org/rfc/rfc9111#section-4.3.4)), and over HTTP/2 an empty gzip stream as
 /// content (§15.4.5).
 fn without_content<B: Body>(mut parts: response::Parts, len: u64) -> Response<ResponseBody<B>> {
     if has_content(parts.status) {
@@ -331,8 +331,8 @@ impl<F, B> std::fmt::Debug for ETagFuture<F, B> {
 impl ETagRequest {
     /// The response to send. A HEAD was answered from the GET
     /// representation: its body is dropped here, and its length stated in
-    /// Content-Length as the GET's would be when it is known (RFC 9110
-    /// §9.3.2, §8.6). A body of unknown length is dropped too (the server
+    /// Content-Length as the GET's would be when it is known ([RFC 9110
+    /// §9.3.2](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.2), §8.6). A body of unknown length is dropped too (the server
     /// must not send it, and hyper's HTTP/2 server would), but its error,
     /// if the layer met one, is passed on; the body left states no length,
     /// so that no framework sets Content-Length to 0 from it.
@@ -538,7 +538,7 @@ where
 }
 
 /// Whether a response with `status` can have content, and so a
-/// Content-Length describing it (RFC 9110 §6.4.1: 1xx, 204 and 304 have
+/// Content-Length describing it ([RFC 9110 §6.4.1](https://www.rfc-editor.org/rfc/rfc9110#section-6.4.1): 1xx, 204 and 304 have
 /// none).
 fn has_content(status: StatusCode) -> bool {
     !(status.is_informational()
@@ -555,7 +555,7 @@ fn hash_unseen(hasher: &mut ETagHasher, frames: &VecDeque<Bytes>, hashed: &mut u
 }
 
 /// Whether a 206 holds the whole representation: its one `Content-Range`
-/// is `bytes 0-{n - 1}/{n}` (RFC 9110 §14.4), as a file server answers
+/// is `bytes 0-{n - 1}/{n}` ([RFC 9110 §14.4](https://www.rfc-editor.org/rfc/rfc9110#section-14.4)), as a file server answers
 /// `Range: bytes=0-`, the first request of many media players and download
 /// managers. Its content is then the 200's, and gets the 200's tag, which
 /// §15.3.7 asks a 206 to carry ("MUST generate ... ETag ... if the field

@@ -21,7 +21,7 @@ use crate::response::ProblemTexts;
 /// before the handler runs, and they carry the target's current `ETag`: a
 /// client that may not see the target would get them instead of the 401
 /// or 403 a check inside the handler gives, and learn whether the target
-/// exists and when it changes. RFC 9110 §13.2.1: a server "MUST ignore all received
+/// exists and when it changes. [RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1): a server "MUST ignore all received
 /// preconditions if its response to the same request without those
 /// conditions, prior to processing the request content, would have been a
 /// status code other than a 2xx (Successful) or 412 (Precondition
@@ -67,12 +67,14 @@ impl<R> PreconditionLayer<R> {
     /// A layer that asks `resolver` for the target's current state (see
     /// [`Resolve`](super::Resolve)), with the default [`Policy`] (strict)
     /// and [`ProblemTexts`].
+    #[must_use]
     pub fn new(resolver: R) -> Self {
         Self::with_gate(resolver, Gate::default())
     }
 
     /// A layer that enforces `gate` (policy, texts, and the handling of
     /// malformed fields and retried PUTs).
+    #[must_use]
     pub fn with_gate(resolver: R, gate: Gate) -> Self {
         Self {
             resolver,
@@ -92,7 +94,8 @@ impl<R> PreconditionLayer<R> {
         self.map_gate(|g| g.policy(policy))
     }
 
-    /// Sets the texts of the 412, 428, 404, 400 and 503 problem responses.
+    /// Sets the texts of the 412, 428, 404, 400, 409 and 503 problem
+    /// responses.
     #[must_use]
     pub fn texts(self, texts: ProblemTexts) -> Self {
         self.map_gate(|g| g.texts(texts))
@@ -109,7 +112,7 @@ impl<R> PreconditionLayer<R> {
 
     /// Header fields the 200 would carry, for the 304s the layer answers
     /// without calling the handler (it cannot take them from the handler's
-    /// response): RFC 9110 §15.4.5 requires Cache-Control,
+    /// response): [RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5) requires Cache-Control,
     /// Content-Location, Expires and Vary; other fields are repeated too,
     /// except those describing the content. `Date`, which §15.4.5 lists
     /// too, is dropped: set once, it would be wrong in every later
@@ -179,7 +182,7 @@ impl fmt::Debug for ETagConfig {
 /// computes, and `If-Modified-Since` against the response's
 /// `Last-Modified`, so it does not pass on to the handler
 /// `If-Modified-Since` (a 304 the handler made from the date would lack the
-/// tag its 200 carries, which RFC 9110 §15.4.5 requires; and with
+/// tag its 200 carries, which [RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5) requires; and with
 /// `If-None-Match` the date must be ignored, §13.1.3), nor
 /// `If-Unmodified-Since` when the request has `If-Match` (§13.1.4). A
 /// handler that knows only dates (tower-http's `ServeDir`) would otherwise
@@ -200,7 +203,7 @@ impl fmt::Debug for ETagConfig {
 /// `Range` is left to the handler, with two exceptions. A GET with
 /// `If-Match`, `If-None-Match` or a valid `If-Modified-Since` reaches the
 /// handler without `Range` and `If-Range`: the layer evaluates the tags
-/// against its tag of the whole representation (RFC 9110 §13.2.2 puts
+/// against its tag of the whole representation ([RFC 9110 §13.2.2](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2) puts
 /// them before `Range`), and a 304 must carry that tag (§15.4.5), which a
 /// `206` of a part does not give it. It answers as for a request without a
 /// range: 304 or 412 with the tag, or the whole representation (also when
@@ -221,7 +224,7 @@ impl fmt::Debug for ETagConfig {
 /// `ETag` too: under this layer, its ranges are served only to requests
 /// without those three conditions and without `If-Range` or with an
 /// `If-Range` date. A `206` the handler makes for a part has no tag from
-/// this layer, which sees only the part: RFC 9110 §15.3.7 asks a `206` for
+/// this layer, which sees only the part: [RFC 9110 §15.3.7](https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7) asks a `206` for
 /// the `ETag` a `200` would carry, and for a representation within the
 /// limit that is this layer's tag. Clients get it from a `200` or `304`,
 /// and a handler whose ranges must carry it sets its own. A `206` whose
@@ -255,6 +258,7 @@ impl Default for ETagLayer {
 impl ETagLayer {
     /// A layer that buffers at most [`DEFAULT_ETAG_LIMIT`] bytes per
     /// response.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             config: Arc::new(ETagConfig {

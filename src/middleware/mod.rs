@@ -25,7 +25,7 @@
 //!   `Result<Response, Response>` can write with `?` (and modify:
 //!   `Response::from` a [`ModifyError`]).
 //!   A target the resolver reports absent is evaluated only for PUT, the
-//!   one method that can create it (RFC 9110 §13.2.1: the 404 comes before
+//!   one method that can create it ([RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1): the 404 comes before
 //!   preconditions): a PATCH or DELETE of it gets 404 from the layer, and a
 //!   GET or HEAD proceeds with [`Expected::Absent`] for the handler's own
 //!   404.
@@ -39,7 +39,7 @@
 //!   service below. Nothing is saved on the server (the handler still
 //!   runs), but the body is not sent again.
 //!   A HEAD request is passed on as a GET, without `Range` and `If-Range`
-//!   (range requests are defined for GET only, RFC 9110 §14.2), so that its
+//!   (range requests are defined for GET only, [RFC 9110 §14.2](https://www.rfc-editor.org/rfc/rfc9110#section-14.2)), so that its
 //!   tag is computed from the same, whole representation (stacks often drop
 //!   HEAD bodies before a layer could hash them); the body is then dropped,
 //!   and its length kept in `Content-Length` when that length is known
@@ -151,7 +151,7 @@
 //! describe the bytes actually sent. Put [`ETagLayer`] **outside** (added
 //! after, i.e. wrapping) tower-http's `CompressionLayer`: it then hashes
 //! the compressed bytes, and a gzip response and an identity response get
-//! different strong tags, as RFC 9110 §8.8.3 requires for different
+//! different strong tags, as [RFC 9110 §8.8.3](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3) requires for different
 //! content codings. (Weakening the tag instead would let `If-None-Match`
 //! match across codings, but would make the tag useless for `If-Match` and
 //! `If-Range`, which compare strongly.) Compressed bodies must then be
@@ -371,6 +371,7 @@ impl ResolveError {
     }
 
     /// The resolver's error.
+    #[must_use]
     pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.0
     }
@@ -386,6 +387,7 @@ impl ResolveError {
 /// extensions: a layer in between must keep both. Without the layer, it is
 /// a bare 412; use [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
 /// directly in that case.
+#[must_use]
 pub fn conflict_response<B: Default>(conflict: Conflict) -> Response<B> {
     marker(StatusCode::PRECONDITION_FAILED, conflict)
 }
@@ -417,12 +419,14 @@ pub struct StoreUnavailable {
 
 impl StoreUnavailable {
     /// The store's error.
+    #[must_use]
     pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.error
     }
 
     /// Whether a write may have happened ([`unconfirmed_response`]), not
     /// only a read that failed ([`unavailable_response`]).
+    #[must_use]
     pub fn unconfirmed(&self) -> bool {
         self.unconfirmed
     }
@@ -462,6 +466,7 @@ impl StoreUnavailable {
 /// assert_eq!(logged.error().to_string(), "connection refused");
 /// assert!(!logged.unconfirmed());
 /// ```
+#[must_use]
 pub fn unavailable_response<B: Default>(
     err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Response<B> {
@@ -517,6 +522,7 @@ fn store_failed<B: Default>(
 /// let logged = res.extensions().get::<StoreUnavailable>().unwrap();
 /// assert!(logged.unconfirmed());
 /// ```
+#[must_use]
 pub fn unconfirmed_response<B: Default>(
     err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Response<B> {
@@ -592,6 +598,7 @@ pub(crate) struct Busy;
 /// [`conflict_response`], it is a bare marker (an empty 409) without the
 /// layer; a handler that calls [`Gate`](crate::Gate) itself answers with
 /// [`Gate::busy`](crate::Gate::busy).
+#[must_use]
 pub fn busy_response<B: Default>() -> Response<B> {
     marker(StatusCode::CONFLICT, Busy)
 }

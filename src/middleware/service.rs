@@ -47,6 +47,7 @@ impl<S, R> PreconditionService<S, R> {
     }
 
     /// The inner service.
+    #[must_use]
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
@@ -57,6 +58,7 @@ impl<S, R> PreconditionService<S, R> {
     }
 
     /// The inner service, by value.
+    #[must_use]
     pub fn into_inner(self) -> S {
         self.inner
     }
@@ -100,6 +102,7 @@ impl<S> ETagService<S> {
     }
 
     /// The inner service.
+    #[must_use]
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
@@ -110,6 +113,7 @@ impl<S> ETagService<S> {
     }
 
     /// The inner service, by value.
+    #[must_use]
     pub fn into_inner(self) -> S {
         self.inner
     }
