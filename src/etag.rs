@@ -468,7 +468,7 @@ impl ETag {
 }
 
 /// Writes `n` in decimal at the end of `out`, returning the digit count.
-fn write_decimal(mut n: u64, out: &mut [u8; 20]) -> usize {
+pub(crate) fn write_decimal(mut n: u64, out: &mut [u8; 20]) -> usize {
     let mut i = out.len();
     loop {
         i -= 1;

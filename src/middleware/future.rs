@@ -9,7 +9,9 @@ use std::time::SystemTime;
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+use http::header::{
+    CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, TRANSFER_ENCODING,
+};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, request, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -50,8 +52,13 @@ fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>>
 /// `Content-Encoding: gzip`, which a cache copies onto the response it
 /// stored ([RFC 9111 §4.3.4](https://www.rfc-editor.org/rfc/rfc9111#section-4.3.4)), and over HTTP/2 an empty gzip stream as
 /// content (§15.4.5).
+///
+/// Nor beside a `Transfer-Encoding` the service below set (a proxy copying
+/// an upstream's head): [RFC 9112 §6.2](https://www.rfc-editor.org/rfc/rfc9112#section-6.2) "A sender MUST NOT send a
+/// Content-Length header field in any message that contains a
+/// Transfer-Encoding header field".
 fn without_content<B: Body>(mut parts: response::Parts, len: u64) -> Response<ResponseBody<B>> {
-    if has_content(parts.status) {
+    if has_content(parts.status) && !parts.headers.contains_key(TRANSFER_ENCODING) {
         parts
             .headers
             .entry(CONTENT_LENGTH)
@@ -79,6 +86,11 @@ struct Pending<S, B> {
 
 pin_project! {
     /// Response future of [`PreconditionService`](super::PreconditionService).
+    ///
+    /// # Panics
+    ///
+    /// When polled again after it returned `Ready`, as the `Future`
+    /// contract allows (tower-http's futures do the same).
     pub struct PreconditionFuture<S, R, ReqBody>
     where
         S: Service<Request<ReqBody>>,
@@ -267,8 +279,21 @@ const SMALL_FRAME: usize = 4 * 1024;
 /// small body is not given a large buffer.
 const LARGEST_PIECE: usize = 64 * 1024;
 
+/// How many frames one poll of an [`ETagFuture`] reads before it yields. A
+/// body whose frames are always ready (an in-memory stream, which no
+/// runtime budget reaches) would otherwise hold the thread for the whole
+/// body, and one that sends empty frames without end would hold it for
+/// ever. hyper's HTTP/1.1 dispatcher yields after 16 reads; a 1 MiB body in
+/// 8 KiB frames yields twice.
+const FRAMES_PER_POLL: u32 = 64;
+
 pin_project! {
     /// Response future of [`ETagService`](super::ETagService).
+    ///
+    /// # Panics
+    ///
+    /// When polled again after it returned `Ready`, as the `Future`
+    /// contract allows (tower-http's futures do the same).
     pub struct ETagFuture<F, B> {
         #[pin]
         state: ETagState<F, B>,
@@ -546,6 +571,23 @@ fn has_content(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED)
 }
 
+/// Makes a `Content-Length` in `headers` state `len`, if it is there and
+/// says anything else (another number, several lines, no number at all, a
+/// sign or leading zeros).
+/// An absent field stays absent: the body's exact size tells the server.
+fn state_length(headers: &mut HeaderMap, len: u64) {
+    let mut lines = headers.get_all(CONTENT_LENGTH).iter();
+    let Some(first) = lines.next() else {
+        return;
+    };
+    let mut digits = [0u8; 20];
+    let n = crate::etag::write_decimal(len, &mut digits);
+    let states_len = lines.next().is_none() && first.as_bytes() == &digits[digits.len() - n..];
+    if !states_len {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+}
+
 /// Feeds `hasher` the frames from index `hashed` on, and counts them.
 fn hash_unseen(hasher: &mut ETagHasher, frames: &VecDeque<Bytes>, hashed: &mut usize) {
     for frame in frames.range(*hashed..) {
@@ -615,7 +657,14 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         request: &ETagRequest,
     ) -> Poll<Response<ResponseBody<B>>> {
         let limit = request.config.limit;
+        let mut budget = FRAMES_PER_POLL;
         loop {
+            if budget == 0 {
+                // Let the executor run other tasks, then go on.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            budget -= 1;
             let Some(body) = self.body.as_mut() else {
                 panic!("ETagFuture polled after completion");
             };
@@ -643,10 +692,12 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                     }
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
-                            match &mut self.trailers {
-                                Some(held) => held.extend(trailers),
-                                None => self.trailers = Some(trailers),
-                            }
+                            // Trailers end the body (http-body: the last
+                            // frame), as hyper reads it without the layer:
+                            // an error after them is not read, so it cannot
+                            // be sent before them and cost the client both.
+                            self.trailers = Some(trailers);
+                            return Poll::Ready(self.tagged(request, limit));
                         }
                     }
                 },
@@ -670,28 +721,42 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
                     );
                     return Poll::Ready(self.pass_untagged(request, held));
                 }
-                None => {
-                    self.body = None;
-                    self.flush_tail();
-                    let etag = match (self.frames.len(), self.hashed) {
-                        (0, _) => ETag::from_content(b""),
-                        (1, 0) => ETag::from_content(&self.frames[0]),
-                        _ => self.fed_hasher(limit).finish(),
-                    };
-                    let Some(mut parts) = self.parts.take() else {
-                        panic!("ETagFuture polled after completion");
-                    };
-                    parts.headers.insert(ETAG, etag.to_header_value());
-                    let body = ResponseBody::held(
-                        std::mem::take(&mut self.frames),
-                        None,
-                        self.trailers.take(),
-                        None,
-                    );
-                    return Poll::Ready(request.conclude(parts, Some(etag), body));
-                }
+                None => return Poll::Ready(self.tagged(request, limit)),
             }
         }
+    }
+
+    /// The response for a body read to its end within the limit: tagged,
+    /// and its conditions concluded.
+    ///
+    /// A `Content-Length` from the service below is made to state the
+    /// length read. Without the layer, a server frames the response by that
+    /// field and stops at it; with a buffered body whose size is now exact,
+    /// hyper would send all of it after a shorter field (the rest then reads
+    /// as the start of the next response on the connection) or panic in a
+    /// debug build. [RFC 9110 §8.6](https://www.rfc-editor.org/rfc/rfc9110#section-8.6): the field is "the number of octets
+    /// in the content", which the layer now knows, and a 304 or a HEAD
+    /// carries this same length.
+    fn tagged(&mut self, request: &ETagRequest, limit: usize) -> Response<ResponseBody<B>> {
+        self.body = None;
+        self.flush_tail();
+        let etag = match (self.frames.len(), self.hashed) {
+            (0, _) => ETag::from_content(b""),
+            (1, 0) => ETag::from_content(&self.frames[0]),
+            _ => self.fed_hasher(limit).finish(),
+        };
+        let Some(mut parts) = self.parts.take() else {
+            panic!("ETagFuture polled after completion");
+        };
+        parts.headers.insert(ETAG, etag.to_header_value());
+        state_length(&mut parts.headers, self.len as u64);
+        let body = ResponseBody::held(
+            std::mem::take(&mut self.frames),
+            None,
+            self.trailers.take(),
+            None,
+        );
+        request.conclude(parts, Some(etag), body)
     }
 
     /// Keeps a data frame (within the limit): the first one, and any of

@@ -294,8 +294,9 @@ impl ETagLayer {
     /// extensions, so a handler can also mark a response by putting a type
     /// of its own in the extensions. A later call replaces an earlier one.
     ///
-    /// `skip` is asked only about `200` responses without an `ETag`: other
-    /// statuses are never tagged, and a response with an `ETag` of its own
+    /// `skip` is asked only about responses the layer would tag, `200`s
+    /// (and `206`s whose one range is all of the representation) without
+    /// an `ETag`: other statuses are never tagged, and a response with an `ETag` of its own
     /// is never buffered (its conditions are still answered). A skipped
     /// response is not read, but the request's conditions are still
     /// evaluated against the validators its head carries, as for any

@@ -57,6 +57,11 @@
 //!   `If-None-Match` or a valid `If-Modified-Since`: the layer compares
 //!   tags with its tag of the whole representation, and a 304 must carry
 //!   that tag (§15.4.5), which a `206` of a part would not give it.
+//!   Because a HEAD reaches the service below as a GET, that service must
+//!   answer GET wherever it answers HEAD: wrap routes (axum's
+//!   `Router::layer` and `route_layer` wrap each route's handlers after
+//!   routing by method) rather than a whole router with a HEAD-only route,
+//!   which would answer that route's HEAD with 405.
 //!
 //! Neither layer has precondition logic of its own: both call the core
 //! evaluator and the core response builders.
