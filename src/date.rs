@@ -42,8 +42,18 @@ pub(crate) fn parse(value: &[u8]) -> Option<i64> {
 }
 
 /// Parses one HTTP-date field value into a time.
+///
+/// An HTTP-date is printable ASCII and spaces only. `httpdate` trims with
+/// `str::trim`, which also drops VT, FF, CR and LF, so those are refused
+/// here first: [RFC 9110 §5.5](https://www.rfc-editor.org/rfc/rfc9110#section-5.5) allows none of them in a field value, a
+/// date next to one is no valid HTTP-date, and §13.1.3/§13.1.4 ignore
+/// the field, as the tag lists' parser does with the same bytes.
 pub(crate) fn parse_time(value: &[u8]) -> Option<SystemTime> {
-    let s = std::str::from_utf8(trim_ows(value)).ok()?;
+    let value = trim_ows(value);
+    if !value.iter().all(|&b| (b' '..=b'~').contains(&b)) {
+        return None;
+    }
+    let s = std::str::from_utf8(value).ok()?;
     httpdate::parse_http_date(s).ok()
 }
 
@@ -76,6 +86,25 @@ pub(crate) fn to_header_value(t: SystemTime) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_beside_a_control_byte_is_not_a_date() {
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(parse(date.as_bytes()), Some(784_111_777));
+        assert_eq!(parse(format!(" \t{date}\t ").as_bytes()), Some(784_111_777));
+        for byte in ['\u{b}', '\u{c}', '\r', '\n', '\0', '\u{7f}'] {
+            assert_eq!(
+                parse(format!("{date}{byte}").as_bytes()),
+                None,
+                "{byte:?} after"
+            );
+            assert_eq!(
+                parse(format!("{byte}{date}").as_bytes()),
+                None,
+                "{byte:?} before"
+            );
+        }
+    }
 
     #[test]
     fn reads_all_three_forms_of_rfc_9110_section_5_6_7() {

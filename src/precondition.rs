@@ -111,6 +111,12 @@ impl Outcome {
     }
 }
 
+/// CONNECT, OPTIONS and TRACE: methods whose preconditions are never
+/// evaluated (§13.2.1).
+fn not_evaluated(method: &Method) -> bool {
+    matches!(*method, Method::CONNECT | Method::OPTIONS | Method::TRACE)
+}
+
 /// The result of [`Policy::evaluate`]: an [`Outcome`], plus which
 /// conditional fields were malformed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +153,10 @@ impl Evaluation {
     /// The outcome already treats such a field safely: a malformed
     /// `If-Match` never matches (412), a malformed `If-None-Match` is
     /// ignored (and so, since the field is present, is `If-Modified-Since`).
-    /// Invalid dates are not reported: RFC 9110 says to ignore them.
+    /// Invalid dates are not reported: RFC 9110 says to ignore them. Nor
+    /// is anything reported where no condition is evaluated: for CONNECT,
+    /// OPTIONS and TRACE, and for a method other than PUT on a target that
+    /// does not exist (its 404 comes first, §13.2.1).
     ///
     /// ```
     /// use std::time::SystemTime;
@@ -236,9 +245,13 @@ impl Policy {
 
     /// Whether, under this policy, a request with `method` and no
     /// precondition is refused with 428.
+    ///
+    /// Never for CONNECT, OPTIONS and TRACE, even when the policy lists
+    /// them: preconditions are not evaluated for them ([RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1)),
+    /// so [`evaluate`](Self::evaluate) never answers them 428.
     #[must_use]
     pub fn requires_precondition(&self, method: &Method) -> bool {
-        self.mode == Mode::Strict && self.required.contains(method)
+        self.mode == Mode::Strict && !not_evaluated(method) && self.required.contains(method)
     }
 
     /// Evaluates the request's preconditions against the current state of
@@ -325,7 +338,7 @@ impl Policy {
         // request method that does not involve the selection or
         // modification of a selected representation, such as CONNECT,
         // OPTIONS, or TRACE."
-        if matches!(*method, Method::CONNECT | Method::OPTIONS | Method::TRACE) {
+        if not_evaluated(method) {
             return Evaluation::new(proceed(Expected::Any, false));
         }
         // RFC 9110 §13.2.1: "A server MUST ignore all received preconditions

@@ -43,8 +43,10 @@ use crate::versioned::{Validators, Versioned};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Expected {
-    /// No precondition was sent (opt-in mode, or a method that does not
-    /// require one): the write is unconditional.
+    /// No condition bound the state: none was sent (opt-in mode, or a
+    /// method that does not require one), or only ones that say nothing
+    /// about which state a write may replace (a passing
+    /// `If-Modified-Since` on a GET). The write is unconditional.
     Any,
     /// The target was absent: write only if it still does not exist.
     ///

@@ -3160,3 +3160,22 @@ fn status_is_the_answer_each_outcome_calls_for() {
     }
     assert_eq!(seen, [true; 4], "the tables cover every outcome");
 }
+
+#[test]
+fn a_policy_that_lists_connect_options_or_trace_never_requires_a_precondition_for_them() {
+    // RFC 9110 §13.2.1: preconditions are not evaluated for these methods,
+    // so no 428 either, and the policy says so when asked.
+    let policy = Policy::strict().require_precondition_for([
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+    ]);
+    let current = Validators::new(ETag::from_version(1));
+    for method in [Method::CONNECT, Method::OPTIONS, Method::TRACE] {
+        assert!(!policy.requires_precondition(&method), "{method}");
+        let eval = policy.evaluate(&method, &HeaderMap::new(), Some(&current), UNIX_EPOCH);
+        assert_eq!(eval.outcome().status(), None, "{method}");
+    }
+    assert!(policy.requires_precondition(&Method::PUT));
+}
