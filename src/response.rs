@@ -837,6 +837,14 @@ pub(crate) fn not_modified_for<V: Versioned + ?Sized>(
 /// describe another state; it is written as an IMF-fixdate, in whole
 /// seconds.
 ///
+/// Validators let a cache ask, but do not make it ask: a 200 with
+/// `Last-Modified` and no `Cache-Control` may be reused unasked for a
+/// while (heuristic freshness, [RFC 9111 §4.2.2](https://www.rfc-editor.org/rfc/rfc9111#section-4.2.2); browsers take a tenth
+/// of the time since the last change), so a person who reloads after a
+/// 412 can get the same stale copy again. For representations that
+/// clients edit, send `Cache-Control: no-cache` as well, in the 200 and
+/// in [`Gate::not_modified_headers`](crate::Gate::not_modified_headers).
+///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// use http::HeaderMap;

@@ -30,9 +30,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ifmatch::{PROBLEM_JSON, Retry};
 use reqwest::header::{
-    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MATCH,
-    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED, LOCATION,
-    RANGE,
+    CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName,
+    HeaderValue, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE,
+    LAST_MODIFIED, LOCATION, RANGE,
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
@@ -427,10 +427,24 @@ impl Reply {
         body
     }
 
+    /// `Cache-Control: no-cache`: without it a browser reuses an item with
+    /// `Last-Modified` unasked for a tenth of its age (RFC 9111 §4.2.2),
+    /// and a person reloading after a 412 gets the stale copy again.
+    fn asks_caches_to_revalidate(&self) {
+        assert_eq!(
+            self.header(CACHE_CONTROL),
+            Some("no-cache"),
+            "{}: Cache-Control",
+            self.what
+        );
+    }
+
     /// A 304: the validators of the item and no body.
     fn not_modified(&self, etag: &str, last_modified: SystemTime) {
         self.expect(StatusCode::NOT_MODIFIED);
         assert_eq!(self.etag(), etag, "{}: ETag of the 304", self.what);
+        // RFC 9110 §15.4.5: the 304 repeats the 200's Cache-Control.
+        self.asks_caches_to_revalidate();
         assert_eq!(
             self.last_modified(),
             last_modified,
@@ -1015,6 +1029,7 @@ async fn get_and_head_send_json_a_strong_etag_and_an_imf_fixdate(s: &Api) {
     get.expect(StatusCode::OK);
     assert_eq!(get.item(), created.item, "{}: GET body", get.what);
     assert_eq!(get.etag(), created.etag, "{}: GET ETag", get.what);
+    get.asks_caches_to_revalidate();
     let modified = get.last_modified();
 
     let head = s.send(s.head(&created.path)).await;
@@ -1027,6 +1042,7 @@ async fn get_and_head_send_json_a_strong_etag_and_an_imf_fixdate(s: &Api) {
         head.content_type()
     );
     assert_eq!(head.etag(), created.etag, "{}: HEAD ETag", head.what);
+    head.asks_caches_to_revalidate();
     assert_eq!(
         head.last_modified(),
         modified,

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use http::header::{CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use ifmatch::{
     ConditionalStore, Conflict, Expected, Gate, MemoryStore, ModifyError, Policy, Precondition,
     ProblemKind, ProblemText, ProblemTexts, Stored, Validators, WriteError, Written,
@@ -239,10 +239,15 @@ pub fn gate(opt_in: bool) -> Gate {
                 .into(),
         },
     );
+    // The 304s the gate answers carry what the 200 does (RFC 9110
+    // §15.4.5).
+    let mut ok_headers = HeaderMap::new();
+    ok_headers.insert(CACHE_CONTROL, revalidate());
     Gate::new()
         .policy(policy)
         .texts(texts)
         .reject_malformed(true)
+        .not_modified_headers(ok_headers)
 }
 
 /// The most bytes an item id may have (after percent-decoding). Ids are
@@ -407,8 +412,17 @@ fn json_response(status: StatusCode, stored: &Stored<Item>) -> Response<String> 
     *res.status_mut() = status;
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(CACHE_CONTROL, revalidate());
     insert_validators(res.headers_mut(), stored);
     res
+}
+
+/// `Cache-Control: no-cache`: a cache may keep an item but must ask before
+/// it reuses it. Without it, a 200 with `Last-Modified` is reused unasked
+/// for a tenth of its age (heuristic freshness, RFC 9111 §4.2.2), and a
+/// person reloading after a 412 gets the stale copy again.
+fn revalidate() -> HeaderValue {
+    HeaderValue::from_static("no-cache")
 }
 
 fn created(stored: &Stored<Item>, id: &str) -> Response<String> {
