@@ -29,7 +29,7 @@ use http::header::{
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use ifmatch::middleware::{
     DEFAULT_ETAG_LIMIT, ETagLayer, ForwardResolved, IntoRefusal, Precondition, PreconditionLayer,
@@ -1534,133 +1534,9 @@ async fn a_conflict_reported_by_the_handler_becomes_the_same_412_as_a_failed_pre
 // ETagLayer over a hand-written body
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BodyError(&'static str);
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for BodyError {}
-
-#[derive(Debug, Clone)]
-enum Piece {
-    Data(Bytes),
-    Trailers(HeaderMap),
-    Error(&'static str),
-}
-
-/// A body that yields the given pieces, optionally returning `Pending` once
-/// before each of them, optionally with an exact size hint, and optionally
-/// recording that it was polled at all.
-#[derive(Debug, Clone, Default)]
-struct TestBody {
-    pieces: VecDeque<Piece>,
-    exact_hint: bool,
-    pending: bool,
-    parked: bool,
-    polled: Option<Arc<AtomicBool>>,
-}
-
-impl TestBody {
-    fn new(pieces: impl IntoIterator<Item = Piece>) -> Self {
-        Self {
-            pieces: pieces.into_iter().collect(),
-            ..Self::default()
-        }
-    }
-
-    /// `content` split into frames of `frame` bytes.
-    fn chunked(content: &[u8], frame: usize) -> Self {
-        let content = Bytes::copy_from_slice(content);
-        let pieces = (0..content.len())
-            .step_by(frame.max(1))
-            .map(|start| Piece::Data(content.slice(start..(start + frame).min(content.len()))));
-        Self::new(pieces)
-    }
-
-    fn with_exact_hint(mut self) -> Self {
-        self.exact_hint = true;
-        self
-    }
-
-    fn with_pending(mut self) -> Self {
-        self.pending = true;
-        self
-    }
-}
-
-impl Body for TestBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        if let Some(polled) = &this.polled {
-            polled.store(true, Ordering::SeqCst);
-        }
-        if this.pending && !this.parked {
-            this.parked = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        this.parked = false;
-        Poll::Ready(this.pieces.pop_front().map(|piece| match piece {
-            Piece::Data(bytes) => Ok(Frame::data(bytes)),
-            Piece::Trailers(trailers) => Ok(Frame::trailers(trailers)),
-            Piece::Error(why) => Err(BodyError(why)),
-        }))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        if !self.exact_hint {
-            return SizeHint::default();
-        }
-        let len = self
-            .pieces
-            .iter()
-            .map(|p| match p {
-                Piece::Data(b) => b.len() as u64,
-                _ => 0,
-            })
-            .sum();
-        SizeHint::with_exact(len)
-    }
-}
-
-/// The response an inner service gives: status, headers, body.
-#[derive(Clone)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: TestBody,
-}
-
-impl Reply {
-    fn ok(body: TestBody) -> Self {
-        Self {
-            status: StatusCode::OK,
-            headers: HeaderMap::new(),
-            body,
-        }
-    }
-
-    fn status(mut self, status: StatusCode) -> Self {
-        self.status = status;
-        self
-    }
-
-    fn header(mut self, name: HeaderName, value: &str) -> Self {
-        self.headers
-            .append(name, HeaderValue::from_str(value).unwrap());
-        self
-    }
-}
+#[path = "support/bodies.rs"]
+mod bodies;
+use bodies::{BodyError, Piece, Reply, TestBody};
 
 /// Sends `req` through an `ETagLayer` (limit `limit`, or the default) over
 /// an inner service that answers `reply`; returns the response and the
@@ -1675,10 +1551,7 @@ async fn through_etag_layer(
         let calls = Arc::clone(&calls);
         service_fn(move |_req: Request<()>| {
             calls.fetch_add(1, Ordering::SeqCst);
-            let mut res = Response::new(reply.body.clone());
-            *res.status_mut() = reply.status;
-            *res.headers_mut() = reply.headers.clone();
-            ready(Ok::<_, Infallible>(res))
+            ready(Ok::<_, Infallible>(reply.response()))
         })
     };
     let layer = match limit {

@@ -28,7 +28,7 @@ use http::header::{
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use ifmatch::middleware::{ETagLayer, PreconditionLayer, ResponseBody};
 use ifmatch::{ETag, Validators};
@@ -43,175 +43,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A guard against hangs only; nothing here asserts on time.
 const HANG_GUARD: Duration = Duration::from_secs(20);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BodyError(&'static str);
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for BodyError {}
-
-#[derive(Debug, Clone)]
-enum Piece {
-    Data(Bytes),
-    Trailers(HeaderMap),
-    Error(&'static str),
-}
-
-fn data(bytes: &'static [u8]) -> Piece {
-    Piece::Data(Bytes::from_static(bytes))
-}
-
-fn trailers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
-    }
-    map
-}
-
-/// How a [`Script`] body describes itself.
-#[derive(Debug, Clone, Copy, Default)]
-enum Hint {
-    /// `SizeHint::default()`.
-    #[default]
-    Unknown,
-    /// Always this exact size, however much is left (a liar).
-    FixedExact(u64),
-    /// Always this lower bound, no upper one.
-    FixedLower(u64),
-    /// The exact number of data bytes left (honest).
-    Honest,
-}
-
-/// A body that yields a script of pieces, optionally `Pending` (waking at
-/// once) a number of times before each, with a chosen size hint and an
-/// optional `is_end_stream` override.
-#[derive(Debug, Clone, Default)]
-struct Script {
-    pieces: VecDeque<Piece>,
-    hint: Hint,
-    pendings_per_piece: usize,
-    pending_left: usize,
-    end_stream_says: Option<bool>,
-    polls_after_end: Arc<AtomicUsize>,
-    ended: bool,
-}
-
-impl Script {
-    fn new(pieces: impl IntoIterator<Item = Piece>) -> Self {
-        Self {
-            pieces: pieces.into_iter().collect(),
-            ..Self::default()
-        }
-    }
-
-    fn hint(mut self, hint: Hint) -> Self {
-        self.hint = hint;
-        self
-    }
-
-    fn pending(mut self, times: usize) -> Self {
-        self.pendings_per_piece = times;
-        self.pending_left = times;
-        self
-    }
-
-    fn end_stream_says(mut self, says: bool) -> Self {
-        self.end_stream_says = Some(says);
-        self
-    }
-}
-
-impl Body for Script {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        if this.ended {
-            this.polls_after_end.fetch_add(1, Ordering::SeqCst);
-            return Poll::Ready(None);
-        }
-        if this.pending_left > 0 {
-            this.pending_left -= 1;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        this.pending_left = this.pendings_per_piece;
-        match this.pieces.pop_front() {
-            Some(Piece::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
-            Some(Piece::Trailers(map)) => Poll::Ready(Some(Ok(Frame::trailers(map)))),
-            Some(Piece::Error(why)) => Poll::Ready(Some(Err(BodyError(why)))),
-            None => {
-                this.ended = true;
-                Poll::Ready(None)
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.end_stream_says.unwrap_or(false)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.hint {
-            Hint::Unknown => SizeHint::default(),
-            Hint::FixedExact(n) => SizeHint::with_exact(n),
-            Hint::FixedLower(n) => {
-                let mut hint = SizeHint::new();
-                hint.set_lower(n);
-                hint
-            }
-            Hint::Honest => SizeHint::with_exact(
-                self.pieces
-                    .iter()
-                    .map(|p| match p {
-                        Piece::Data(b) => b.len() as u64,
-                        _ => 0,
-                    })
-                    .sum(),
-            ),
-        }
-    }
-}
-
-/// What an inner service answers.
-#[derive(Clone)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Script,
-}
-
-impl Reply {
-    fn ok(body: Script) -> Self {
-        Self {
-            status: StatusCode::OK,
-            headers: HeaderMap::new(),
-            body,
-        }
-    }
-
-    fn status(mut self, status: StatusCode) -> Self {
-        self.status = status;
-        self
-    }
-
-    fn header(mut self, name: HeaderName, value: &'static str) -> Self {
-        self.headers.append(name, HeaderValue::from_static(value));
-        self
-    }
-}
+#[path = "support/bodies.rs"]
+mod bodies;
+use bodies::{BodyError, Hint, Piece, Reply, TestBody as Script, data, trailers};
 
 fn request(method: Method, headers: &[(HeaderName, &str)]) -> Request<()> {
     let mut req = Request::new(());
@@ -236,10 +70,7 @@ async fn etag(
         let seen = Arc::clone(&seen);
         service_fn(move |req: Request<()>| {
             *seen.lock().unwrap() = Some(req.method().clone());
-            let mut res = Response::new(reply.body.clone());
-            *res.status_mut() = reply.status;
-            *res.headers_mut() = reply.headers.clone();
-            ready(Ok::<_, Infallible>(res))
+            ready(Ok::<_, Infallible>(reply.response()))
         })
     };
     let res = tokio::time::timeout(
