@@ -133,9 +133,10 @@ pub struct ProblemText {
 }
 
 /// The default `Changed` detail for a state without an entity-tag.
-const UNTAGGED_CHANGED: &str = "This item was changed after you loaded it, so your change was \
-     not applied. Load the current version, reapply your change, and send it again, \
-     conditioned on the version you loaded.";
+const UNTAGGED_CHANGED: &str = "This item was changed after you loaded it (by someone else, or \
+     by an earlier request of yours), so this change was not applied. Load the current version, \
+     reapply your change if it is still needed, and send it again, conditioned on the version \
+     you loaded.";
 /// The default `Exists` detail for a state without an entity-tag.
 const UNTAGGED_EXISTS: &str = "Your request asked to act only if this item did not exist, or was \
      at none of the versions it named, but it exists, so nothing was changed. To change it, load \
@@ -211,11 +212,12 @@ impl Default for ProblemTexts {
         Self {
             changed: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
-                title: Cow::Borrowed("The resource was changed by someone else"),
+                title: Cow::Borrowed("This item was changed since you loaded it"),
                 detail: Cow::Borrowed(
-                    "This item was changed after you loaded it, so your change was not applied. \
-                     Load the current version (ETag {etag}), reapply your change, and send it \
-                     again with If-Match: {etag}.",
+                    "This item was changed after you loaded it (by someone else, or by an \
+                     earlier request of yours), so this change was not applied. Load the current \
+                     version (ETag {etag}), reapply your change if it is still needed, and send \
+                     it again with If-Match: {etag}.",
                 ),
             },
             unmatchable: ProblemText {
@@ -232,18 +234,19 @@ impl Default for ProblemTexts {
             },
             gone: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1"),
-                title: Cow::Borrowed("The resource no longer exists"),
+                title: Cow::Borrowed("This item no longer exists"),
                 detail: Cow::Borrowed(
                     "This item does not exist: it may have been deleted after you loaded it, so \
-                     your change was not applied. Reload it to see its current state; to create \
-                     it again, send a PUT with If-None-Match: * instead of If-Match.",
+                     your change was not applied. Reload it to see its current state. Someone \
+                     may have deleted it on purpose; only if it must exist again, create it \
+                     anew with a PUT that sends If-None-Match: * instead of If-Match.",
                 ),
             },
             exists: ProblemText {
                 type_uri: Cow::Borrowed(
                     "https://www.rfc-editor.org/rfc/rfc9110#field.if-none-match",
                 ),
-                title: Cow::Borrowed("The resource already exists"),
+                title: Cow::Borrowed("This item already exists"),
                 detail: Cow::Borrowed(
                     "Your request asked to act only if this item did not exist, or was at none \
                      of the versions it named, but it exists at ETag {etag}, so nothing was \
@@ -256,10 +259,11 @@ impl Default for ProblemTexts {
                 title: Cow::Borrowed("This request must be conditional"),
                 detail: Cow::Borrowed(
                     "To make sure you do not overwrite someone else's change, this server only \
-                     accepts changes that say which version they apply to (a date is not precise \
-                     enough). Load the item with GET, take the ETag header from the response, \
-                     and send your request again with If-Match: <that ETag>. To create an item \
-                     that does not exist yet, send a PUT with If-None-Match: * instead.",
+                     accepts changes that say which version they apply to. Load the item with \
+                     GET, and send your request again with an If-Match header that holds the \
+                     ETag header of that response (a date in If-Unmodified-Since is not precise \
+                     enough). To create an item that does not exist yet, send a PUT with \
+                     If-None-Match: * instead.",
                 ),
             },
             malformed: ProblemText {
@@ -298,7 +302,7 @@ impl Default for ProblemTexts {
             },
             busy: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc5789#section-2.2"),
-                title: Cow::Borrowed("The resource kept changing"),
+                title: Cow::Borrowed("This item kept changing"),
                 detail: Cow::Borrowed(
                     "Others changed this item each time your change was about to be saved, so \
                      it was not saved. Nothing was changed. Send your request again.",
@@ -1048,8 +1052,9 @@ mod tests {
         assert_eq!(body["etag"], "\"v8\"");
         assert_eq!(
             body["detail"],
-            "This item was changed after you loaded it, so your change was not applied. Load \
-             the current version (ETag \"v8\"), reapply your change, and send it again with \
+            "This item was changed after you loaded it (by someone else, or by an earlier \
+             request of yours), so this change was not applied. Load the current version \
+             (ETag \"v8\"), reapply your change if it is still needed, and send it again with \
              If-Match: \"v8\"."
         );
         assert!(body["type"].as_str().unwrap().starts_with("https://"));
@@ -1088,7 +1093,7 @@ mod tests {
         assert!(!res.headers().contains_key(ETAG));
         let body = json(&res);
         assert_eq!(body["status"], 409);
-        assert_eq!(body["title"], "The resource kept changing");
+        assert_eq!(body["title"], "This item kept changing");
         assert!(body.get("etag").is_none());
         assert!(
             body["detail"]

@@ -1147,7 +1147,7 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
     assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
     assert!(etag_header(&res).is_none());
     let gone = problem(&body_bytes(res.into_body()).await);
-    assert_eq!(gone["title"], "The resource no longer exists");
+    assert_eq!(gone["title"], "This item no longer exists");
     assert!(store.get("doc").is_none());
 
     // A create under If-None-Match: * that another create beat: the 412
@@ -1160,7 +1160,7 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
     assert_eq!(now.value(), "theirs");
     assert_eq!(etag_header(&res).as_ref(), Some(now.etag()));
     let exists = problem(&body_bytes(res.into_body()).await);
-    assert_eq!(exists["title"], "The resource already exists");
+    assert_eq!(exists["title"], "This item already exists");
     assert_ne!(exists["type"], gone["type"]);
 
     // An opt-in DELETE without a precondition whose target another DELETE
@@ -1287,7 +1287,7 @@ async fn a_modify_converted_with_question_mark_gets_the_layers_answer() {
     assert!(etag_header(&res).is_none());
     let busy = problem(&body_bytes(res.into_body()).await);
     assert_eq!(busy["status"], 409);
-    assert_eq!(busy["title"], "The resource kept changing");
+    assert_eq!(busy["title"], "This item kept changing");
     assert_eq!(store.inner.get("doc").unwrap().value(), "c");
 
     // A version named: the race is the client's own 412, with the tag the
