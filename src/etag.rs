@@ -591,11 +591,11 @@ impl From<&ETag> for HeaderValue {
 /// use ifmatch::ETag;
 ///
 /// let utf8 = ETag::parse("\"café\"".as_bytes())?;
-/// assert_eq!(serde_json::to_string(&utf8).unwrap(), r#""\"café\"""#);
+/// assert_eq!(serde_json::to_string(&utf8)?, r#""\"café\"""#);
 ///
 /// let latin1 = ETag::parse(b"\"caf\xe9\"")?;
 /// assert!(serde_json::to_string(&latin1).is_err());
-/// # Ok::<(), ifmatch::InvalidETag>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 impl serde::Serialize for ETag {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -235,7 +235,7 @@ impl Gate {
     /// ```
     /// use std::time::SystemTime;
     /// use http::{header, HeaderMap, Method, StatusCode};
-    /// use ifmatch::{Decision, Expected, Gate, MemoryStore};
+    /// use ifmatch::{Decision, Expected, Gate, MemoryStore, Stored};
     ///
     /// let gate = Gate::new().confirm_retried_puts(true);
     /// let store: MemoryStore<&str, String> = MemoryStore::new();
@@ -267,7 +267,7 @@ impl Gate {
     /// // stale tag is a lost update.
     /// assert_eq!(put("final"), StatusCode::OK);
     /// assert_eq!(put("something else"), StatusCode::PRECONDITION_FAILED);
-    /// assert_eq!(store.get("doc").unwrap().value(), "final");
+    /// assert_eq!(store.get("doc").map(Stored::into_value).as_deref(), Some("final"));
     /// # Ok::<(), ifmatch::Conflict>(())
     /// ```
     #[must_use]

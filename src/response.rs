@@ -182,7 +182,7 @@ const UNTAGGED_UNMATCHABLE: &str = "Your If-Match header cannot match the curren
 /// let body: serde_json::Value = serde_json::from_str(res.body())?;
 /// assert_eq!(body["status"], 412);
 /// assert_eq!(body["etag"], "\"v8\"");
-/// assert!(body["detail"].as_str().unwrap().contains("If-Match: \"v8\""));
+/// assert!(body["detail"].as_str().is_some_and(|detail| detail.contains("If-Match: \"v8\"")));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -93,15 +93,14 @@ impl<B> IsConflict for http::Response<B> {
 /// from another failure.
 ///
 /// ```
-/// use http::StatusCode;
-/// use ifmatch::{Expected, MemoryStore, Retry};
+/// use ifmatch::{Conflict, Expected, MemoryStore, Retry};
 ///
 /// let store: MemoryStore<&str, u32> = MemoryStore::new();
 /// store.put("n", &Expected::Absent, 41)?;
 ///
 /// let stored = Retry::new().run_blocking(|_attempt| {
-///     let current = store.get("n").unwrap();                   // read
-///     let next = current.value() + 1;                          // modify
+///     let current = store.get("n").ok_or_else(Conflict::gone)?;    // read
+///     let next = current.value() + 1;                              // modify
 ///     store.put("n", &Expected::ETag(current.etag().clone()), next) // write
 /// })?;
 /// assert_eq!(*stored.value(), 42);
@@ -207,14 +206,14 @@ impl Retry {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), ifmatch::Conflict> {
-    /// use ifmatch::{Expected, MemoryStore, Retry};
+    /// use ifmatch::{Conflict, Expected, MemoryStore, Retry};
     ///
     /// let store: MemoryStore<&str, u32> = MemoryStore::new();
     /// store.put("n", &Expected::Absent, 1)?;
     /// let stored = Retry::new()
     ///     .run(
     ///         |_attempt| async {
-    ///             let current = store.get("n").unwrap();
+    ///             let current = store.get("n").ok_or_else(Conflict::gone)?;
     ///             store.put("n", &Expected::ETag(current.etag().clone()), current.value() * 2)
     ///         },
     ///         tokio::time::sleep,

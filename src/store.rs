@@ -369,13 +369,13 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// use ifmatch::{ConditionalStore, Expected, MemoryStore, ModifyError};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let store = MemoryStore::new();
-    /// let v1 = store.put("doc", &Expected::Absent, "one".to_owned()).unwrap();
+    /// let v1 = store.put("doc", &Expected::Absent, "one".to_owned())?;
     ///
     /// // `If-Match: *`: applied to whatever is current.
     /// let append = |doc: String| Ok::<_, Infallible>(doc + ", two");
-    /// let written = store.modify(&"doc", &Expected::Exists, 3, append).await.unwrap();
+    /// let written = store.modify(&"doc", &Expected::Exists, 3, append).await?;
     /// assert_eq!(written.value(), "one, two");
     ///
     /// // `If-Match` with the first version, which is no longer current.
@@ -387,7 +387,8 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// let empty = |doc: String| if doc.is_empty() { Ok(doc) } else { Err("not empty") };
     /// let refused = store.modify(&"doc", &Expected::Any, 3, empty).await;
     /// assert!(matches!(refused, Err(ModifyError::Change("not empty"))));
-    /// assert_eq!(store.get("doc").unwrap().value(), "one, two");
+    /// assert_eq!(store.get("doc").map(|doc| doc.into_value()).as_deref(), Some("one, two"));
+    /// # Ok(())
     /// # }
     /// ```
     fn modify<F, R>(
@@ -502,8 +503,7 @@ type EtagFn<V> = fn(&V, u64) -> ETag;
 ///
 /// let store: MemoryStore<String, String> = MemoryStore::new();
 /// let created = store.put("a".to_owned(), &Expected::Absent, "one".to_owned())?;
-/// let current = store.get("a").unwrap();
-/// assert_eq!(current.etag(), created.etag());
+/// assert_eq!(store.get("a"), Some(created));
 ///
 /// // Creating again fails: it exists now.
 /// assert!(store.put("a".to_owned(), &Expected::Absent, "two".to_owned()).is_err());
@@ -558,8 +558,9 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// }
     ///
     /// let store = MemoryStore::with_etags(content_tag);
-    /// let a = store.put("a", &Expected::Absent, json!({"x": 1})).unwrap();
-    /// assert_eq!(a.etag(), &ETag::from_serialize(&json!({"x": 1})).unwrap());
+    /// let a = store.put("a", &Expected::Absent, json!({"x": 1}))?;
+    /// assert_eq!(a.etag(), &ETag::from_serialize(&json!({"x": 1}))?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn with_etags(etag: fn(&V, u64) -> ETag) -> Self {
@@ -600,11 +601,12 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// use ifmatch::{Expected, MemoryStore, Versioned};
     ///
     /// let store = MemoryStore::new();
-    /// let doc = store.put("doc", &Expected::Absent, vec![0u8; 1 << 20]).unwrap();
-    /// let current = store.validators("doc").unwrap();
+    /// let doc = store.put("doc", &Expected::Absent, vec![0u8; 1 << 20])?;
+    /// let current = store.validators("doc").ok_or("doc was just stored")?;
     /// assert_eq!(current.etag().as_ref(), Some(doc.etag()));
     /// assert_eq!(current.last_modified(), doc.last_modified());
     /// assert!(store.validators("other").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn validators<Q>(&self, key: &Q) -> Option<Validators>

@@ -21,16 +21,18 @@ use crate::versioned::{Validators, Versioned};
 /// ([`ProblemTexts::conflict`](crate::ProblemTexts::conflict)).
 ///
 /// ```
-/// use ifmatch::{ETag, Expected, MemoryStore};
+/// use ifmatch::{Expected, MemoryStore};
 ///
 /// let store = MemoryStore::new();
-/// let v1 = store.put("a", &Expected::Absent, "first".to_owned()).unwrap();
+/// let v1 = store.put("a", &Expected::Absent, "first".to_owned())?;
 /// // Two writers both read v1 ...
 /// let expected = Expected::ETag(v1.etag().clone());
-/// store.put("a", &expected, "second".to_owned()).unwrap();
+/// let v2 = store.put("a", &expected, "second".to_owned())?;
 /// // ... the slower one is refused instead of erasing the first change.
 /// let conflict = store.put("a", &expected, "third".to_owned()).unwrap_err();
-/// assert_ne!(conflict.current_etag(), Some(v1.etag()));
+/// // The conflict carries the tag to reload: the 412's `ETag`.
+/// assert_eq!(conflict.current_etag(), Some(v2.etag()));
+/// # Ok::<(), ifmatch::Conflict>(())
 /// ```
 ///
 /// A store that can read the current state under its lock should decide
@@ -128,14 +130,16 @@ impl Expected {
     /// use ifmatch::{Expected, MemoryStore};
     ///
     /// let store = MemoryStore::new();
-    /// store.put("a", &Expected::Absent, 1).unwrap();
+    /// store.put("a", &Expected::Absent, 1)?;
     /// // Two PATCHes with `If-Match: *` both read version 1 ...
-    /// let (first, second) = (store.get("a").unwrap(), store.get("a").unwrap());
-    /// store.put("a", &Expected::Exists.pinned_to(&first), first.value() + 10).unwrap();
+    /// let first = store.get("a").ok_or("a was just stored")?;
+    /// let second = first.clone();
+    /// store.put("a", &Expected::Exists.pinned_to(&first), first.value() + 10)?;
     /// // ... and the second, computed from the same version, is refused.
     /// let refused = store.put("a", &Expected::Exists.pinned_to(&second), second.value() + 100);
     /// assert!(refused.is_err());
-    /// assert_eq!(*store.get("a").unwrap().value(), 11);
+    /// assert_eq!(store.get("a").map(|n| *n.value()), Some(11));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn pinned_to<V: Versioned + ?Sized>(&self, read: &V) -> Self {

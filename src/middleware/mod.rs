@@ -467,9 +467,10 @@ impl StoreUnavailable {
 /// let down = std::io::Error::other("connection refused");
 /// let res = answer(Err(down));
 /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-/// let logged = res.extensions().get::<StoreUnavailable>().unwrap();
+/// let logged = res.extensions().get::<StoreUnavailable>().ok_or("kept for logging")?;
 /// assert_eq!(logged.error().to_string(), "connection refused");
 /// assert!(!logged.unconfirmed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use]
 pub fn unavailable_response<B: Default>(
@@ -524,8 +525,9 @@ fn store_failed<B: Default>(
 /// let timed_out = std::io::Error::other("no answer within 5 s");
 /// let res = answer(Err(WriteError::Store(timed_out)));
 /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-/// let logged = res.extensions().get::<StoreUnavailable>().unwrap();
+/// let logged = res.extensions().get::<StoreUnavailable>().ok_or("kept for logging")?;
 /// assert!(logged.unconfirmed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use]
 pub fn unconfirmed_response<B: Default>(
@@ -739,14 +741,16 @@ impl<B> IntoRefusal<B> for std::convert::Infallible {
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
+/// # async fn main() -> Result<(), ifmatch::Conflict> {
 /// let store = MemoryStore::new();
-/// store.put("counter".to_owned(), &Expected::Absent, u32::MAX - 1).unwrap();
+/// store.put("counter".to_owned(), &Expected::Absent, u32::MAX - 1)?;
 /// let pre = Precondition::from(Expected::Exists);
-/// assert_eq!(increment(&store, &pre).await.unwrap().body(), &u32::MAX.to_string());
-/// let refused = increment(&store, &pre).await.unwrap_err();
-/// assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-/// assert_eq!(reset(&store, &pre).await.unwrap().body(), "0");
+/// let res = increment(&store, &pre).await;
+/// assert!(matches!(res, Ok(res) if res.body() == "4294967295"));
+/// let refused = increment(&store, &pre).await;
+/// assert!(matches!(refused, Err(res) if res.status() == StatusCode::UNPROCESSABLE_ENTITY));
+/// assert!(matches!(reset(&store, &pre).await, Ok(res) if res.body() == "0"));
+/// # Ok(())
 /// # }
 /// ```
 impl<R, E, B> From<ModifyError<R, E>> for Response<B>
