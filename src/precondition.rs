@@ -12,6 +12,26 @@ use crate::versioned::Versioned;
 use crate::write::Expected;
 
 /// Whether writes must carry a precondition.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{HeaderMap, Method};
+/// use ifmatch::{ETag, Expected, Mode, Outcome, Policy};
+///
+/// let current = ETag::from_version(1);
+/// let blind_put = |mode| {
+///     let policy = Policy::default().with_mode(mode);
+///     policy.evaluate(&Method::PUT, &HeaderMap::new(), Some(&current), SystemTime::now())
+/// };
+/// // Strict, the default: a PUT without `If-Match` is refused with 428.
+/// assert_eq!(Policy::default().mode(), Mode::Strict);
+/// assert_eq!(blind_put(Mode::Strict).outcome(), &Outcome::PreconditionRequired);
+/// // Opt-in: it goes ahead, and its write is unconditional.
+/// assert_eq!(
+///     blind_put(Mode::OptIn).outcome(),
+///     &Outcome::Proceed { expected: Expected::Any, ignore_range: false }
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Mode {
@@ -64,6 +84,35 @@ impl Default for Policy {
 }
 
 /// Which precondition evaluated to false.
+///
+/// The three are different stories for the client:
+/// [`ProblemTexts::precondition_failed`](crate::ProblemTexts::precondition_failed)
+/// answers `IfNoneMatch` as "already exists" ([`ProblemKind::Exists`](crate::ProblemKind::Exists)),
+/// the other two as "changed since you read it".
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+/// use ifmatch::{ETag, Failed, Outcome, Policy, Validators};
+///
+/// // Version 2, last modified on 9 September 2001.
+/// let current = Validators::new(ETag::from_version(2))
+///     .with_last_modified(UNIX_EPOCH + Duration::from_secs(1_000_000_000));
+/// let failed = |name: HeaderName, value: &'static str| {
+///     let mut headers = HeaderMap::new();
+///     headers.insert(name, HeaderValue::from_static(value));
+///     let eval = Policy::opt_in().evaluate(&Method::PUT, &headers, Some(&current), SystemTime::now());
+///     match eval.into_outcome() {
+///         Outcome::PreconditionFailed(failed) => Some(failed),
+///         _ => None,
+///     }
+/// };
+/// assert_eq!(failed(header::IF_MATCH, "\"v1\""), Some(Failed::IfMatch));
+/// let before = "Sat, 01 Jan 2000 00:00:00 GMT";
+/// assert_eq!(failed(header::IF_UNMODIFIED_SINCE, before), Some(Failed::IfUnmodifiedSince));
+/// // A create (`If-None-Match: *`) of a target that exists.
+/// assert_eq!(failed(header::IF_NONE_MATCH, "*"), Some(Failed::IfNoneMatch));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Failed {
@@ -76,6 +125,32 @@ pub enum Failed {
 }
 
 /// What to do with a request, decided by [`Policy::evaluate`].
+///
+/// A service that builds its own responses answers
+/// [`status`](Self::status) when there is one, and otherwise performs the
+/// method, a write under the `expected` state of `Proceed`
+/// ([`ProblemTexts::respond`](crate::ProblemTexts::respond) builds the
+/// responses with problem bodies; [`Gate::check`](crate::Gate::check) does
+/// both steps).
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+/// use ifmatch::{ETag, Policy};
+///
+/// let current = ETag::from_version(5);
+/// let status = |method: Method, name: HeaderName, value: &'static str| {
+///     let mut headers = HeaderMap::new();
+///     headers.insert(name, HeaderValue::from_static(value));
+///     let eval = Policy::default().evaluate(&method, &headers, Some(&current), SystemTime::now());
+///     eval.outcome().status()
+/// };
+/// // The client's copy is current: 304 for a GET; a PUT proceeds (`None`).
+/// assert_eq!(status(Method::GET, header::IF_NONE_MATCH, "\"v5\""), Some(StatusCode::NOT_MODIFIED));
+/// assert_eq!(status(Method::PUT, header::IF_MATCH, "\"v5\""), None);
+/// // A create of a target that exists: 412, nothing is overwritten.
+/// assert_eq!(status(Method::PUT, header::IF_NONE_MATCH, "*"), Some(StatusCode::PRECONDITION_FAILED));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use = "ignoring an Outcome performs the method unchecked"]
@@ -119,6 +194,35 @@ fn not_evaluated(method: &Method) -> bool {
 
 /// The result of [`Policy::evaluate`]: an [`Outcome`], plus which
 /// conditional fields were malformed.
+///
+/// The outcome already treats a malformed field safely; a service that
+/// answers 400 instead looks at [`malformed`](Self::malformed) first, as
+/// [`Gate::reject_malformed`](crate::Gate::reject_malformed) does:
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+/// use ifmatch::{ETag, Evaluation, Policy};
+///
+/// fn status(eval: &Evaluation) -> Option<StatusCode> {
+///     match eval.malformed() {
+///         Some(_) => Some(StatusCode::BAD_REQUEST),
+///         None => eval.outcome().status(),
+///     }
+/// }
+///
+/// let current = ETag::from_version(1);
+/// let put = |if_match: &'static str| {
+///     let mut headers = HeaderMap::new();
+///     headers.insert(header::IF_MATCH, HeaderValue::from_static(if_match));
+///     Policy::default().evaluate(&Method::PUT, &headers, Some(&current), SystemTime::now())
+/// };
+/// assert_eq!(status(&put("\"v1\"")), None);
+/// assert_eq!(status(&put("\"v0\"")), Some(StatusCode::PRECONDITION_FAILED));
+/// // The quotes lost: 412 by the outcome, 400 here.
+/// assert_eq!(put("v1").outcome().status(), Some(StatusCode::PRECONDITION_FAILED));
+/// assert_eq!(status(&put("v1")), Some(StatusCode::BAD_REQUEST));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "ignoring an Evaluation performs the method unchecked"]
 pub struct Evaluation {
@@ -231,6 +335,28 @@ impl Policy {
     /// bound to its existence ([`Expected::Exists`]): there, a change
     /// between the check and the write is not caught, so give such targets
     /// a strong tag before accepting dates.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    /// use http::{header, HeaderMap, Method};
+    /// use ifmatch::{ETag, Expected, Outcome, Policy, Validators};
+    ///
+    /// let modified = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    /// let current = Validators::new(ETag::from_version(4)).with_last_modified(modified);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(header::IF_UNMODIFIED_SINCE, "Sun, 09 Sep 2001 01:46:40 GMT".parse()?);
+    /// let put = |policy: Policy| {
+    ///     policy.evaluate(&Method::PUT, &headers, Some(&current), SystemTime::now()).into_outcome()
+    /// };
+    /// // By default a date does not count: 428.
+    /// assert_eq!(put(Policy::strict()), Outcome::PreconditionRequired);
+    /// // Accepted, it lets the PUT through, bound to the current tag.
+    /// assert_eq!(
+    ///     put(Policy::strict().accept_if_unmodified_since(true)),
+    ///     Outcome::Proceed { expected: Expected::ETag(ETag::from_version(4)), ignore_range: false }
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn accept_if_unmodified_since(mut self, accept: bool) -> Self {
         self.accept_if_unmodified_since = accept;
