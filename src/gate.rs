@@ -17,6 +17,30 @@ use crate::write::{Conflict, Expected};
 /// The tower `PreconditionLayer` (feature `middleware`)
 /// puts it in the request extensions (in axum: `Extension<Precondition>`);
 /// other integrations get it from [`Gate::check`].
+///
+/// Besides the [`expected`](Self::expected) state of a write, it says
+/// whether a GET must ignore `Range`: here the client asks for the rest of
+/// a copy of `"v1"`, which is no longer current, so it gets the whole
+/// representation. ([`failed`](Self::failed) is shown with
+/// [`Gate::confirm_retried_puts`].)
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{header, HeaderMap, Method};
+/// use ifmatch::{Decision, ETag, Expected, Gate};
+///
+/// let current = ETag::from_version(2);
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::RANGE, "bytes=1000-".parse()?);
+/// headers.insert(header::IF_RANGE, "\"v1\"".parse()?);
+/// let decision = Gate::new().check(&Method::GET, &headers, Some(&current), SystemTime::now());
+/// let Decision::Proceed(pre) = decision else {
+///     panic!("a failed If-Range does not stop a GET");
+/// };
+/// assert!(pre.ignore_range()); // answer 200 with everything, not 206
+/// assert_eq!(pre.expected(), &Expected::Any); // a GET writes nothing
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Precondition {
     expected: Expected,
@@ -93,6 +117,43 @@ impl From<Expected> for Precondition {
 /// Exhaustive on purpose: a request either goes ahead or is answered, and a
 /// `match` without a catch-all arm is what keeps a handler from writing
 /// without looking.
+///
+/// A GET handler: its own 200 when the preconditions hold, the gate's 304
+/// (or 412) otherwise. (A missing target is its own 404, before any
+/// precondition, [RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1).)
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{header, HeaderMap, Method, Response, StatusCode};
+/// use ifmatch::{insert_validators, problem_response, Decision, Expected, Gate, MemoryStore};
+///
+/// fn get(gate: &Gate, store: &MemoryStore<&'static str, String>, headers: &HeaderMap) -> Response<String> {
+///     let Some(doc) = store.get("doc") else {
+///         return problem_response(StatusCode::NOT_FOUND, "about:blank", "Not Found", "No such document.");
+///     };
+///     match gate.check(&Method::GET, headers, Some(&doc), SystemTime::now()) {
+///         Decision::Proceed(_) => {
+///             let mut res = Response::new(doc.value().clone());
+///             insert_validators(res.headers_mut(), &doc);
+///             res
+///         }
+///         Decision::Respond(res) => res,
+///     }
+/// }
+///
+/// let (gate, store) = (Gate::new(), MemoryStore::new());
+/// let v1 = store.put("doc", &Expected::Absent, "hello".to_owned())?;
+/// let res = get(&gate, &store, &HeaderMap::new());
+/// assert_eq!(res.status(), StatusCode::OK);
+/// assert_eq!(res.headers()[header::ETAG], v1.etag().to_header_value());
+/// // The client revalidates the copy it has: 304, without the body.
+/// let mut revalidate = HeaderMap::new();
+/// revalidate.insert(header::IF_NONE_MATCH, v1.etag().to_header_value());
+/// let res = get(&gate, &store, &revalidate);
+/// assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+/// assert!(res.body().is_empty());
+/// # Ok::<(), ifmatch::Conflict>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "ignoring a Decision performs the write unchecked"]
 pub enum Decision {
@@ -138,13 +199,28 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// The default gate: strict policy, default texts.
+    /// The default gate: strict policy, default texts. The same as
+    /// `Gate::default()`.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets the policy: strict or opt-in, which methods need a precondition.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{HeaderMap, Method, StatusCode};
+    /// use ifmatch::{Decision, ETag, Gate, Policy};
+    ///
+    /// // POST changes this resource too, so it must say which version it saw.
+    /// let policy = Policy::strict()
+    ///     .require_precondition_for([Method::PUT, Method::PATCH, Method::DELETE, Method::POST]);
+    /// let gate = Gate::new().policy(policy);
+    /// let current = ETag::from_version(1);
+    /// let decision = gate.check(&Method::POST, &HeaderMap::new(), Some(&current), SystemTime::now());
+    /// assert!(matches!(decision, Decision::Respond(res) if res.status() == StatusCode::PRECONDITION_REQUIRED));
+    /// ```
     #[must_use]
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
@@ -152,6 +228,24 @@ impl Gate {
     }
 
     /// Sets the texts of the problem responses.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{HeaderMap, Method};
+    /// use ifmatch::{Decision, ETag, Gate, ProblemKind, ProblemText, ProblemTexts};
+    ///
+    /// let texts = ProblemTexts::default().set(ProblemKind::Required, ProblemText {
+    ///     type_uri: "https://example.com/problems/reload-first".into(),
+    ///     title: "Reload before you save".into(),
+    ///     detail: "Someone else may have changed this note since you opened it.".into(),
+    /// });
+    /// let gate = Gate::new().texts(texts);
+    /// let current = ETag::from_version(1);
+    /// let decision = gate.check(&Method::PUT, &HeaderMap::new(), Some(&current), SystemTime::now());
+    /// let Decision::Respond(res) = decision else { panic!("a PUT without If-Match") };
+    /// assert_eq!(res.status(), 428);
+    /// assert!(res.body().contains("Reload before you save"));
+    /// ```
     #[must_use]
     pub fn texts(mut self, texts: ProblemTexts) -> Self {
         self.texts = texts;
@@ -162,6 +256,23 @@ impl Gate {
     /// malformed, instead of RFC 9110's safe outcome (a malformed `If-Match`
     /// never matches: 412; a malformed `If-None-Match` is ignored). Off by
     /// default.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{header, HeaderMap, Method, StatusCode};
+    /// use ifmatch::{Decision, ETag, Gate};
+    ///
+    /// let current = ETag::from_version(1);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(header::IF_MATCH, "v1".parse()?); // the quotes lost
+    /// let status = |gate: Gate| match gate.check(&Method::PUT, &headers, Some(&current), SystemTime::now()) {
+    ///     Decision::Respond(res) => res.status(),
+    ///     Decision::Proceed(_) => StatusCode::OK,
+    /// };
+    /// assert_eq!(status(Gate::new()), StatusCode::PRECONDITION_FAILED);
+    /// assert_eq!(status(Gate::new().reject_malformed(true)), StatusCode::BAD_REQUEST);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn reject_malformed(mut self, reject: bool) -> Self {
         self.reject_malformed = reject;
@@ -184,6 +295,29 @@ impl Gate {
     /// target's) are dropped, and a per-response field such as `Set-Cookie`
     /// does not belong here. An `Expires` here is repeated as it is: give a
     /// fixed date, or rather `Cache-Control: max-age`, which is relative.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{header, HeaderMap, Method, StatusCode};
+    /// use ifmatch::{Decision, ETag, Gate};
+    ///
+    /// let mut ok = HeaderMap::new();
+    /// ok.insert(header::CACHE_CONTROL, "no-cache".parse()?);
+    /// ok.insert(header::DATE, "Sun, 06 Nov 1994 08:49:37 GMT".parse()?);
+    /// let gate = Gate::new().not_modified_headers(ok);
+    ///
+    /// let current = ETag::from_version(3);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(header::IF_NONE_MATCH, current.to_header_value());
+    /// let decision = gate.check(&Method::GET, &headers, Some(&current), SystemTime::now());
+    /// let Decision::Respond(res) = decision else { panic!("the client's copy is current") };
+    /// assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    /// assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
+    /// assert_eq!(res.headers()[header::ETAG], "\"v3\"");
+    /// // A fixed `Date` would be wrong in every later 304: the server adds its own.
+    /// assert!(!res.headers().contains_key(header::DATE));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn not_modified_headers(mut self, mut headers: HeaderMap) -> Self {
         for name in [
@@ -297,6 +431,42 @@ impl Gate {
     /// The responses have a body even for a HEAD; servers drop it, but a
     /// glue that can should send none ([RFC 9110 §9.3.2](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.2)), as
     /// `PreconditionLayer` does.
+    ///
+    /// A DELETE handler: it deletes only under the state the gate checked,
+    /// and otherwise sends the gate's answer. (The [crate-level
+    /// example](crate#example) does the same for a PUT, and
+    /// [`ConditionalStore`](crate::ConditionalStore) for an asynchronous
+    /// store.)
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{header, HeaderMap, Method, Response, StatusCode};
+    /// use ifmatch::{Decision, ETag, Expected, Gate, MemoryStore};
+    ///
+    /// fn delete(gate: &Gate, store: &MemoryStore<&'static str, String>, headers: &HeaderMap) -> Response<String> {
+    ///     let current = store.validators("doc");
+    ///     match gate.check(&Method::DELETE, headers, current.as_ref(), SystemTime::now()) {
+    ///         Decision::Proceed(pre) => match store.delete("doc", pre.expected()) {
+    ///             Ok(_) => Response::new("deleted".to_owned()),
+    ///             // Another write landed after the check: the same 412.
+    ///             Err(conflict) => gate.conflict(&conflict),
+    ///         },
+    ///         // 404, 412 or 428: nothing may be deleted.
+    ///         Decision::Respond(res) => res,
+    ///     }
+    /// }
+    ///
+    /// let (gate, store) = (Gate::new(), MemoryStore::new());
+    /// let v1 = store.put("doc", &Expected::Absent, "draft".to_owned())?;
+    /// let if_match = |tag: &ETag| HeaderMap::from_iter([(header::IF_MATCH, tag.to_header_value())]);
+    /// let status = |headers: &HeaderMap| delete(&gate, &store, headers).status();
+    /// assert_eq!(status(&HeaderMap::new()), StatusCode::PRECONDITION_REQUIRED);
+    /// assert_eq!(status(&if_match(&ETag::from_version(0))), StatusCode::PRECONDITION_FAILED);
+    /// assert_eq!(status(&if_match(v1.etag())), StatusCode::OK);
+    /// // Gone now: 404 before any precondition, and the handler never runs.
+    /// assert_eq!(status(&if_match(v1.etag())), StatusCode::NOT_FOUND);
+    /// # Ok::<(), ifmatch::Conflict>(())
+    /// ```
     pub fn check<H, V>(
         &self,
         method: &Method,
@@ -392,14 +562,19 @@ impl Gate {
     }
 
     /// The 412 for a conditional write that found the target moved on or
-    /// gone: the same response a failed precondition gets.
+    /// gone: the same response a failed precondition gets (404 for a write
+    /// without a precondition that found the target gone, see
+    /// [`ProblemTexts::conflict`]). Used in the [`check`](Self::check)
+    /// example.
     #[must_use]
     pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
         self.texts.conflict(conflict)
     }
 
     /// The 503 for a store that could not be reached before anything was
-    /// written (the state could not be read).
+    /// written (the state could not be read). The
+    /// [`ModifyError`](crate::ModifyError) example answers it, with
+    /// [`unconfirmed`](Self::unconfirmed) and [`busy`](Self::busy).
     #[must_use]
     pub fn unavailable(&self) -> Response<String> {
         self.texts.unavailable()
