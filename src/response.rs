@@ -20,6 +20,15 @@ use crate::versioned::Versioned;
 use crate::write::Conflict;
 
 /// The media type of problem bodies ([RFC 9457 §3](https://www.rfc-editor.org/rfc/rfc9457#section-3)).
+///
+/// ```
+/// use http::header::CONTENT_TYPE;
+/// use ifmatch::{ProblemTexts, PROBLEM_JSON};
+///
+/// let res = ProblemTexts::default().precondition_required();
+/// // A client reads the body as a problem object only with this type.
+/// assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+/// ```
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Which situation a problem response describes.
@@ -32,6 +41,24 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// section, which says that `*` is false for a target without a current
 /// representation) and `#field.if-none-match` (`Exists`). A service that
 /// replaces the texts should keep the types distinct too.
+///
+/// ```
+/// use ifmatch::{ETag, Failed, ProblemKind, ProblemTexts};
+///
+/// let texts = ProblemTexts::default();
+/// let current = ETag::from_version(3);
+/// // Two 412s: a stale `If-Match`, and a create of a target that exists.
+/// let cases = [(Failed::IfMatch, ProblemKind::Changed), (Failed::IfNoneMatch, ProblemKind::Exists)];
+/// for (failed, kind) in cases {
+///     let res = texts.precondition_failed(Some(&current), failed);
+///     assert_eq!(res.status(), 412);
+///     let body: serde_json::Value = serde_json::from_str(res.body())?;
+///     assert_eq!(body["type"], texts.get(kind).type_uri.as_ref());
+/// }
+/// // Same status, told apart by `type`.
+/// assert_ne!(texts.get(ProblemKind::Changed).type_uri, texts.get(ProblemKind::Exists).type_uri);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProblemKind {
@@ -122,6 +149,21 @@ fn fill(template: &str, etag: &str, field: &str) -> String {
 /// sending `If-Match: (none)`, or a weak tag, which `If-Match` never
 /// matches. A text set with [`ProblemTexts::set`] is used with or without
 /// a tag.)
+///
+/// ```
+/// use ifmatch::{ETag, Failed, ProblemKind, ProblemText, ProblemTexts};
+///
+/// let texts = ProblemTexts::default().set(ProblemKind::Changed, ProblemText {
+///     type_uri: "https://example.com/problems/edited-elsewhere".into(),
+///     title: "Edited elsewhere".into(),
+///     detail: "Someone saved version {etag} first. Reload it and try again.".into(),
+/// });
+/// let res = texts.precondition_failed(Some(&ETag::from_version(9)), Failed::IfMatch);
+/// let body: serde_json::Value = serde_json::from_str(res.body())?;
+/// assert_eq!(body["title"], "Edited elsewhere");
+/// assert_eq!(body["detail"], "Someone saved version \"v9\" first. Reload it and try again.");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProblemText {
     /// The `type` member: a URI that identifies the problem type.
@@ -380,6 +422,33 @@ impl ProblemTexts {
     /// are the headers the 200 response would have carried, from which a 304
     /// copies those [RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5) requires (pass an empty map if there
     /// are none).
+    ///
+    /// For a [`Outcome::PreconditionFailed`], prefer
+    /// [`precondition_failed_for`](Self::precondition_failed_for), which
+    /// tells an `If-Match` that could never match from a change.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{header, HeaderMap, Method, StatusCode};
+    /// use ifmatch::{ETag, Policy, ProblemTexts};
+    ///
+    /// let (texts, current) = (ProblemTexts::default(), ETag::from_version(2));
+    /// let mut request = HeaderMap::new();
+    /// request.insert(header::IF_NONE_MATCH, current.to_header_value());
+    /// let get = Policy::default().evaluate(&Method::GET, &request, Some(&current), SystemTime::now());
+    ///
+    /// // What the 200 would carry, which its 304 repeats.
+    /// let mut ok = HeaderMap::new();
+    /// ok.insert(header::CACHE_CONTROL, "no-cache".parse()?);
+    /// let res = texts.respond(get.outcome(), Some(&current), &ok).ok_or("the copy is current")?;
+    /// assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    /// assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
+    ///
+    /// // Without conditions a GET proceeds: no response to send instead.
+    /// let plain = Policy::default().evaluate(&Method::GET, &HeaderMap::new(), Some(&current), SystemTime::now());
+    /// assert!(texts.respond(plain.outcome(), Some(&current), &ok).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn respond<V: Versioned + ?Sized>(
         &self,
@@ -497,6 +566,25 @@ impl ProblemTexts {
     /// precondition that found the target gone ([`Conflict::refused`] under
     /// [`Expected::Any`](crate::Expected::Any)) gets 404
     /// ([`ProblemKind::NotFound`]) instead: it had no condition to fail.
+    ///
+    /// ```
+    /// use http::{header, StatusCode};
+    /// use ifmatch::{Conflict, ETag, Expected, ProblemTexts};
+    ///
+    /// let texts = ProblemTexts::default();
+    /// let current = ETag::from_version(2);
+    /// // A write under "v1" that found "v2": 412, with the tag to reload.
+    /// let stale = Conflict::refused(&Expected::ETag(ETag::from_version(1)), Some(&current));
+    /// let res = texts.conflict(&stale);
+    /// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    /// assert_eq!(res.headers()[header::ETAG], "\"v2\"");
+    /// // Gone under `If-Match`: the condition is false, 412.
+    /// let gone = Conflict::refused(&Expected::ETag(current), None::<&ETag>);
+    /// assert_eq!(texts.conflict(&gone).status(), StatusCode::PRECONDITION_FAILED);
+    /// // Gone under no condition (opt-in mode): 404.
+    /// let gone = Conflict::refused(&Expected::Any, None::<&ETag>);
+    /// assert_eq!(texts.conflict(&gone).status(), StatusCode::NOT_FOUND);
+    /// ```
     #[must_use]
     pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
         if conflict.is_gone() && conflict.unconditional() {
@@ -584,6 +672,24 @@ impl ProblemTexts {
     }
 
     /// A problem response of any kind and status, with the current tag.
+    ///
+    /// For a handler's own answers in the gate's words: here the 404 of a
+    /// GET of a missing target, which the gate lets through (with
+    /// [`Expected::Absent`](crate::Expected::Absent)) for the handler to
+    /// answer, with the text of the 404 the gate gives a PATCH or DELETE.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use ifmatch::{ProblemKind, ProblemTexts};
+    ///
+    /// let texts = ProblemTexts::default();
+    /// let res = texts.problem(ProblemKind::NotFound, StatusCode::NOT_FOUND, None);
+    /// assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    /// let body: serde_json::Value = serde_json::from_str(res.body())?;
+    /// assert_eq!(body["status"], 404);
+    /// assert_eq!(body["type"], texts.get(ProblemKind::NotFound).type_uri.as_ref());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     #[must_use]
     pub fn problem(
         &self,
@@ -735,6 +841,22 @@ impl serde::Serialize for ProblemBody<'_> {
 /// a 304 to repeat from the 200 it stands for, besides `ETag`.
 /// [`not_modified`] keeps them, with every other field that does not
 /// describe the content.
+///
+/// ```
+/// use http::{header, HeaderMap};
+/// use ifmatch::{not_modified, ETag, NOT_MODIFIED_HEADERS};
+///
+/// let mut ok = HeaderMap::new();
+/// ok.insert(header::VARY, "accept-encoding".parse()?);
+/// ok.insert(header::CACHE_CONTROL, "no-cache".parse()?);
+/// ok.insert(header::CONTENT_TYPE, "text/html".parse()?);
+/// let res = not_modified(&ETag::from_version(1), &ok);
+/// for name in NOT_MODIFIED_HEADERS {
+///     assert_eq!(res.headers().get(name), ok.get(name), "{name}");
+/// }
+/// assert!(!res.headers().contains_key(header::CONTENT_TYPE));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const NOT_MODIFIED_HEADERS: &[http::HeaderName] =
     &[CACHE_CONTROL, CONTENT_LOCATION, DATE, EXPIRES, VARY];
 
