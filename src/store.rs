@@ -158,6 +158,33 @@ impl<V> Versioned for Written<V> {
 }
 
 /// Why a conditional write did not happen.
+///
+/// A handler answers the two apart: a conflict with the 412 of a failed
+/// precondition, a failure of the store with a 503, never a 412.
+///
+/// ```
+/// use std::io;
+/// use http::{header, Response, StatusCode};
+/// use ifmatch::{Conflict, ETag, Expected, ProblemTexts, WriteError, Written};
+///
+/// fn answer<E>(texts: &ProblemTexts, write: Result<Written<String>, WriteError<E>>) -> Response<String> {
+///     match write {
+///         Ok(written) => Response::new(written.into_stored().into_value()),
+///         // Another write came first: 412, with the tag to reload.
+///         Err(WriteError::Conflict(conflict)) => texts.conflict(&conflict),
+///         // The store failed, perhaps after writing: 503.
+///         Err(_) => texts.unconfirmed(),
+///     }
+/// }
+///
+/// let texts = ProblemTexts::default();
+/// let stale = Conflict::refused(&Expected::ETag(ETag::from_version(1)), Some(&ETag::from_version(2)));
+/// let res = answer::<io::Error>(&texts, Err(stale.into()));
+/// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+/// assert_eq!(res.headers()[header::ETAG], "\"v2\"");
+/// let timed_out = WriteError::Store(io::Error::other("no answer within 5 s"));
+/// assert_eq!(answer(&texts, Err(timed_out)).status(), StatusCode::SERVICE_UNAVAILABLE);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError<E> {
@@ -214,6 +241,50 @@ impl<E> WriteError<E> {
 /// Handlers written against this trait work unchanged with the in-memory
 /// [`MemoryStore`] and with a database store (`UPDATE … SET …, version =
 /// nextval('seq') WHERE id = $1 AND version = $2 RETURNING …`, see below).
+///
+/// A PUT handler written against the trait, here run on a [`MemoryStore`]:
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+/// use ifmatch::{insert_validators, ConditionalStore, Decision, Gate, MemoryStore, WriteError};
+///
+/// async fn put<S>(store: &S, gate: &Gate, key: &String, headers: &HeaderMap, body: String) -> Response<String>
+/// where
+///     S: ConditionalStore<String, Value = String>,
+/// {
+///     let Ok(current) = store.load(key).await else {
+///         return gate.unavailable(); // nothing was written
+///     };
+///     let pre = match gate.check(&Method::PUT, headers, current.as_ref(), SystemTime::now()) {
+///         Decision::Proceed(pre) => pre,
+///         Decision::Respond(res) => return res,
+///     };
+///     match store.store(key, pre.expected(), body).await {
+///         Ok(written) => {
+///             let mut res = Response::new(String::new());
+///             *res.status_mut() = if written.created() { StatusCode::CREATED } else { StatusCode::OK };
+///             insert_validators(res.headers_mut(), &written);
+///             res
+///         }
+///         Err(WriteError::Conflict(conflict)) => gate.conflict(&conflict),
+///         Err(_) => gate.unconfirmed(), // the write may have landed
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (store, gate, key) = (MemoryStore::new(), Gate::new(), "doc".to_owned());
+/// let create = HeaderMap::from_iter([(header::IF_NONE_MATCH, HeaderValue::from_static("*"))]);
+/// let res = put(&store, &gate, &key, &create, "one".to_owned()).await;
+/// assert_eq!(res.status(), StatusCode::CREATED);
+/// let update = HeaderMap::from_iter([(header::IF_MATCH, res.headers()[header::ETAG].clone())]);
+/// assert_eq!(put(&store, &gate, &key, &update, "two".to_owned()).await.status(), StatusCode::OK);
+/// // The same tag again is stale.
+/// let res = put(&store, &gate, &key, &update, "three".to_owned()).await;
+/// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+/// # }
+/// ```
 ///
 /// An implementation must:
 /// - perform each write only if [`Expected::admits`] the state the write
@@ -305,6 +376,24 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// its 412 is the refused create's.
     /// ([`Gate`](crate::Gate) never hands a DELETE `Absent`: it answers a
     /// DELETE of a missing target with 404 itself.)
+    ///
+    /// ```
+    /// use ifmatch::{ConditionalStore, Expected, MemoryStore, WriteError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), WriteError<std::convert::Infallible>> {
+    /// let store: MemoryStore<String, String> = MemoryStore::new();
+    /// let key = "doc".to_owned();
+    /// let v1 = store.store(&key, &Expected::Absent, "draft".to_owned()).await?;
+    /// let under_v1 = Expected::ETag(v1.etag().clone());
+    /// let removed = store.remove(&key, &under_v1).await?;
+    /// assert_eq!(removed.into_value(), "draft");
+    /// // Nothing left to remove: a conflict that is gone (404, or 412 under `If-Match`).
+    /// let again = store.remove(&key, &under_v1).await;
+    /// assert!(matches!(again, Err(WriteError::Conflict(conflict)) if conflict.is_gone()));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn remove(
         &self,
         key: &K,
@@ -445,6 +534,39 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
 /// way of failing that these variants now share, so a `match` needs a
 /// catch-all arm (answer it as the 503 of a write whose outcome is unknown,
 /// [`ProblemKind::Unconfirmed`](crate::ProblemKind::Unconfirmed)).
+///
+/// A PATCH handler that answers each variant with the [`Gate`](crate::Gate)'s
+/// responses (under `PreconditionLayer`, `?` does this):
+///
+/// ```
+/// use http::{Response, StatusCode};
+/// use ifmatch::{problem_response, ConditionalStore, Expected, Gate, MemoryStore, ModifyError, WriteError};
+///
+/// async fn append(store: &MemoryStore<String, String>, gate: &Gate, expected: &Expected, tail: &str) -> Response<String> {
+///     let change = |doc: String| if tail.is_empty() { Err("nothing to append") } else { Ok(doc + tail) };
+///     match store.modify(&"doc".to_owned(), expected, 3, change).await {
+///         Ok(written) => Response::new(written.into_stored().into_value()),
+///         Err(ModifyError::Read(_)) => gate.unavailable(), // 503, nothing written
+///         Err(ModifyError::Write(WriteError::Conflict(conflict))) => gate.conflict(&conflict), // 412, 404
+///         Err(ModifyError::Change(why)) => {
+///             problem_response(StatusCode::UNPROCESSABLE_ENTITY, "about:blank", "Unprocessable", why)
+///         }
+///         Err(ModifyError::Busy(_)) => gate.busy(), // 409: send it again
+///         Err(_) => gate.unconfirmed(), // a failed write: 503, it may have landed
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ifmatch::Conflict> {
+/// let (store, gate) = (MemoryStore::new(), Gate::new());
+/// let v1 = store.put("doc".to_owned(), &Expected::Absent, "a".to_owned())?;
+/// let under_v1 = Expected::ETag(v1.etag().clone());
+/// assert_eq!(append(&store, &gate, &under_v1, "b").await.body(), "ab");
+/// assert_eq!(append(&store, &gate, &under_v1, "c").await.status(), StatusCode::PRECONDITION_FAILED);
+/// assert_eq!(append(&store, &gate, &Expected::Any, "").await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModifyError<R, E> {
@@ -624,6 +746,21 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     ///
     /// A [`Conflict`] with the current state when `expected` does not admit
     /// it; nothing is written then.
+    ///
+    /// ```
+    /// use ifmatch::{ETag, Expected, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// // `If-None-Match: *`: create, only if absent.
+    /// let v1 = store.put("doc", &Expected::Absent, "draft")?;
+    /// // `If-Match: "v1"`: replace, only if still at v1.
+    /// let v2 = store.put("doc", &Expected::ETag(v1.etag().clone()), "final")?;
+    /// assert_eq!(v2.etag(), &ETag::from_version(2));
+    /// // v1 is stale now: refused, with the current tag for the 412.
+    /// let refused = store.put("doc", &Expected::ETag(v1.etag().clone()), "lost");
+    /// assert!(refused.is_err_and(|conflict| conflict.current_etag() == Some(v2.etag())));
+    /// # Ok::<(), ifmatch::Conflict>(())
+    /// ```
     pub fn put(&self, key: K, expected: &Expected, value: V) -> Result<Stored<V>, Conflict>
     where
         V: Clone,
@@ -640,6 +777,21 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// A [`Conflict`] with the current state when `expected` does not admit
     /// it; `change` is not called then. `change` runs under the store's
     /// lock: it must not call back into the store.
+    ///
+    /// ```
+    /// use ifmatch::{ETag, Expected, MemoryStore};
+    ///
+    /// let store: MemoryStore<&str, u32> = MemoryStore::new();
+    /// // A counter: created at 1 (`None`: nothing stored yet), then incremented.
+    /// let bump = |n: Option<&u32>| n.map_or(1, |n| n + 1);
+    /// store.update("hits", &Expected::Any, bump)?;
+    /// let hits = store.update("hits", &Expected::Any, bump)?;
+    /// assert_eq!(*hits.value(), 2);
+    /// // Under a tag that is not current, `change` is not called.
+    /// let stale = store.update("hits", &Expected::ETag(ETag::from_version(1)), |_| unreachable!());
+    /// assert!(stale.is_err());
+    /// # Ok::<(), ifmatch::Conflict>(())
+    /// ```
     pub fn update(
         &self,
         key: K,
@@ -672,6 +824,19 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     ///
     /// A [`Conflict`] when `expected` does not admit the current state, or
     /// when there is nothing to remove ([gone](Conflict::is_gone)).
+    ///
+    /// ```
+    /// use ifmatch::{Expected, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// let v1 = store.put("doc", &Expected::Absent, "draft")?;
+    /// let removed = store.delete("doc", &Expected::ETag(v1.etag().clone()))?;
+    /// assert_eq!(*removed.value(), "draft");
+    /// assert!(store.is_empty());
+    /// // Nothing to delete now: a conflict that is gone (404, or 412 under `If-Match`).
+    /// assert!(store.delete("doc", &Expected::Any).is_err_and(|conflict| conflict.is_gone()));
+    /// # Ok::<(), ifmatch::Conflict>(())
+    /// ```
     pub fn delete<Q>(&self, key: &Q, expected: &Expected) -> Result<Stored<V>, Conflict>
     where
         K: std::borrow::Borrow<Q>,
