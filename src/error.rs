@@ -118,6 +118,22 @@ impl InvalidETag {
 /// value's `Serialize` implementation reports an error (for example a
 /// `Mutex` that is poisoned, or a custom implementation that fails), or when
 /// the value nests more than 256 levels deep.
+///
+/// ```
+/// use ifmatch::ETag;
+/// use serde_json::json;
+///
+/// // 300 arrays in arrays, past the limit of 256 levels.
+/// let mut deep = json!(0);
+/// for _ in 0..300 {
+///     deep = json!([deep]);
+/// }
+/// let refused = ETag::from_serialize(&deep);
+/// assert!(refused.is_err_and(|err| err.to_string() == "cannot hash value: it nests more than 256 levels deep"));
+/// // A store can still tag such a value, by its version (as `MemoryStore::with_etags` shows).
+/// let tag = ETag::from_serialize(&deep).unwrap_or_else(|_| ETag::from_version(7));
+/// assert_eq!(tag, ETag::from_version(7));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot hash value: {message}")]
 pub struct HashError {

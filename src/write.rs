@@ -29,9 +29,9 @@ use crate::versioned::{Validators, Versioned};
 /// let expected = Expected::ETag(v1.etag().clone());
 /// let v2 = store.put("a", &expected, "second".to_owned())?;
 /// // ... the slower one is refused instead of erasing the first change.
-/// let conflict = store.put("a", &expected, "third".to_owned()).unwrap_err();
+/// let refused = store.put("a", &expected, "third".to_owned());
 /// // The conflict carries the tag to reload: the 412's `ETag`.
-/// assert_eq!(conflict.current_etag(), Some(v2.etag()));
+/// assert!(refused.is_err_and(|conflict| conflict.current_etag() == Some(v2.etag())));
 /// # Ok::<(), ifmatch::Conflict>(())
 /// ```
 ///
@@ -158,6 +158,27 @@ impl Expected {
 /// Map it to the same 412 as a failed precondition with
 /// [`ProblemTexts::conflict`](crate::ProblemTexts::conflict): it carries the
 /// now-current validators so the client can reload and retry.
+///
+/// What a refusal reports, as a store builds it with
+/// [`refused`](Self::refused):
+///
+/// ```
+/// use ifmatch::{Conflict, ETag, Expected};
+///
+/// let current = ETag::from_version(2);
+/// // A write under a stale tag: the target moved on to "v2".
+/// let moved = Conflict::refused(&Expected::ETag(ETag::from_version(1)), Some(&current));
+/// assert_eq!(moved, Conflict::moved(&current));
+/// assert_eq!(moved.current_etag(), Some(&current));
+/// assert_eq!(moved.to_string(), "write conflict: the target is now at \"v2\"");
+/// // The target was deleted: there is nothing to reload.
+/// let gone = Conflict::refused(&Expected::ETag(current.clone()), None::<&ETag>);
+/// assert_eq!(gone, Conflict::gone());
+/// assert!(gone.is_gone() && gone.current().is_none());
+/// // A create (`If-None-Match: *`) found the target there.
+/// let exists = Conflict::refused(&Expected::Absent, Some(&current));
+/// assert!(exists.already_exists() && !exists.is_gone());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     current: Option<Validators>,
