@@ -37,6 +37,40 @@ use crate::write::Conflict;
 /// HTTP client's errors. A foreign type (`reqwest::Error`,
 /// `anyhow::Error`) cannot get it (Rust's orphan rule): wrap it in a type
 /// of yours, or have the step return the 412 `Response` or `StatusCode`.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::StatusCode;
+/// use ifmatch::{IsConflict, Retry};
+///
+/// /// What a read-modify-write step over HTTP fails with.
+/// #[derive(Debug)]
+/// enum StepError {
+///     /// The request could not be sent, or its answer read.
+///     Http(reqwest::Error),
+///     /// The server answered with an error status.
+///     Status(StatusCode),
+/// }
+///
+/// impl IsConflict for StepError {
+///     fn is_conflict(&self) -> bool {
+///         matches!(self, StepError::Status(status) if status.is_conflict())
+///     }
+/// }
+///
+/// let retry = Retry::new().attempts(3).backoff(Duration::ZERO, Duration::ZERO);
+/// let run = |status| {
+///     let mut attempts = 0;
+///     let result = retry.run_blocking(|_| -> Result<(), _> {
+///         attempts += 1;
+///         Err(StepError::Status(status))
+///     });
+///     (attempts, result.is_err_and(|err| err.is_conflict()))
+/// };
+/// // A 412 is tried again, until the attempts run out; a 403 is not.
+/// assert_eq!(run(StatusCode::PRECONDITION_FAILED), (3, true));
+/// assert_eq!(run(StatusCode::FORBIDDEN), (1, false));
+/// ```
 pub trait IsConflict {
     /// Whether to retry.
     fn is_conflict(&self) -> bool;
@@ -150,6 +184,18 @@ impl Retry {
     /// The delay after the `failed`-th failed attempt (1-based): the nominal
     /// delay `first × 2^(failed-1)`, capped, then jittered into
     /// `[nominal/2, nominal]`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ifmatch::Retry;
+    ///
+    /// let ms = Duration::from_millis;
+    /// let retry = Retry::new().backoff(ms(100), ms(1000));
+    /// // After the third failure: nominally 100 ms × 2² = 400 ms.
+    /// assert!((ms(200)..=ms(400)).contains(&retry.delay(3)));
+    /// // Later ones stop growing at the longest delay.
+    /// assert!((ms(500)..=ms(1000)).contains(&retry.delay(30)));
+    /// ```
     #[must_use]
     pub fn delay(&self, failed: u32) -> Duration {
         let doublings = failed.saturating_sub(1);
