@@ -612,6 +612,16 @@ impl serde::Serialize for ETag {
 
 /// Deserializes from the wire string, with the same strict grammar as
 /// [`ETag::parse`].
+///
+/// ```
+/// use ifmatch::ETag;
+///
+/// let tag: ETag = serde_json::from_str(r#""W/\"v1\"""#)?;
+/// assert_eq!(tag, ETag::weak("v1")?);
+/// // The quotes are part of the tag: a bare string is refused.
+/// assert!(serde_json::from_str::<ETag>(r#""v1""#).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 impl<'de> serde::Deserialize<'de> for ETag {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;

@@ -193,7 +193,18 @@ impl ETag {
 /// assert_eq!(hasher.finish(), ETag::from_content(b"hello world"));
 /// ```
 ///
-/// It is also an [`io::Write`], so `io::copy` can feed it from a reader.
+/// It is also an [`io::Write`], so `io::copy` can feed it from a reader:
+///
+/// ```
+/// use std::io;
+/// use ifmatch::{ETag, ETagHasher};
+///
+/// let mut file: &[u8] = b"hello world"; // any `io::Read`, e.g. a `File`
+/// let mut hasher = ETagHasher::new();
+/// io::copy(&mut file, &mut hasher)?;
+/// assert_eq!(hasher.finish(), ETag::from_content(b"hello world"));
+/// # Ok::<(), io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct ETagHasher {
     sink: Sink,

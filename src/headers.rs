@@ -55,6 +55,31 @@ mod sealed {
 ///
 /// This trait is sealed: the evaluator's correctness depends on how fields
 /// are looked up (case-insensitive names, every line of a repeated field).
+///
+/// Code generic over it serves every framework at once:
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{header::IF_MATCH, Method, Request};
+/// use ifmatch::{ETag, Outcome, Policy, RawHeaders, RequestHeaders};
+///
+/// /// Whether a PUT with these headers may replace `current`.
+/// fn may_put<H: RequestHeaders + ?Sized>(headers: &H, current: &ETag) -> bool {
+///     let eval = Policy::default().evaluate(&Method::PUT, headers, Some(current), SystemTime::now());
+///     matches!(eval.outcome(), Outcome::Proceed { .. })
+/// }
+///
+/// let current = ETag::from_version(1);
+/// let req = Request::put("/doc").header(IF_MATCH, "\"v1\"").body(())?;
+/// assert!(may_put(&req, &current));
+/// assert!(may_put(req.headers(), &current));
+/// let (parts, ()) = req.into_parts();
+/// assert!(may_put(&parts, &current));
+/// // actix-web 4's headers, as byte pairs: a stale tag.
+/// let pairs: [(&[u8], &[u8]); 1] = [(b"If-Match", b"\"v0\"")];
+/// assert!(!may_put(&RawHeaders::new(pairs.iter().copied()), &current));
+/// # Ok::<(), http::Error>(())
+/// ```
 pub trait RequestHeaders: sealed::Sealed {
     /// Every line of `field`, in order.
     #[doc(hidden)]

@@ -65,6 +65,12 @@ impl Versioned for ETag {
 /// let v = Validators::new(ETag::from_version(7)).with_last_modified(SystemTime::UNIX_EPOCH);
 /// assert_eq!(v.etag(), Some(ETag::from_version(7)));
 /// assert_eq!(v.last_modified(), Some(SystemTime::UNIX_EPOCH));
+///
+/// // A resource known only by its modification time (a file).
+/// let file = Validators::modified_at(SystemTime::UNIX_EPOCH);
+/// assert_eq!(file.etag(), None);
+/// // A copy of any other value's validators, without the value.
+/// assert_eq!(Validators::of(&ETag::from_version(7)), Validators::new(ETag::from_version(7)));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Validators {
