@@ -16,7 +16,8 @@ pin_project! {
     /// followed by the rest of the inner body.
     ///
     /// An error of the inner body is passed on where it happened in the
-    /// stream, never swallowed.
+    /// stream, never swallowed. The [`ETagService`](super::ETagService)
+    /// example collects one.
     pub struct ResponseBody<B>
     where
         B: Body,

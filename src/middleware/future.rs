@@ -85,7 +85,9 @@ struct Pending<S, B> {
 }
 
 pin_project! {
-    /// Response future of [`PreconditionService`](super::PreconditionService).
+    /// Response future of [`PreconditionService`](super::PreconditionService),
+    /// awaited in the [`PreconditionLayer::new`](super::PreconditionLayer::new)
+    /// example.
     ///
     /// # Panics
     ///
@@ -288,7 +290,8 @@ const LARGEST_PIECE: usize = 64 * 1024;
 const FRAMES_PER_POLL: u32 = 64;
 
 pin_project! {
-    /// Response future of [`ETagService`](super::ETagService).
+    /// Response future of [`ETagService`](super::ETagService), awaited in
+    /// its example.
     ///
     /// # Panics
     ///

@@ -67,13 +67,68 @@ impl<R> PreconditionLayer<R> {
     /// A layer that asks `resolver` for the target's current state (see
     /// [`Resolve`](super::Resolve)), with the default [`Policy`] (strict)
     /// and [`ProblemTexts`].
+    ///
+    /// Around any tower service (here a `service_fn`; in axum, a route):
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::sync::Arc;
+    /// use http::{header, request::Parts, Request, Response, StatusCode};
+    /// use ifmatch::middleware::{Precondition, PreconditionLayer};
+    /// use ifmatch::{ETag, Expected, MemoryStore};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(MemoryStore::new());
+    /// store.put("/doc".to_owned(), &Expected::Absent, "draft".to_owned())?;
+    /// let layer = PreconditionLayer::new(move |parts: &Parts| {
+    ///     let current = store.validators(parts.uri.path());
+    ///     async move { Ok::<_, Infallible>(current) }
+    /// });
+    /// let svc = layer.layer(service_fn(|req: Request<String>| async move {
+    ///     // Put there by the layer: the state the handler's write must still find.
+    ///     let pre = req.extensions().get::<Precondition>();
+    ///     assert_eq!(pre.map(Precondition::expected), Some(&Expected::ETag(ETag::from_version(1))));
+    ///     Ok::<_, Infallible>(Response::new(String::new()))
+    /// }));
+    ///
+    /// // Without `If-Match` the layer answers 428, and the handler does not run.
+    /// let blind = Request::put("/doc").body("final".to_owned())?;
+    /// assert_eq!(svc.clone().oneshot(blind).await?.status(), StatusCode::PRECONDITION_REQUIRED);
+    /// let checked = Request::put("/doc").header(header::IF_MATCH, "\"v1\"").body("final".to_owned())?;
+    /// assert_eq!(svc.oneshot(checked).await?.status(), StatusCode::OK);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn new(resolver: R) -> Self {
         Self::with_gate(resolver, Gate::default())
     }
 
     /// A layer that enforces `gate` (policy, texts, and the handling of
-    /// malformed fields and retried PUTs).
+    /// malformed fields and retried PUTs): one configuration for the layer
+    /// and for handlers elsewhere that call [`Gate::check`] themselves.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{request::Parts, Request, Response, StatusCode};
+    /// use ifmatch::middleware::PreconditionLayer;
+    /// use ifmatch::{ETag, Gate, Policy};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let gate = Gate::new().policy(Policy::opt_in());
+    /// let resolver = |_: &Parts| async { Ok::<_, Infallible>(Some(ETag::from_version(1))) };
+    /// let handler = service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new(String::new())) });
+    /// let svc = PreconditionLayer::with_gate(resolver, gate).layer(handler);
+    /// // Opt-in: a PUT without a precondition reaches the handler.
+    /// let blind = Request::put("/doc").body(String::new())?;
+    /// assert_eq!(svc.oneshot(blind).await?.status(), StatusCode::OK);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn with_gate(resolver: R, gate: Gate) -> Self {
         Self {
@@ -88,14 +143,15 @@ impl<R> PreconditionLayer<R> {
         self
     }
 
-    /// Sets the policy: strict or opt-in, which methods need a precondition.
+    /// Sets the policy: strict or opt-in, which methods need a precondition
+    /// (as [`Gate::policy`], whose example shows the effect).
     #[must_use]
     pub fn policy(self, policy: Policy) -> Self {
         self.map_gate(|g| g.policy(policy))
     }
 
     /// Sets the texts of the 412, 428, 404, 400, 409 and 503 problem
-    /// responses.
+    /// responses (as [`Gate::texts`], whose example shows the effect).
     #[must_use]
     pub fn texts(self, texts: ProblemTexts) -> Self {
         self.map_gate(|g| g.texts(texts))
@@ -104,7 +160,8 @@ impl<R> PreconditionLayer<R> {
     /// Answer 400 Bad Request when `If-Match` or `If-None-Match` is
     /// malformed, instead of RFC 9110's safe outcome (a malformed `If-Match`
     /// never matches: 412; a malformed `If-None-Match` is ignored). Off by
-    /// default.
+    /// default. As [`Gate::reject_malformed`], whose example shows the
+    /// effect.
     #[must_use]
     pub fn reject_malformed(self, reject: bool) -> Self {
         self.map_gate(|g| g.reject_malformed(reject))
@@ -117,7 +174,7 @@ impl<R> PreconditionLayer<R> {
     /// except those describing the content. `Date`, which §15.4.5 lists
     /// too, is dropped: set once, it would be wrong in every later
     /// response, and the server adds the time of each response itself (see
-    /// [`Gate::not_modified_headers`]).
+    /// [`Gate::not_modified_headers`], whose example shows the effect).
     #[must_use]
     pub fn not_modified_headers(self, headers: HeaderMap) -> Self {
         self.map_gate(|g| g.not_modified_headers(headers))
@@ -142,6 +199,14 @@ impl<S, R: Clone> Layer<S> for PreconditionLayer<R> {
 }
 
 /// The default largest body [`ETagLayer`] buffers to hash: 1 MiB.
+///
+/// ```
+/// use ifmatch::middleware::{ETagLayer, DEFAULT_ETAG_LIMIT};
+///
+/// assert_eq!(DEFAULT_ETAG_LIMIT, 1024 * 1024);
+/// // Room for larger reports on the routes that serve them.
+/// let reports = ETagLayer::new().limit(8 * DEFAULT_ETAG_LIMIT);
+/// ```
 pub const DEFAULT_ETAG_LIMIT: usize = 1024 * 1024;
 
 /// Decides which responses [`ETagLayer`] passes on unbuffered and untagged.
@@ -349,6 +414,32 @@ impl ETagLayer {
 
     /// Sets the texts of the 412 answered to a GET whose `If-Match` or
     /// `If-Unmodified-Since` fails.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{header, Request, Response, StatusCode};
+    /// use http_body_util::BodyExt;
+    /// use ifmatch::middleware::ETagLayer;
+    /// use ifmatch::{ProblemKind, ProblemText, ProblemTexts};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let texts = ProblemTexts::default().set(ProblemKind::Changed, ProblemText {
+    ///     type_uri: "https://example.com/problems/edited-elsewhere".into(),
+    ///     title: "Edited elsewhere".into(),
+    ///     detail: "This page is now at {etag}.".into(),
+    /// });
+    /// let page = service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hello".to_owned())) });
+    /// let svc = ETagLayer::new().texts(texts).layer(page);
+    /// let stale = Request::get("/").header(header::IF_MATCH, "\"an-old-tag\"").body(String::new())?;
+    /// let res = svc.oneshot(stale).await?;
+    /// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    /// let body = res.into_body().collect().await?.to_bytes();
+    /// assert!(String::from_utf8(body.to_vec())?.contains("Edited elsewhere"));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn texts(mut self, texts: ProblemTexts) -> Self {
         Arc::make_mut(&mut self.config).texts = texts;

@@ -360,12 +360,57 @@ where
 
 /// The state a request's target was evaluated against (`None`: it did not
 /// exist), in the extensions of a request that [`PreconditionLayer`] let
-/// through with a [`ForwardResolved`] resolver.
+/// through with a [`ForwardResolved`] resolver. (In axum:
+/// `Extension<Resolved<V>>`, as in the [`ForwardResolved`] example.)
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{request::Parts, Request, Response};
+/// use ifmatch::middleware::{ForwardResolved, PreconditionLayer, Resolved};
+/// use ifmatch::ETag;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let resolver = ForwardResolved(|_: &Parts| async { Ok::<_, Infallible>(Some(ETag::from_version(3))) });
+/// let svc = PreconditionLayer::new(resolver).layer(service_fn(|req: Request<String>| async move {
+///     // What the request was evaluated against, without a second lookup.
+///     let resolved = req.extensions().get::<Resolved<ETag>>();
+///     assert_eq!(resolved, Some(&Resolved(Some(ETag::from_version(3)))));
+///     Ok::<_, Infallible>(Response::new(String::new()))
+/// }));
+/// let res = svc.oneshot(Request::get("/doc").body(String::new())?).await?;
+/// assert_eq!(res.status(), 200);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved<V>(pub Option<V>);
 
 /// The error of a [`Resolve`]r, in the extensions of the 503 response the
 /// layer answered with, for logging.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{request::Parts, Request, Response, StatusCode};
+/// use ifmatch::middleware::{PreconditionLayer, ResolveError};
+/// use ifmatch::ETag;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let down = |_: &Parts| async { Err::<Option<ETag>, _>(std::io::Error::other("connection refused")) };
+/// let handler = service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new(String::new())) });
+/// let svc = PreconditionLayer::new(down).layer(handler);
+/// let res = svc.oneshot(Request::put("/doc").body(String::new())?).await?;
+/// // 503, never 412: nothing is known about the version.
+/// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// // The cause stays on the server, for a logging layer outside this one.
+/// let logged = res.extensions().get::<ResolveError>().ok_or("kept for logging")?;
+/// assert_eq!(logged.error().to_string(), "connection refused");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the target's current state could not be resolved")]
 pub struct ResolveError(#[source] Arc<dyn std::error::Error + Send + Sync>);
@@ -392,6 +437,32 @@ impl ResolveError {
 /// extensions: a layer in between must keep both. Without the layer, it is
 /// a bare 412; use [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
 /// directly in that case.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{header, request::Parts, Request, Response, StatusCode};
+/// use ifmatch::middleware::{conflict_response, PreconditionLayer};
+/// use ifmatch::{Conflict, ETag};
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The layer finds "v1" current, but another write lands before the handler's.
+/// let resolver = |_: &Parts| async { Ok::<_, Infallible>(Some(ETag::from_version(1))) };
+/// let handler = service_fn(|_: Request<String>| async {
+///     let refused = Conflict::moved(&ETag::from_version(2)); // what the store reports
+///     Ok::<_, Infallible>(conflict_response::<String>(refused))
+/// });
+/// let svc = PreconditionLayer::new(resolver).layer(handler);
+/// let req = Request::put("/doc").header(header::IF_MATCH, "\"v1\"").body(String::new())?;
+/// let res = svc.oneshot(req).await?;
+/// // The layer's 412, as for a failed precondition, with the tag that won.
+/// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+/// assert_eq!(res.headers()[header::ETAG], "\"v2\"");
+/// assert_eq!(res.headers()[header::CONTENT_TYPE], "application/problem+json");
+/// # Ok(())
+/// # }
+/// ```
 #[must_use]
 pub fn conflict_response<B: Default>(conflict: Conflict) -> Response<B> {
     marker(StatusCode::PRECONDITION_FAILED, conflict)
@@ -605,6 +676,29 @@ pub(crate) struct Busy;
 /// [`conflict_response`], it is a bare marker (an empty 409) without the
 /// layer; a handler that calls [`Gate`](crate::Gate) itself answers with
 /// [`Gate::busy`](crate::Gate::busy).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{header, request::Parts, Request, Response, StatusCode};
+/// use ifmatch::middleware::{busy_response, PreconditionLayer};
+/// use ifmatch::ETag;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let resolver = |_: &Parts| async { Ok::<_, Infallible>(Some(ETag::from_version(1))) };
+/// // Its change lost every race (`ModifyError::Busy`).
+/// let handler = service_fn(|_: Request<String>| async { Ok::<_, Infallible>(busy_response::<String>()) });
+/// let svc = PreconditionLayer::new(resolver).layer(handler);
+/// let req = Request::patch("/doc").header(header::IF_MATCH, "*").body(String::new())?;
+/// let res = svc.oneshot(req).await?;
+/// assert_eq!(res.status(), StatusCode::CONFLICT);
+/// assert_eq!(res.headers()[header::CONTENT_TYPE], "application/problem+json");
+/// // No `ETag`: the client sends the same request again, not one for a version.
+/// assert!(!res.headers().contains_key(header::ETAG));
+/// # Ok(())
+/// # }
+/// ```
 #[must_use]
 pub fn busy_response<B: Default>() -> Response<B> {
     marker(StatusCode::CONFLICT, Busy)

@@ -19,7 +19,10 @@ use crate::date;
 use crate::gate::Gate;
 
 /// Evaluates preconditions before calling the inner service; made by
-/// [`PreconditionLayer`](super::PreconditionLayer).
+/// [`PreconditionLayer`](super::PreconditionLayer), whose
+/// [`new`](super::PreconditionLayer::new) example calls one.
+/// [`get_ref`](Self::get_ref), [`get_mut`](Self::get_mut) and
+/// [`into_inner`](Self::into_inner) reach the service it wraps.
 #[derive(Clone)]
 pub struct PreconditionService<S, R> {
     inner: S,
@@ -89,7 +92,34 @@ where
 }
 
 /// Adds content ETags and answers conditional GETs; made by
-/// [`ETagLayer`](super::ETagLayer).
+/// [`ETagLayer`](super::ETagLayer). Its responses have a
+/// [`ResponseBody`], which streams the inner body on (here collected);
+/// [`get_ref`](Self::get_ref), [`get_mut`](Self::get_mut) and
+/// [`into_inner`](Self::into_inner) reach the service it wraps.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{header, Request, Response, StatusCode};
+/// use http_body_util::BodyExt;
+/// use ifmatch::ETag;
+/// use ifmatch::middleware::ETagLayer;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let page = service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hello".to_owned())) });
+/// let svc = ETagLayer::new().layer(page);
+/// // The 200 is tagged with the hash of its body, and the body passed on.
+/// let res = svc.clone().oneshot(Request::get("/").body(String::new())?).await?;
+/// let tag = res.headers()[header::ETAG].clone();
+/// assert_eq!(tag, ETag::from_content("hello").to_header_value());
+/// assert_eq!(res.into_body().collect().await?.to_bytes(), "hello");
+/// // A client that has this version gets a 304 without the body.
+/// let again = Request::get("/").header(header::IF_NONE_MATCH, tag).body(String::new())?;
+/// assert_eq!(svc.oneshot(again).await?.status(), StatusCode::NOT_MODIFIED);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ETagService<S> {
     inner: S,
