@@ -85,10 +85,11 @@ impl Default for Policy {
 
 /// Which precondition evaluated to false.
 ///
-/// The three are different stories for the client:
+/// The three are different stories for the client: for a target that
+/// exists,
 /// [`ProblemTexts::precondition_failed`](crate::ProblemTexts::precondition_failed)
 /// answers `IfNoneMatch` as "already exists" ([`ProblemKind::Exists`](crate::ProblemKind::Exists)),
-/// the other two as "changed since you read it".
+/// the other two as "changed since you read it" ([`ProblemKind::Changed`](crate::ProblemKind::Changed)).
 ///
 /// ```
 /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
