@@ -54,8 +54,9 @@ impl Precondition {
     /// The state the handler's write must still find: pass it to the
     /// store's compare-and-swap.
     ///
-    /// [`Expected::Absent`] on a GET or HEAD means the target did not
-    /// exist and preconditions were not evaluated: answer 404 ([RFC 9110
+    /// [`Expected::Absent`] on any method but PUT (a GET, HEAD or POST)
+    /// means the target did not exist and preconditions were not
+    /// evaluated: answer 404 ([RFC 9110
     /// §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1)). (A PATCH or DELETE of a missing target gets its 404 from
     /// [`Gate::check`] and never gets here.) A handler that changes the
     /// current value (a PATCH) passes this to

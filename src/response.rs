@@ -142,7 +142,9 @@ fn fill(template: &str, etag: &str, field: &str) -> String {
 /// The texts of one kind of problem response.
 ///
 /// In `detail`, `{etag}` is replaced by the current entity-tag (e.g.
-/// `"v7"`), or by `(none)` when the target has none, and `{field}` by the
+/// `"v7"`), by `(none)` when the target has none, or by `(see the ETag
+/// header)` when the tag holds obs-text bytes that are not UTF-8, which a
+/// JSON string cannot name exactly; and `{field}` by the
 /// name of the malformed header field. (For a target without a strong tag,
 /// the default texts of [`ProblemKind::Changed`], [`ProblemKind::Exists`]
 /// and [`ProblemKind::Unmatchable`] use no `{etag}`: they do not advise
@@ -205,7 +207,8 @@ const UNTAGGED_UNMATCHABLE: &str = "Your If-Match header cannot match the curren
 /// Builds the responses for the outcomes that stop a request, with texts a
 /// person can act on. Replace any of them with [`set`](Self::set).
 ///
-/// 412 and 428 responses carry an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457)
+/// Every response built here (412, 428, and the 400, 404, 409 and 503 of
+/// [`ProblemKind`]) carries an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457)
 /// `application/problem+json` body with `type`, `title`, `status` and
 /// `detail`; a 412 also carries the current entity-tag, both in the `ETag`
 /// header and as the `etag` extension member, so the client can reload and

@@ -823,7 +823,10 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     /// # Errors
     ///
     /// A [`Conflict`] when `expected` does not admit the current state, or
-    /// when there is nothing to remove ([gone](Conflict::is_gone)).
+    /// when there is nothing to remove ([gone](Conflict::is_gone); under
+    /// [`Expected::Absent`] also [already
+    /// existing](Conflict::already_exists), as for
+    /// [`ConditionalStore::remove`]).
     ///
     /// ```
     /// use ifmatch::{Expected, MemoryStore};
