@@ -244,6 +244,9 @@ impl ETag {
     /// a timestamp is only a strong validator if the resource cannot change
     /// twice within its resolution; use it when the store's clock gives
     /// every write a distinct time (or prefer [`from_version`](Self::from_version)).
+    /// A column with one-second precision (MySQL's `TIMESTAMP`) does not:
+    /// two writes within a second get one tag, and a client holding the
+    /// first one's tag overwrites the second.
     /// Times before 1970 are written with a minus sign.
     /// The format is [stable](Self#stability-of-the-tags-this-crate-builds).
     ///

@@ -572,8 +572,9 @@ impl Gate {
         self.texts.conflict(conflict)
     }
 
-    /// The 503 for a store that could not be reached before anything was
-    /// written (the state could not be read). The
+    /// The 503 for a store that failed before anything was written (the
+    /// state could not be read, or the write is
+    /// [`WriteError::NotWritten`](crate::WriteError::NotWritten)). The
     /// [`ModifyError`](crate::ModifyError) example answers it, with
     /// [`unconfirmed`](Self::unconfirmed) and [`busy`](Self::busy).
     #[must_use]

@@ -192,16 +192,26 @@ pub enum WriteError<E> {
     /// [`ProblemTexts::conflict`](crate::ProblemTexts::conflict).
     #[error(transparent)]
     Conflict(Conflict),
-    /// The store failed (for example, the database is unreachable): answer
-    /// 503 or 500, never 412. Unless the store knows its write never left
-    /// (no connection could be had), the write may have landed before the
-    /// failure (a timeout, an answer lost): `?` in a handler under
-    /// `PreconditionLayer` answers it as such, with
-    /// [`ProblemKind::Unconfirmed`](crate::ProblemKind::Unconfirmed), and a
-    /// store must not send the write again by itself, as a write under
-    /// `If-Match` that already landed would then be refused as stale.
+    /// The store failed, and the write may have landed before the failure
+    /// (a timeout, a connection lost before the answer): answer 503, never
+    /// 412. `?` in a handler under `PreconditionLayer` answers it with
+    /// [`ProblemKind::Unconfirmed`](crate::ProblemKind::Unconfirmed) ("may
+    /// or may not have been applied"). A store must not send such a write
+    /// again by itself, as a write under `If-Match` that already landed
+    /// would then be refused as stale. When in doubt, a store reports this.
     #[error("store error")]
     Store(#[source] E),
+    /// The store failed, and knows that nothing was written: the write never
+    /// left (no connection could be had), or the database rolled it back
+    /// (a lock wait that timed out, a deadlock victim, a statement refused
+    /// before it ran). Answer 503, never 412: `?` in a handler under
+    /// `PreconditionLayer` answers it with
+    /// [`ProblemKind::Unavailable`](crate::ProblemKind::Unavailable)
+    /// ("nothing was changed"), and the client may send the change again.
+    /// Only a database's guarantee makes a failure this one: a timeout of
+    /// the client's own, or a lost connection, is [`Store`](Self::Store).
+    #[error("store error; nothing was written")]
+    NotWritten(#[source] E),
 }
 
 /// A store's compare-and-swap reports a refused write with `?`.
@@ -230,6 +240,7 @@ impl<E> WriteError<E> {
         match self {
             Self::Conflict(conflict) => WriteError::Conflict(conflict),
             Self::Store(err) => WriteError::Store(f(err)),
+            Self::NotWritten(err) => WriteError::NotWritten(f(err)),
         }
     }
 }
@@ -308,7 +319,13 @@ impl<E> WriteError<E> {
 /// - report a write that may have reached the store before failing as
 ///   [`WriteError::Store`] and not send it again by itself: under
 ///   `If-Match`, a resent write that had landed is refused as stale, and
-///   the client is told of a conflict it caused itself.
+///   the client is told of a conflict it caused itself. A failure the
+///   database guarantees wrote nothing (rolled back, or never sent) is
+///   [`WriteError::NotWritten`], which the client is told was not applied;
+///   such a write may also be sent again by the store;
+/// - if a refused write's re-read finds the very state it expected, suspect
+///   the store, not the client: it misread its own result (an affected-row
+///   count, a stale snapshot), and every retry will be refused alike.
 ///
 /// # A SQL store
 ///
@@ -345,6 +362,56 @@ impl<E> WriteError<E> {
 /// says (`xmax = 0` in PostgreSQL; elsewhere, a write counter column
 /// returned as `writes = 1`). `remove` is a `DELETE … RETURNING` with the
 /// same conditions.
+///
+/// A modification time for `Last-Modified` comes from the clock at the
+/// write, not at the statement's start (`clock_timestamp()`, not `now()`):
+/// a write that waited for another's row lock would otherwise be dated
+/// before the write it waited for, and `If-Modified-Since` with that
+/// write's date would get 304 for the newer state.
+///
+/// ## MySQL and MariaDB
+///
+/// The same contract, with these differences (found by a store written for
+/// MariaDB 10.11 from these docs):
+/// - **Affected rows count changed rows, not matched ones**, unless the
+///   connection sets `CLIENT_FOUND_ROWS` (mysql_async leaves it off; sqlx
+///   and ProxySQL turn it on). Set the version in every `UPDATE`, so that
+///   a matched row always changes; then 1 row is the write, 0 the
+///   conflict. For `Any` as `INSERT … ON DUPLICATE KEY UPDATE`, 1 is
+///   created and 2 updated.
+/// - **No `UPDATE … RETURNING`** (MariaDB has it for `INSERT` and
+///   `DELETE`; MySQL has none): run the compare-and-swap as the first
+///   statement of a transaction, then `SELECT` the row and `COMMIT`. A
+///   failure before `COMMIT` wrote nothing ([`WriteError::NotWritten`]);
+///   only a failure while `COMMIT` is on its way is unknown
+///   ([`WriteError::Store`]).
+/// - **Creates are a plain `INSERT`**, with the duplicate-key error as the
+///   conflict. Never `INSERT IGNORE`: it turns errors into warnings, and
+///   an id too long for its column is silently truncated into another key.
+/// - **REPEATABLE READ** (the default) reads a snapshot: a conflict's
+///   re-read in the same transaction after an earlier plain `SELECT` sees
+///   the old state, so the 412 names the client's own stale tag as
+///   current. Re-read with a locking read (`FOR SHARE`) or in a new
+///   transaction. A deadlock victim (1213) and a lock wait that timed out
+///   (1205) as the only statement of its transaction are rolled back:
+///   [`WriteError::NotWritten`].
+/// - **Versions**: MariaDB sequences (`NEXTVAL`) cache 1000 numbers by
+///   default, which is fine (they only grow). MySQL has no sequences, and
+///   before 8.0 an `AUTO_INCREMENT` counter is recomputed from the highest
+///   remaining row on restart, so deleted numbers come back: keep the
+///   counter in a row you update. A `TIMESTAMP ON UPDATE CURRENT_TIMESTAMP` column has
+///   one-second precision: two writes in one second share an
+///   [`ETag::from_timestamp`] tag, and a stale `If-Match` overwrites the
+///   first. Take the time from `SYSDATE(6)` (`NOW(6)` is the statement's
+///   start), read it as `UNIX_TIMESTAMP(col)` or with the session's
+///   `time_zone` set to `'+00:00'`.
+/// - **Ids**: the default collations compare case- and trailing-space-
+///   insensitively, so `Doc` and `doc ` are one row. Use `VARBINARY` or a
+///   `_bin`/`nopad_bin` collation.
+/// - **JSON**: MySQL's `JSON` type normalizes what it stores (and
+///   MariaDB's JSON functions reformat), so a PUT's answer may carry
+///   validators only when the stored bytes are the request's (RFC 9110
+///   §9.3.4).
 pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// What is stored under a key.
     type Value: Send;
@@ -1018,6 +1085,15 @@ mod tests {
         assert!(matches!(
             failed,
             WriteError::Store(std::io::ErrorKind::Other)
+        ));
+        // A failure that wrote nothing says so, and stays one when mapped.
+        let rolled_back: WriteError<std::io::Error> =
+            WriteError::NotWritten(std::io::Error::other("deadlock victim"));
+        assert_eq!(rolled_back.to_string(), "store error; nothing was written");
+        assert_eq!(rolled_back.source().unwrap().to_string(), "deadlock victim");
+        assert!(matches!(
+            rolled_back.map_store(|e| e.kind()),
+            WriteError::NotWritten(std::io::ErrorKind::Other)
         ));
     }
 

@@ -1084,6 +1084,11 @@ async fn write_with_question_mark(
     if req.body() == "fail" {
         Err(WriteError::Store(std::io::Error::other("disk full")))?;
     }
+    if req.body() == "rolled back" {
+        Err(WriteError::NotWritten(std::io::Error::other(
+            "deadlock victim",
+        )))?;
+    }
     let written = store.store(&key, pre.expected(), req.into_body()).await?;
     Ok(Response::new(written.into_stored().into_value()))
 }
@@ -1139,6 +1144,34 @@ async fn a_write_error_converted_with_question_mark_gets_the_layers_answer() {
     assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
     let logged = res.extensions().get::<StoreUnavailable>().unwrap();
     assert_eq!(logged.error().to_string(), "disk full");
+    assert!(logged.unconfirmed());
+    let unknown = problem(&body_bytes(res.into_body()).await);
+    assert!(
+        unknown["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may or may not have been applied"),
+        "{unknown}"
+    );
+
+    // A failure the store knows wrote nothing: the 503 that says so.
+    let tag = store.get("doc").unwrap().etag().to_string();
+    let res = put(Some("second"), (IF_MATCH, &tag), "rolled back")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let logged = res.extensions().get::<StoreUnavailable>().unwrap();
+    assert_eq!(logged.error().to_string(), "deadlock victim");
+    assert!(!logged.unconfirmed());
+    let nothing = problem(&body_bytes(res.into_body()).await);
+    assert!(
+        nothing["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{nothing}"
+    );
+    assert_eq!(store.get("doc").unwrap().value(), "second");
 
     // A PUT under If-Match whose target another client deleted meanwhile:
     // the 412 for a target that is gone.

@@ -1116,7 +1116,8 @@ async fn the_store_reports_data_the_database_refuses_as_refused_not_unavailable(
         _ => unreachable!("an object"),
     };
     let refused = |result: Result<_, WriteError<items::StoreError>>, what: &str| match result {
-        Err(WriteError::Store(e)) => assert_eq!(e.failure(), Failure::Refused, "{what}: {e}"),
+        // Refused data was never written, and the store says so.
+        Err(WriteError::NotWritten(e)) => assert_eq!(e.failure(), Failure::Refused, "{what}: {e}"),
         Err(e) => panic!("{what}: {e}"),
         Ok(_) => panic!("{what}: written"),
     };

@@ -865,7 +865,9 @@ impl Items {
     fn write_failed(&self, err: WriteError<StoreError>) -> Reply {
         match err {
             WriteError::Conflict(conflict) => Reply::Conflict(conflict),
-            WriteError::Store(e) => Reply::Done(self.store_failed(&e, false)),
+            WriteError::Store(e) | WriteError::NotWritten(e) => {
+                Reply::Done(self.store_failed(&e, false))
+            }
             _ => Reply::Done(self.texts.unconfirmed()),
         }
     }
@@ -914,7 +916,7 @@ impl Items {
             // A fresh 128-bit id cannot be taken; report it rather than
             // overwrite anything.
             Err(WriteError::Conflict(c)) => self.texts.conflict(&c),
-            Err(WriteError::Store(e)) => self.store_failed(&e, true),
+            Err(WriteError::Store(e) | WriteError::NotWritten(e)) => self.store_failed(&e, true),
             Err(_) => create_unconfirmed(&self.texts),
         }
     }

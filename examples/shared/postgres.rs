@@ -32,7 +32,7 @@ use ifmatch::{ConditionalStore, Conflict, ETag, Expected, Stored, WriteError, Wr
 use serde_json::Value;
 use tokio_postgres::{NoTls, Row};
 
-use crate::items::{Item, StoreError};
+use crate::items::{Failure, Item, StoreError};
 
 /// How long one database operation may take before the request gets a 503.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -411,8 +411,20 @@ impl PgStore {
             ))),
             // The write was refused: whatever this read met, nothing was
             // written.
-            Err(e) => Err(WriteError::Store(e.nothing_written())),
+            Err(e) => Err(WriteError::NotWritten(e.nothing_written())),
         }
+    }
+}
+
+/// A failed write as the contract reports it: one that may have landed
+/// (a timeout, a connection lost after the statement was sent) as
+/// `WriteError::Store`, one that certainly wrote nothing (refused, or
+/// rolled back after a lock wait) as `WriteError::NotWritten`, so that `?`
+/// in a handler under the tower layer tells the client which.
+fn write_failed(e: StoreError) -> WriteError<StoreError> {
+    match e.failure() {
+        Failure::OutcomeUnknown => WriteError::Store(e),
+        Failure::Unavailable | Failure::Refused => WriteError::NotWritten(e),
     }
 }
 
@@ -436,7 +448,7 @@ impl ConditionalStore<str> for PgStore {
         item: Item,
     ) -> Result<Written<Item>, WriteError<StoreError>> {
         let body = Value::Object(item);
-        let client = self.client().await.map_err(WriteError::Store)?;
+        let client = self.client().await.map_err(WriteError::NotWritten)?;
         let write = timed(async {
             let set = "body = $2, version = nextval('ifmatch_items_version'), \
                        modified_at = clock_timestamp()";
@@ -499,7 +511,7 @@ impl ConditionalStore<str> for PgStore {
         match write {
             Ok(Some(written)) => Ok(written),
             Ok(None) => Self::conflict(&client, id, expected).await,
-            Err(e) => Err(WriteError::Store(e)),
+            Err(e) => Err(write_failed(e)),
         }
     }
 
@@ -510,7 +522,7 @@ impl ConditionalStore<str> for PgStore {
         id: &str,
         expected: &Expected,
     ) -> Result<Stored<Item>, WriteError<StoreError>> {
-        let client = self.client().await.map_err(WriteError::Store)?;
+        let client = self.client().await.map_err(WriteError::NotWritten)?;
         let delete = timed(async {
             let row = match expected {
                 Expected::ETag(tag) => match version_of(tag) {
@@ -540,7 +552,7 @@ impl ConditionalStore<str> for PgStore {
         match delete {
             Ok(Some(stored)) => Ok(stored),
             Ok(None) => Self::conflict(&client, id, expected).await,
-            Err(e) => Err(WriteError::Store(e)),
+            Err(e) => Err(write_failed(e)),
         }
     }
 }

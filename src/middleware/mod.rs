@@ -509,8 +509,9 @@ impl StoreUnavailable {
 }
 
 /// A response for a handler whose store failed before anything was
-/// written (it could not read the state, or could not reach the store at
-/// all): [`PreconditionLayer`] replaces it with its configured 503 problem
+/// written (it could not read the state, could not reach the store at all,
+/// or the store rolled the write back: [`WriteError::NotWritten`], which
+/// becomes this with `?`): [`PreconditionLayer`] replaces it with its configured 503 problem
 /// response ([`ProblemKind::Unavailable`](crate::ProblemKind::Unavailable),
 /// "nothing was changed"), as it answers when its resolver fails, and keeps
 /// `err` in the response's extensions as a [`StoreUnavailable`] for
@@ -571,9 +572,9 @@ fn store_failed<B: Default>(
 /// tells the client to look before it sends the change again, instead of
 /// the "nothing was changed" of [`unavailable_response`]. `err` is kept in
 /// the response's extensions as a [`StoreUnavailable`] for logging. This is
-/// what [`WriteError::Store`] becomes with `?`: a store that knows its
-/// write never left (no connection could be had) may answer
-/// [`unavailable_response`] instead.
+/// what [`WriteError::Store`] becomes with `?`; a store that knows its
+/// write never landed reports [`WriteError::NotWritten`], which becomes
+/// [`unavailable_response`].
 ///
 /// Like [`unavailable_response`], it is a bare 503 without the layer; use
 /// [`ProblemTexts::unconfirmed`](crate::ProblemTexts::unconfirmed) directly
@@ -613,7 +614,9 @@ pub fn unconfirmed_response<B: Default>(
 /// the current ETag, or 404 for a write without a precondition that found
 /// the target gone), a [store failure](WriteError::Store) as
 /// [`unconfirmed_response`] (the 503 of a write whose outcome is unknown:
-/// the store cannot tell whether it failed before or after writing).
+/// the store cannot tell whether it failed before or after writing), and
+/// a failure that [wrote nothing](WriteError::NotWritten) as
+/// [`unavailable_response`] (the 503 that says nothing was changed).
 ///
 /// So a handler that returns `Result<Response, Response>` can write with
 /// `?`. What it converts to is a marker for the layer, not a finished
@@ -659,6 +662,7 @@ where
         match err {
             WriteError::Conflict(conflict) => conflict_response(conflict),
             WriteError::Store(err) => unconfirmed_response(err),
+            WriteError::NotWritten(err) => unavailable_response(err),
         }
     }
 }
