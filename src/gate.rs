@@ -235,11 +235,11 @@ impl Gate {
     /// use http::{HeaderMap, Method};
     /// use ifmatch::{Decision, ETag, Gate, ProblemKind, ProblemText, ProblemTexts};
     ///
-    /// let texts = ProblemTexts::default().set(ProblemKind::Required, ProblemText {
-    ///     type_uri: "https://example.com/problems/reload-first".into(),
-    ///     title: "Reload before you save".into(),
-    ///     detail: "Someone else may have changed this note since you opened it.".into(),
-    /// });
+    /// let texts = ProblemTexts::default().set(ProblemKind::Required, ProblemText::new(
+    ///     "https://example.com/problems/reload-first",
+    ///     "Reload before you save",
+    ///     "Someone else may have changed this note since you opened it.",
+    /// ));
     /// let gate = Gate::new().texts(texts);
     /// let current = ETag::from_version(1);
     /// let decision = gate.check(&Method::PUT, &HeaderMap::new(), Some(&current), SystemTime::now());

@@ -155,18 +155,24 @@ fn fill(template: &str, etag: &str, field: &str) -> String {
 /// ```
 /// use ifmatch::{ETag, Failed, ProblemKind, ProblemText, ProblemTexts};
 ///
-/// let texts = ProblemTexts::default().set(ProblemKind::Changed, ProblemText {
-///     type_uri: "https://example.com/problems/edited-elsewhere".into(),
-///     title: "Edited elsewhere".into(),
-///     detail: "Someone saved version {etag} first. Reload it and try again.".into(),
-/// });
+/// let texts = ProblemTexts::default().set(ProblemKind::Changed, ProblemText::new(
+///     "https://example.com/problems/edited-elsewhere",
+///     "Edited elsewhere",
+///     "Someone saved version {etag} first. Reload it and try again.",
+/// ));
 /// let res = texts.precondition_failed(Some(&ETag::from_version(9)), Failed::IfMatch);
 /// let body: serde_json::Value = serde_json::from_str(res.body())?;
 /// assert_eq!(body["title"], "Edited elsewhere");
 /// assert_eq!(body["detail"], "Someone saved version \"v9\" first. Reload it and try again.");
 /// # Ok::<(), serde_json::Error>(())
 /// ```
+///
+/// Build one with [`new`](Self::new): it is `#[non_exhaustive]`, so that
+/// members RFC 9457 also defines (`instance`, extension members) can be
+/// added without breaking code that builds texts. Its fields stay public to
+/// read and change.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProblemText {
     /// The `type` member: a URI that identifies the problem type.
     pub type_uri: Cow<'static, str>,
@@ -174,6 +180,23 @@ pub struct ProblemText {
     pub title: Cow<'static, str>,
     /// The `detail` member: what happened and how to recover.
     pub detail: Cow<'static, str>,
+}
+
+impl ProblemText {
+    /// The texts of a problem type: its `type` URI, its `title`, and the
+    /// `detail` (with the placeholders above).
+    #[must_use]
+    pub fn new(
+        type_uri: impl Into<Cow<'static, str>>,
+        title: impl Into<Cow<'static, str>>,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            type_uri: type_uri.into(),
+            title: title.into(),
+            detail: detail.into(),
+        }
+    }
 }
 
 /// The default `Changed` detail for a state without an entity-tag.
@@ -366,11 +389,11 @@ impl ProblemTexts {
     /// ```
     /// use ifmatch::{ProblemKind, ProblemText, ProblemTexts};
     ///
-    /// let texts = ProblemTexts::default().set(ProblemKind::Required, ProblemText {
-    ///     type_uri: "https://example.com/problems/unconditional-write".into(),
-    ///     title: "Send If-Match".into(),
-    ///     detail: "Reload the page and try again.".into(),
-    /// });
+    /// let texts = ProblemTexts::default().set(ProblemKind::Required, ProblemText::new(
+    ///     "https://example.com/problems/unconditional-write",
+    ///     "Send If-Match",
+    ///     "Reload the page and try again.",
+    /// ));
     /// let res = texts.precondition_required();
     /// assert!(res.body().contains("https://example.com/problems/unconditional-write"));
     /// ```

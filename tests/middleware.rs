@@ -855,11 +855,11 @@ async fn a_resolver_error_gets_a_503_problem_with_the_error_in_the_extensions() 
 async fn a_store_failure_the_handler_reports_gets_the_layers_503() {
     let texts = ProblemTexts::default().set(
         ProblemKind::Unavailable,
-        ProblemText {
-            type_uri: "urn:example:down".into(),
-            title: "Try again shortly".into(),
-            detail: "The item store is down.".into(),
-        },
+        ProblemText::new(
+            "urn:example:down",
+            "Try again shortly",
+            "The item store is down.",
+        ),
     );
     let svc = PreconditionLayer::new(resolver(present()))
         .texts(texts)
@@ -932,11 +932,11 @@ async fn a_write_that_failed_with_its_outcome_unknown_gets_the_unconfirmed_503()
     // The service's own text for it, as for every other kind.
     let texts = ProblemTexts::default().set(
         ProblemKind::Unconfirmed,
-        ProblemText {
-            type_uri: "urn:example:unconfirmed".into(),
-            title: "Not confirmed".into(),
-            detail: "Check the item before saving again.".into(),
-        },
+        ProblemText::new(
+            "urn:example:unconfirmed",
+            "Not confirmed",
+            "Check the item before saving again.",
+        ),
     );
     let svc = PreconditionLayer::new(resolver(present()))
         .texts(texts)
@@ -957,11 +957,11 @@ async fn the_layer_uses_its_configured_problem_texts() {
     let handler = Handler::default();
     let texts = ProblemTexts::default().set(
         ProblemKind::Required,
-        ProblemText {
-            type_uri: "urn:example:unconditional".into(),
-            title: "Send If-Match".into(),
-            detail: "Reload and retry.".into(),
-        },
+        ProblemText::new(
+            "urn:example:unconditional",
+            "Send If-Match",
+            "Reload and retry.",
+        ),
     );
     let svc = PreconditionLayer::new(resolver(present()))
         .texts(texts)
@@ -1452,11 +1452,7 @@ async fn an_unconditional_delete_that_loses_a_race_gets_404_not_412() {
 async fn a_conflict_reported_by_the_handler_becomes_the_same_412_as_a_failed_precondition() {
     let custom = ProblemTexts::default().set(
         ProblemKind::Changed,
-        ProblemText {
-            type_uri: "urn:example:stale".into(),
-            title: "Stale".into(),
-            detail: "Now at {etag}.".into(),
-        },
+        ProblemText::new("urn:example:stale", "Stale", "Now at {etag}."),
     );
     let cases = [
         ConflictCase {
@@ -2644,11 +2640,11 @@ async fn the_etag_layer_412_is_a_problem_response() {
 async fn the_etag_layer_uses_its_configured_problem_texts() {
     let texts = ProblemTexts::default().set(
         ProblemKind::Changed,
-        ProblemText {
-            type_uri: "urn:example:changed".into(),
-            title: "Reload first".into(),
-            detail: "The document changed.".into(),
-        },
+        ProblemText::new(
+            "urn:example:changed",
+            "Reload first",
+            "The document changed.",
+        ),
     );
     let reply = Reply::ok(TestBody::chunked(&content(64), 16));
     let inner = service_fn(move |_req: Request<()>| {

@@ -232,12 +232,11 @@ pub fn gate(opt_in: bool) -> Gate {
     // cannot name the id, but reads like the handlers' own 404.
     let texts = ProblemTexts::default().set(
         ProblemKind::NotFound,
-        ProblemText {
-            type_uri: "https://www.rfc-editor.org/rfc/rfc9110#status.404".into(),
-            title: "No such item".into(),
-            detail: "There is no item with the id in this address. It may have been deleted."
-                .into(),
-        },
+        ProblemText::new(
+            "https://www.rfc-editor.org/rfc/rfc9110#status.404",
+            "No such item",
+            "There is no item with the id in this address. It may have been deleted.",
+        ),
     );
     // The 304s the gate answers carry what the 200 does (RFC 9110
     // §15.4.5).

@@ -425,11 +425,11 @@ impl ETagLayer {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let texts = ProblemTexts::default().set(ProblemKind::Changed, ProblemText {
-    ///     type_uri: "https://example.com/problems/edited-elsewhere".into(),
-    ///     title: "Edited elsewhere".into(),
-    ///     detail: "This page is now at {etag}.".into(),
-    /// });
+    /// let texts = ProblemTexts::default().set(ProblemKind::Changed, ProblemText::new(
+    ///     "https://example.com/problems/edited-elsewhere",
+    ///     "Edited elsewhere",
+    ///     "This page is now at {etag}.",
+    /// ));
     /// let page = service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hello".to_owned())) });
     /// let svc = ETagLayer::new().texts(texts).layer(page);
     /// let stale = Request::get("/").header(header::IF_MATCH, "\"an-old-tag\"").body(String::new())?;
