@@ -1357,6 +1357,87 @@ mod tests {
         assert_eq!(calls, 1);
     }
 
+    /// A store whose first write is refused as if another had landed,
+    /// though a read still finds the state the write expected: what a
+    /// content-tagged store meets after an A→B→A change between its read
+    /// and its write.
+    struct RefusesOnce {
+        inner: MemoryStore<&'static str, String>,
+        refused: std::sync::atomic::AtomicBool,
+    }
+
+    impl ConditionalStore<&'static str> for RefusesOnce {
+        type Value = String;
+        type Error = Infallible;
+
+        fn load(
+            &self,
+            key: &&'static str,
+        ) -> impl Future<Output = Result<Option<Stored<String>>, Infallible>> + Send {
+            std::future::ready(Ok(self.inner.get(*key)))
+        }
+
+        fn store(
+            &self,
+            key: &&'static str,
+            expected: &Expected,
+            value: String,
+        ) -> impl Future<Output = Result<Written<String>, WriteError<Infallible>>> + Send {
+            let refuse = !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst);
+            let current = self.inner.get(*key);
+            async move {
+                if let (true, Some(current)) = (refuse, current) {
+                    return Err(Conflict::moved(&current).into());
+                }
+                self.inner.store(key, expected, value).await
+            }
+        }
+
+        fn remove(
+            &self,
+            key: &&'static str,
+            expected: &Expected,
+        ) -> impl Future<Output = Result<Stored<String>, WriteError<Infallible>>> + Send {
+            self.inner.remove(key, expected)
+        }
+    }
+
+    #[test]
+    fn modify_under_a_named_version_answers_the_first_refusal_even_if_a_reread_matches() {
+        // "Only a request that named no version goes round again": under
+        // `If-Match` the store's refusal is the client's 412 at once, even
+        // where a second read would find the named version again; the
+        // change is computed once. Without a named version, the same store
+        // goes round and writes.
+        let refuses_once = || {
+            let inner = MemoryStore::new();
+            inner.put("k", &Expected::Absent, "a".to_owned()).unwrap();
+            RefusesOnce {
+                inner,
+                refused: std::sync::atomic::AtomicBool::new(false),
+            }
+        };
+        let store = refuses_once();
+        let mut calls = 0;
+        let v1 = Expected::ETag(ETag::from_version(1));
+        let err = run(store.modify(&"k", &v1, 3, append(&mut calls))).unwrap_err();
+        let ModifyError::Write(WriteError::Conflict(c)) = err else {
+            panic!("expected the client's conflict, got {err:?}");
+        };
+        assert_eq!(status(&c), 412);
+        assert_eq!(calls, 1);
+        assert_eq!(
+            store.inner.get("k").map(Stored::into_value).as_deref(),
+            Some("a")
+        );
+
+        let store = refuses_once();
+        let mut calls = 0;
+        let written = run(store.modify(&"k", &Expected::Any, 3, append(&mut calls))).unwrap();
+        assert_eq!(written.value(), "a+");
+        assert_eq!(calls, 2);
+    }
+
     #[test]
     fn modify_of_a_missing_target_is_404_unless_a_condition_saw_it_deleted() {
         let v1 = Expected::ETag(ETag::from_version(1));
