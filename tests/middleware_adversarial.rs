@@ -719,6 +719,61 @@ async fn a_handlers_wrong_content_length_never_disagrees_with_the_buffered_body(
     }
 }
 
+/// RFC 9112 §6.3: a body that ends before the `Content-Length` its head
+/// declares is an incomplete message. The layer must not turn it into a
+/// complete-looking 200 with a strong tag (a cache would keep the
+/// truncated copy, and later revalidations would get 304 for it): it
+/// passes it on untagged, with the head as the handler wrote it and no
+/// exact size, so the server finds it short, as without the layer.
+#[tokio::test]
+async fn a_body_shorter_than_its_content_length_is_not_tagged_or_completed() {
+    let reply =
+        Reply::ok(Script::new([data(b"hello"), data(b" world")])).header(CONTENT_LENGTH, "20");
+    let (res, _) = etag(100, reply.clone(), request(Method::GET, &[])).await;
+    assert_eq!(header(&res, ETAG), None);
+    assert_eq!(header(&res, CONTENT_LENGTH), Some("20"));
+    assert_eq!(res.body().size_hint().exact(), None);
+    assert_eq!(read(res.into_body()).await.data, b"hello world");
+    // Its conditions are still answered from its head, as for any
+    // untagged 2xx: `If-None-Match: *` gets a 304, without a tag.
+    let (res, _) = etag(100, reply, request(Method::GET, &[(IF_NONE_MATCH, "*")])).await;
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&res, ETAG), None);
+}
+
+#[tokio::test]
+async fn h1_a_body_shorter_than_its_content_length_is_cut_off_as_without_the_layer() {
+    let handler = service_fn(|_req: Request<hyper::body::Incoming>| {
+        let mut res = Response::new(Script::new([data(b"hello"), data(b" world")]));
+        res.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("20"));
+        ready(Ok::<_, Infallible>(res))
+    });
+    let get = raw_request("GET", "/", "connection: close\r\n");
+    for (what, answer) in [
+        ("without the layer", {
+            let (addr, server) = serve_service(Proto::H1, handler).await;
+            let answer = raw_exchange(addr, get.clone()).await;
+            server.abort();
+            answer
+        }),
+        ("through the layer", {
+            let (addr, server) = serve_service(Proto::H1, ETagLayer::new().layer(handler)).await;
+            let answer = raw_exchange(addr, get.clone()).await;
+            server.abort();
+            answer
+        }),
+    ] {
+        // Either no answer at all, or a head that promises 20 bytes and a
+        // connection closed after 11: never a complete 200 of 11 bytes.
+        if let Some((head, content)) = answer.split_once("\r\n\r\n") {
+            assert!(head.contains("content-length: 20"), "{what}: {answer:?}");
+            assert!(!head.contains("etag"), "{what}: {answer:?}");
+            assert!(content.len() < 20, "{what}: {answer:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn h1_a_handlers_wrong_content_length_does_not_break_the_connections_framing() {
     let handler = service_fn(|_req: Request<hyper::body::Incoming>| {

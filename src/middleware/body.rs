@@ -44,6 +44,10 @@ pin_project! {
             // What is left of the inner body, if anything (boxed: it was
             // being read before this body was made).
             rest: Option<Pin<Box<B>>>,
+            // The response's head declares more content than the inner
+            // body had: no exact size, so that the server frames it by the
+            // head and finds it short, as it would without the layer.
+            short: bool,
         },
         // The answer to a HEAD whose GET content has no known length: no
         // content (RFC 9110 §9.3.2), with an error met reading it passed
@@ -96,8 +100,18 @@ impl<B: Body> ResponseBody<B> {
                 error,
                 trailers,
                 rest,
+                short: false,
             },
         }
+    }
+
+    /// The same held body, for a response whose head declares more content
+    /// than it holds: its size is not stated as exact.
+    pub(crate) fn short(mut self) -> Self {
+        if let Kind::Held { short, .. } = &mut self.kind {
+            *short = true;
+        }
+        self
     }
 }
 
@@ -119,6 +133,7 @@ where
                 error,
                 trailers,
                 rest,
+                ..
             } => {
                 if let Some(bytes) = frames.pop_front() {
                     return Poll::Ready(Some(Ok(Frame::data(bytes))));
@@ -147,6 +162,7 @@ where
                 error,
                 trailers,
                 rest,
+                ..
             } => {
                 frames.is_empty()
                     && error.is_none()
@@ -165,6 +181,7 @@ where
                 rest,
                 error,
                 trailers,
+                short,
             } => {
                 let held = frames.iter().map(|b| b.len() as u64).sum::<u64>();
                 match rest {
@@ -175,7 +192,7 @@ where
                     // and trailers could not be sent. Without an upper
                     // bound the server reads to the end and uses chunked
                     // framing, as it would for the inner body.
-                    None if error.is_some() || trailers.is_some() => {
+                    None if error.is_some() || trailers.is_some() || *short => {
                         let mut hint = SizeHint::new();
                         hint.set_lower(held);
                         hint

@@ -574,6 +574,20 @@ fn has_content(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED)
 }
 
+/// The length one `Content-Length` line declares, if it is exactly one
+/// line of digits.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    let mut lines = headers.get_all(CONTENT_LENGTH).iter();
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    let digits = line.as_bytes();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
 /// Makes a `Content-Length` in `headers` state `len`, if it is there and
 /// says anything else (another number, several lines, no number at all, a
 /// sign or leading zeros).
@@ -738,8 +752,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
     /// hyper would send all of it after a shorter field (the rest then reads
     /// as the start of the next response on the connection) or panic in a
     /// debug build. [RFC 9110 §8.6](https://www.rfc-editor.org/rfc/rfc9110#section-8.6): the field is "the number of octets
-    /// in the content", which the layer now knows, and a 304 or a HEAD
-    /// carries this same length.
+    /// in the content", which the layer now knows, and a HEAD carries
+    /// this same length. A field that declares *more* than the body had
+    /// marks it incomplete instead, and the response passes untagged.
     fn tagged(&mut self, request: &ETagRequest, limit: usize) -> Response<ResponseBody<B>> {
         self.body = None;
         self.flush_tail();
@@ -748,17 +763,26 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
             (1, 0) => ETag::from_content(&self.frames[0]),
             _ => self.fed_hasher(limit).finish(),
         };
-        let Some(mut parts) = self.parts.take() else {
-            panic!("ETagFuture polled after completion");
-        };
-        parts.headers.insert(ETAG, etag.to_header_value());
-        state_length(&mut parts.headers, self.len as u64);
         let body = ResponseBody::held(
             std::mem::take(&mut self.frames),
             None,
             self.trailers.take(),
             None,
         );
+        let Some(mut parts) = self.parts.take() else {
+            panic!("ETagFuture polled after completion");
+        };
+        let len = self.len as u64;
+        if declared_length(&parts.headers).is_some_and(|declared| declared > len) {
+            // The body ended before the length its head declares: the
+            // response is incomplete ([RFC 9112 §6.3](https://www.rfc-editor.org/rfc/rfc9112#section-6.3)), so it gets no tag
+            // (a cache would keep the truncated copy as valid), and its
+            // length is not restated: the server frames it by the head and
+            // finds it short, as it does without the layer.
+            return request.pass_untagged(parts, body.short());
+        }
+        parts.headers.insert(ETAG, etag.to_header_value());
+        state_length(&mut parts.headers, len);
         request.conclude(parts, Some(etag), body)
     }
 
