@@ -202,6 +202,7 @@ impl<B> RequestHeaders for http::Request<B> {
 ///                 .finish()
 ///         }
 ///         Err(WriteError::Conflict(conflict)) => to_actix(gate.conflict(&conflict)),
+///         Err(WriteError::NotWritten(_)) => to_actix(gate.unavailable()),
 ///         // The write may have landed before the store failed.
 ///         Err(_) => to_actix(gate.unconfirmed()),
 ///     }

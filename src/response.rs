@@ -85,9 +85,11 @@ pub enum ProblemKind {
     /// [`Evaluation::malformed`](crate::Evaluation::malformed)), for services
     /// that reject such requests instead of applying the RFC's safe outcome.
     Malformed,
-    /// 503: the current state could not be read (the store is
-    /// unreachable), so nothing was changed. Never a 412: nothing is known
-    /// about the version.
+    /// 503: the store failed before anything was written (the current
+    /// state could not be read, or the store rolled the write back:
+    /// [`WriteError::NotWritten`](crate::WriteError::NotWritten)), so
+    /// nothing was changed. Never a 412: nothing is known about the
+    /// version.
     Unavailable,
     /// 503: a write failed in a way that leaves its outcome unknown (the
     /// store timed out, or its answer was lost), so the change may or may
@@ -230,8 +232,8 @@ const UNTAGGED_UNMATCHABLE: &str = "Your If-Match header cannot match the curren
 /// Builds the responses for the outcomes that stop a request, with texts a
 /// person can act on. Replace any of them with [`set`](Self::set).
 ///
-/// Every response built here (412, 428, and the 400, 404, 409 and 503 of
-/// [`ProblemKind`]) carries an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457)
+/// Every problem response built here (412, 428, and the 400, 404, 409 and
+/// 503 of [`ProblemKind`]) carries an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457)
 /// `application/problem+json` body with `type`, `title`, `status` and
 /// `detail`; a 412 also carries the current entity-tag, both in the `ETag`
 /// header and as the `etag` extension member, so the client can reload and
@@ -347,8 +349,8 @@ impl Default for ProblemTexts {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.503"),
                 title: Cow::Borrowed("Storage unavailable"),
                 detail: Cow::Borrowed(
-                    "The storage could not be reached, so nothing was changed. Try again in a \
-                     moment.",
+                    "The storage could not complete this request, so nothing was changed. Try \
+                     again in a moment.",
                 ),
             },
             unconfirmed: ProblemText {
@@ -663,8 +665,9 @@ impl ProblemTexts {
         self.render(ProblemKind::Malformed, StatusCode::BAD_REQUEST, None, name)
     }
 
-    /// 503 Service Unavailable, for a store that could not be reached
-    /// before anything was written (the state could not be read).
+    /// 503 Service Unavailable, for a store that failed before anything was
+    /// written (the state could not be read, or the write is
+    /// [`WriteError::NotWritten`](crate::WriteError::NotWritten)).
     #[must_use]
     pub fn unavailable(&self) -> Response<String> {
         self.problem(

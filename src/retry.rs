@@ -129,13 +129,15 @@ impl<B> IsConflict for http::Response<B> {
 /// from another failure.
 ///
 /// ```
-/// use ifmatch::{Conflict, Expected, MemoryStore, Retry};
+/// use ifmatch::{Conflict, ETag, Expected, MemoryStore, Retry};
 ///
 /// let store: MemoryStore<&str, u32> = MemoryStore::new();
 /// store.put("n", &Expected::Absent, 41)?;
+/// // A missing target is not a conflict: nothing to re-read, no retry.
+/// let missing = || Conflict::refused(&Expected::Any, None::<&ETag>);
 ///
 /// let stored = Retry::new().run_blocking(|_attempt| {
-///     let current = store.get("n").ok_or_else(Conflict::gone)?;    // read
+///     let current = store.get("n").ok_or_else(missing)?;           // read
 ///     let next = current.value() + 1;                              // modify
 ///     store.put("n", &Expected::ETag(current.etag().clone()), next) // write
 /// })?;
@@ -254,14 +256,16 @@ impl Retry {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), ifmatch::Conflict> {
-    /// use ifmatch::{Conflict, Expected, MemoryStore, Retry};
+    /// use ifmatch::{Conflict, ETag, Expected, MemoryStore, Retry};
     ///
     /// let store: MemoryStore<&str, u32> = MemoryStore::new();
     /// store.put("n", &Expected::Absent, 1)?;
+    /// // A missing target is not a conflict: nothing to re-read, no retry.
+    /// let missing = || Conflict::refused(&Expected::Any, None::<&ETag>);
     /// let stored = Retry::new()
     ///     .run(
     ///         |_attempt| async {
-    ///             let current = store.get("n").ok_or_else(Conflict::gone)?;
+    ///             let current = store.get("n").ok_or_else(missing)?;
     ///             store.put("n", &Expected::ETag(current.etag().clone()), current.value() * 2)
     ///         },
     ///         tokio::time::sleep,

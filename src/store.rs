@@ -159,8 +159,11 @@ impl<V> Versioned for Written<V> {
 
 /// Why a conditional write did not happen.
 ///
-/// A handler answers the two apart: a conflict with the 412 of a failed
-/// precondition, a failure of the store with a 503, never a 412.
+/// A handler answers them apart: a conflict with the 412 of a failed
+/// precondition, a failure of the store with a 503, never a 412: one that
+/// says nothing was changed for [`NotWritten`](Self::NotWritten), and one
+/// that says to look first for [`Store`](Self::Store), whose write may
+/// have landed.
 ///
 /// ```
 /// use std::io;
@@ -172,7 +175,9 @@ impl<V> Versioned for Written<V> {
 ///         Ok(written) => Response::new(written.into_stored().into_value()),
 ///         // Another write came first: 412, with the tag to reload.
 ///         Err(WriteError::Conflict(conflict)) => texts.conflict(&conflict),
-///         // The store failed, perhaps after writing: 503.
+///         // The store failed and knows nothing was written: 503, "try again".
+///         Err(WriteError::NotWritten(_)) => texts.unavailable(),
+///         // The store failed, perhaps after writing: 503, "look first".
 ///         Err(_) => texts.unconfirmed(),
 ///     }
 /// }
@@ -203,13 +208,15 @@ pub enum WriteError<E> {
     Store(#[source] E),
     /// The store failed, and knows that nothing was written: the write never
     /// left (no connection could be had), or the database rolled it back
-    /// (a lock wait that timed out, a deadlock victim, a statement refused
-    /// before it ran). Answer 503, never 412: `?` in a handler under
-    /// `PreconditionLayer` answers it with
+    /// (a lock wait that timed out, a deadlock victim). Answer 503, never
+    /// 412: `?` in a handler under `PreconditionLayer` answers it with
     /// [`ProblemKind::Unavailable`](crate::ProblemKind::Unavailable)
     /// ("nothing was changed"), and the client may send the change again.
     /// Only a database's guarantee makes a failure this one: a timeout of
     /// the client's own, or a lost connection, is [`Store`](Self::Store).
+    /// For data the store will never take (a value its column cannot
+    /// hold), sending it again does not help: answer that with a 4xx of
+    /// your own rather than through `?`.
     #[error("store error; nothing was written")]
     NotWritten(#[source] E),
 }
@@ -279,6 +286,7 @@ impl<E> WriteError<E> {
 ///             res
 ///         }
 ///         Err(WriteError::Conflict(conflict)) => gate.conflict(&conflict),
+///         Err(WriteError::NotWritten(_)) => gate.unavailable(), // nothing was written
 ///         Err(_) => gate.unconfirmed(), // the write may have landed
 ///     }
 /// }
@@ -323,9 +331,11 @@ impl<E> WriteError<E> {
 ///   database guarantees wrote nothing (rolled back, or never sent) is
 ///   [`WriteError::NotWritten`], which the client is told was not applied;
 ///   such a write may also be sent again by the store;
-/// - if a refused write's re-read finds the very state it expected, suspect
-///   the store, not the client: it misread its own result (an affected-row
-///   count, a stale snapshot), and every retry will be refused alike.
+/// - with version tags, if a refused write's re-read finds the very state
+///   it expected, suspect the store, not the client: it misread its own
+///   result (an affected-row count, a stale snapshot), and every retry
+///   will be refused alike. (Content tags can legitimately come back: a
+///   change from A to B and back to A between the read and the write.)
 ///
 /// # A SQL store
 ///
@@ -382,17 +392,19 @@ impl<E> WriteError<E> {
 /// - **No `UPDATE … RETURNING`** (MariaDB has it for `INSERT` and
 ///   `DELETE`; MySQL has none): run the compare-and-swap as the first
 ///   statement of a transaction, then `SELECT` the row and `COMMIT`. A
-///   failure before `COMMIT` wrote nothing ([`WriteError::NotWritten`]);
-///   only a failure while `COMMIT` is on its way is unknown
-///   ([`WriteError::Store`]).
+///   failure before `COMMIT` wrote nothing once the transaction is surely
+///   rolled back (a `ROLLBACK` that succeeded, or the connection closed
+///   rather than returned to the pool): [`WriteError::NotWritten`]. A
+///   failure while `COMMIT` is on its way, or a lost connection before the
+///   rollback is certain, is unknown ([`WriteError::Store`]).
 /// - **Creates are a plain `INSERT`**, with the duplicate-key error as the
 ///   conflict. Never `INSERT IGNORE`: it turns errors into warnings, and
 ///   an id too long for its column is silently truncated into another key.
 /// - **REPEATABLE READ** (the default) reads a snapshot: a conflict's
 ///   re-read in the same transaction after an earlier plain `SELECT` sees
 ///   the old state, so the 412 names the client's own stale tag as
-///   current. Re-read with a locking read (`FOR SHARE`) or in a new
-///   transaction. A deadlock victim (1213) and a lock wait that timed out
+///   current. Re-read with a locking read (`LOCK IN SHARE MODE`; MySQL 8
+///   also spells it `FOR SHARE`) or in a new transaction. A deadlock victim (1213) and a lock wait that timed out
 ///   (1205) as the only statement of its transaction are rolled back:
 ///   [`WriteError::NotWritten`].
 /// - **Versions**: MariaDB sequences (`NEXTVAL`) cache 1000 numbers by
@@ -405,13 +417,15 @@ impl<E> WriteError<E> {
 ///   first. Take the time from `SYSDATE(6)` (`NOW(6)` is the statement's
 ///   start), read it as `UNIX_TIMESTAMP(col)` or with the session's
 ///   `time_zone` set to `'+00:00'`.
-/// - **Ids**: the default collations compare case- and trailing-space-
-///   insensitively, so `Doc` and `doc ` are one row. Use `VARBINARY` or a
-///   `_bin`/`nopad_bin` collation.
+/// - **Ids**: MariaDB's default collations (and MySQL 5.7's) compare
+///   case-insensitively and ignore trailing spaces, so `Doc` and `doc ` are
+///   one row; even `utf8mb4_bin` pads. MySQL 8's default ignores accents
+///   (`café` is `cafe`). Use `VARBINARY`, `utf8mb4_nopad_bin` (MariaDB) or
+///   `utf8mb4_0900_bin` (MySQL 8).
 /// - **JSON**: MySQL's `JSON` type normalizes what it stores (and
 ///   MariaDB's JSON functions reformat), so a PUT's answer may carry
-///   validators only when the stored bytes are the request's (RFC 9110
-///   §9.3.4).
+///   validators only when the stored bytes are the request's ([RFC 9110
+///   §9.3.4](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.4)).
 pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// What is stored under a key.
     type Value: Send;
@@ -594,7 +608,8 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
 }
 
 /// Why [`ConditionalStore::modify`] ended without a confirmed write: a
-/// failed read, the write's refusal or failure (which may have written),
+/// failed read, the write's refusal or failure (which may have written,
+/// unless it is [`WriteError::NotWritten`]),
 /// the change's refusal, or lost races.
 ///
 /// Not exhaustive, like [`WriteError`]: a later version may tell apart a
@@ -619,6 +634,7 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
 ///             problem_response(StatusCode::UNPROCESSABLE_ENTITY, "about:blank", "Unprocessable", why)
 ///         }
 ///         Err(ModifyError::Busy(_)) => gate.busy(), // 409: send it again
+///         Err(ModifyError::Write(WriteError::NotWritten(_))) => gate.unavailable(), // 503, nothing written
 ///         Err(_) => gate.unconfirmed(), // a failed write: 503, it may have landed
 ///     }
 /// }
@@ -646,7 +662,8 @@ pub enum ModifyError<R, E> {
     /// [`ConditionalStore::store`]. Refused: the target was missing when
     /// read (404), or deleted before the write (404 without a precondition,
     /// 412 with one), or the request's condition is false (412). Failed:
-    /// the store is unavailable, and may or may not have written (503).
+    /// the store is unavailable (503), and may or may not have written,
+    /// unless it reports [`WriteError::NotWritten`].
     #[error(transparent)]
     Write(WriteError<E>),
     /// The change did not apply to the current value ([RFC 5789 §2.2](https://www.rfc-editor.org/rfc/rfc5789#section-2.2): 409 or

@@ -1290,6 +1290,9 @@ proptest! {
     }
 }
 
+/// Header lines as `(name, value)` bytes.
+type RawPairs = &'static [(&'static [u8], &'static [u8])];
+
 /// The shortest requests the properties found the crate and the reference
 /// disagreeing on: a valid date with a vertical tab or form feed before or
 /// after it. Such a field value is invalid (§5.5: field-vchar, SP and HTAB
@@ -1298,9 +1301,6 @@ proptest! {
 /// ignored"; §13.1.5 and DESIGN.md: an invalid If-Range is false). Only
 /// `RawHeaders` can carry these bytes; `HeaderValue` and httparse refuse
 /// them.
-/// Header lines as `(name, value)` bytes.
-type RawPairs = &'static [(&'static [u8], &'static [u8])];
-
 #[test]
 fn a_date_with_a_vertical_tab_or_form_feed_around_it_is_not_a_valid_http_date() {
     let modified = Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT

@@ -537,7 +537,13 @@ fn unsupported_because(detail: &str) -> Response<String> {
 /// The media type without parameters, lowercased.
 fn essence(content_type: Option<&[u8]>) -> Option<String> {
     let raw = std::str::from_utf8(content_type?).ok()?;
-    Some(raw.split(';').next()?.trim().to_ascii_lowercase())
+    // OWS is space and tab only (RFC 9110 §5.6.3), not `str::trim`'s set.
+    Some(
+        raw.split(';')
+            .next()?
+            .trim_matches([' ', '\t'])
+            .to_ascii_lowercase(),
+    )
 }
 
 /// The patch format PATCH takes (RFC 7396), besides plain `application/json`.
@@ -715,7 +721,7 @@ impl<'a> ContentHead<'a> {
         let declared = self
             .declared_length
             .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+            .and_then(|v| v.trim_matches([' ', '\t']).parse::<u64>().ok());
         if declared.is_some_and(|n| n != body.len() as u64) {
             return Err(Box::new(incomplete_body()));
         }

@@ -419,8 +419,10 @@ impl PgStore {
 /// A failed write as the contract reports it: one that may have landed
 /// (a timeout, a connection lost after the statement was sent) as
 /// `WriteError::Store`, one that certainly wrote nothing (refused, or
-/// rolled back after a lock wait) as `WriteError::NotWritten`, so that `?`
-/// in a handler under the tower layer tells the client which.
+/// rolled back after a lock wait) as `WriteError::NotWritten`. The item
+/// handlers answer from `StoreError::failure` (a refused value gets 422,
+/// not the 503 that `?` would give), but a handler using `?` still tells
+/// "nothing was changed" from "may have landed".
 fn write_failed(e: StoreError) -> WriteError<StoreError> {
     match e.failure() {
         Failure::OutcomeUnknown => WriteError::Store(e),

@@ -501,7 +501,8 @@ impl StoreUnavailable {
     }
 
     /// Whether a write may have happened ([`unconfirmed_response`]), not
-    /// only a read that failed ([`unavailable_response`]).
+    /// a failure that wrote nothing ([`unavailable_response`]: a read that
+    /// failed, or [`WriteError::NotWritten`]).
     #[must_use]
     pub fn unconfirmed(&self) -> bool {
         self.unconfirmed
@@ -583,13 +584,16 @@ fn store_failed<B: Default>(
 /// ```
 /// use http::{Response, StatusCode};
 /// use ifmatch::WriteError;
-/// use ifmatch::middleware::{StoreUnavailable, conflict_response, unconfirmed_response};
+/// use ifmatch::middleware::{
+///     StoreUnavailable, conflict_response, unavailable_response, unconfirmed_response,
+/// };
 ///
 /// fn answer(write: Result<String, WriteError<std::io::Error>>) -> Response<String> {
 ///     match write {
 ///         Ok(body) => Response::new(body),
 ///         Err(WriteError::Conflict(conflict)) => conflict_response(conflict),
 ///         Err(WriteError::Store(err)) => unconfirmed_response(err),
+///         Err(WriteError::NotWritten(err)) => unavailable_response(err),
 ///         Err(other) => unconfirmed_response(other),
 ///     }
 /// }
