@@ -471,7 +471,7 @@ impl ETag {
 }
 
 /// Writes `n` in decimal at the end of `out`, returning the digit count.
-pub(crate) fn write_decimal(mut n: u64, out: &mut [u8; 20]) -> usize {
+fn write_decimal(mut n: u64, out: &mut [u8; 20]) -> usize {
     let mut i = out.len();
     loop {
         i -= 1;

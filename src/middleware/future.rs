@@ -574,35 +574,23 @@ fn has_content(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED)
 }
 
-/// The length one `Content-Length` line declares, if it is exactly one
-/// line of digits.
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    let mut lines = headers.get_all(CONTENT_LENGTH).iter();
-    let (Some(line), None) = (lines.next(), lines.next()) else {
-        return None;
-    };
-    let digits = line.as_bytes();
+/// The number `digits` writes, if it is only decimal digits (no sign, no
+/// space) and fits a `u64`.
+fn decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// Makes a `Content-Length` in `headers` state `len`, if it is there and
-/// says anything else (another number, several lines, no number at all, a
-/// sign or leading zeros).
-/// An absent field stays absent: the body's exact size tells the server.
-fn state_length(headers: &mut HeaderMap, len: u64) {
+/// The length `Content-Length` declares, if it is exactly one line of
+/// digits.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
     let mut lines = headers.get_all(CONTENT_LENGTH).iter();
-    let Some(first) = lines.next() else {
-        return;
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return None;
     };
-    let mut digits = [0u8; 20];
-    let n = crate::etag::write_decimal(len, &mut digits);
-    let states_len = lines.next().is_none() && first.as_bytes() == &digits[digits.len() - n..];
-    if !states_len {
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-    }
+    decimal(line.as_bytes())
 }
 
 /// Feeds `hasher` the frames from index `hashed` on, and counts them.
@@ -620,12 +608,6 @@ fn hash_unseen(hasher: &mut ETagHasher, frames: &VecDeque<Bytes>, hashed: &mut u
 /// §15.3.7 asks a 206 to carry ("MUST generate ... ETag ... if the field
 /// would have been sent in a 200 (OK) response to the same request").
 fn is_whole_range(headers: &HeaderMap) -> bool {
-    fn number(digits: &[u8]) -> Option<u64> {
-        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(digits).ok()?.parse().ok()
-    }
     let mut lines = headers.get_all(CONTENT_RANGE).iter();
     let (Some(value), None) = (lines.next(), lines.next()) else {
         return false;
@@ -647,7 +629,7 @@ fn is_whole_range(headers: &HeaderMap) -> bool {
         return false;
     };
     matches!(
-        (number(first), number(last), number(complete)),
+        (decimal(first), decimal(last), decimal(complete)),
         (Some(0), Some(last), Some(complete)) if last.checked_add(1) == Some(complete)
     )
 }
@@ -758,31 +740,39 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
     fn tagged(&mut self, request: &ETagRequest, limit: usize) -> Response<ResponseBody<B>> {
         self.body = None;
         self.flush_tail();
-        let etag = match (self.frames.len(), self.hashed) {
+        let Some(mut parts) = self.parts.take() else {
+            panic!("ETagFuture polled after completion");
+        };
+        let len = self.len as u64;
+        let declared = declared_length(&parts.headers);
+        let short = declared.is_some_and(|declared| declared > len);
+        // Hashed only if it is to be tagged.
+        let etag = (!short).then(|| match (self.frames.len(), self.hashed) {
             (0, _) => ETag::from_content(b""),
             (1, 0) => ETag::from_content(&self.frames[0]),
             _ => self.fed_hasher(limit).finish(),
-        };
+        });
         let body = ResponseBody::held(
             std::mem::take(&mut self.frames),
             None,
             self.trailers.take(),
             None,
         );
-        let Some(mut parts) = self.parts.take() else {
-            panic!("ETagFuture polled after completion");
-        };
-        let len = self.len as u64;
-        if declared_length(&parts.headers).is_some_and(|declared| declared > len) {
+        let Some(etag) = etag else {
             // The body ended before the length its head declares: the
             // response is incomplete ([RFC 9112 §6.3](https://www.rfc-editor.org/rfc/rfc9112#section-6.3)), so it gets no tag
             // (a cache would keep the truncated copy as valid), and its
             // length is not restated: the server frames it by the head and
             // finds it short, as it does without the layer.
             return request.pass_untagged(parts, body.short());
-        }
+        };
         parts.headers.insert(ETAG, etag.to_header_value());
-        state_length(&mut parts.headers, len);
+        // Any other field (another number, several lines, no number at
+        // all) is restated; an absent one stays absent: the body's exact
+        // size tells the server.
+        if declared != Some(len) && parts.headers.contains_key(CONTENT_LENGTH) {
+            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        }
         request.conclude(parts, Some(etag), body)
     }
 
