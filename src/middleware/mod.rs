@@ -159,11 +159,9 @@
 //! different strong tags, as [RFC 9110 §8.8.3](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3) requires for different
 //! content codings. (Weakening the tag instead would let `If-None-Match`
 //! match across codings, but would make the tag useless for `If-Match` and
-//! `If-Range`, which compare strongly.) Compressed bodies must then be
-//! deterministic for the same input, which gzip and brotli at a fixed
-//! level are. If `ETagLayer` sat *inside* compression, the compression
-//! layer would change the bytes under a strong tag that no longer
-//! describes them.
+//! `If-Range`, which compare strongly.) If `ETagLayer` sat *inside*
+//! compression, the compression layer would change the bytes under a
+//! strong tag that no longer describes them.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -174,6 +172,87 @@
 //!     .route("/", get(|| async { "hello" }))
 //!     .layer(CompressionLayer::new()) // inner: compresses
 //!     .layer(ETagLayer::new()); // outer: hashes what is sent
+//! ```
+//!
+//! Two limits of this arrangement:
+//!
+//! - **The compressed bytes, and so the tag, must be the same every
+//!   time.** tower-http's `CompressionLayer` flushes its encoder whenever
+//!   the body below it has no frame ready, so its output depends on how
+//!   the body arrives, not only on what it holds. A body whose frames are
+//!   all there when read (a `String`, `Json` or `Bytes` body, one frame)
+//!   always compresses the same. A body streamed as it is read (a file
+//!   from `ServeDir` or `ServeFile`, rows from a database cursor, an
+//!   upstream's answer) need not: the same content can get another tag from
+//!   one request to the next, and `If-None-Match` with the tag the client
+//!   holds seldom matches (no 304, the whole body again). Serve such files
+//!   precompressed (`ServeDir::precompressed_gzip`: `CompressionLayer`
+//!   leaves a response with a `Content-Encoding` alone, and the layer
+//!   hashes the stored `.gz`), collect such bodies into one frame below
+//!   `CompressionLayer`, or keep them out of compression or out of this
+//!   layer ([`ETagLayer::skip_when`]).
+//! - **A tag the handler sets is not rehashed.** Under
+//!   [`PreconditionLayer`], handlers send the resolver's tag (`"v7"`), and
+//!   `CompressionLayer` compresses the response under it: the gzip and the
+//!   identity response carry the same strong tag, which
+//!   [RFC 9110 §8.8.3.3](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.3)
+//!   does not allow ("a strong entity tag for a content-encoded
+//!   representation has to be distinct from the entity tag of an
+//!   unencoded representation to prevent potential conflicts during cache
+//!   updates and range requests"). Weakening it is no way out: browsers
+//!   always accept gzip, and every `If-Match` they send would then fail.
+//!   Leave the responses that carry their own tag uncompressed, as below.
+//!   If you compress them anyway, add `Vary: accept-encoding` to
+//!   [`PreconditionLayer::not_modified_headers`]: `CompressionLayer` adds
+//!   it only to the responses it compresses, never to the layer's empty
+//!   304, which must carry the `Vary` of the 200
+//!   ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5)).
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use axum::body::Body;
+//! use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, ETAG};
+//! use axum::http::{request::Parts, Extensions, HeaderMap, Request, StatusCode, Version};
+//! use axum::{routing::get, Router};
+//! use ifmatch::middleware::{ETagLayer, PreconditionLayer};
+//! use ifmatch::ETag;
+//! use tower::ServiceExt;
+//! use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+//! use tower_http::compression::CompressionLayer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let page = "All work and no play makes Jack a dull boy. ".repeat(40);
+//! let resolver = |_: &Parts| async { Ok::<_, Infallible>(Some(ETag::from_version(7))) };
+//! // Compress what `ETagLayer` tags from the bytes sent, not the responses
+//! // that come with a tag of their own.
+//! let untagged = |_: StatusCode, _: Version, headers: &HeaderMap, _: &Extensions| {
+//!     !headers.contains_key(ETAG)
+//! };
+//! let app: Router = Router::new()
+//!     .route("/page", get({
+//!         let page = page.clone();
+//!         move || async move { page }
+//!     }))
+//!     .route(
+//!         "/doc",
+//!         get({
+//!             let page = page.clone();
+//!             move || async move { ([(ETAG, ETag::from_version(7).to_header_value())], page) }
+//!         })
+//!         .route_layer(PreconditionLayer::new(resolver)),
+//!     )
+//!     .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(untagged)))
+//!     .layer(ETagLayer::new());
+//!
+//! let gzip = |path| Request::get(path).header(ACCEPT_ENCODING, "gzip").body(Body::empty());
+//! let res = app.clone().oneshot(gzip("/page")?).await?;
+//! assert_eq!(res.headers()[CONTENT_ENCODING], "gzip");
+//! let res = app.oneshot(gzip("/doc")?).await?;
+//! assert!(!res.headers().contains_key(CONTENT_ENCODING));
+//! assert_eq!(res.headers()[ETAG], "\"v7\"");
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! The same holds for any layer that rewrites bodies.
