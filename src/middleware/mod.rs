@@ -137,7 +137,14 @@
 //! Put [`PreconditionLayer`] on the method router, as above:
 //! `Router::route_layer` also wraps axum's fallback for methods the route
 //! lacks, which would then answer 428 (after a needless lookup) instead of
-//! 405. Handlers behind it send the tag the resolver reports (here the
+//! 405, and `Router::layer` wraps the router's fallback as well: a path no
+//! route matches would get 428, 412, or for a GET even a 304 (when the
+//! resolver finds something under that path), instead of 404, after a
+//! lookup for every such path. Under `Router::nest`, add the layer to the
+//! nested router, not the outer one: the outer one's layers see the whole
+//! path (`/api/docs/a`), while the nested router's handlers see it without
+//! the prefix (`/docs/a` in their `Uri`), and the resolver and the write
+//! would name different targets (every write a 412). Handlers behind it send the tag the resolver reports (here the
 //! store's), so that clients echo a tag the layer knows: [`ETagLayer`] only
 //! hashes responses that carry no `ETag`, and a content hash in place of
 //! the resolver's version tag would fail every later `If-Match`. Add every
@@ -303,7 +310,10 @@ pub use crate::gate::Precondition;
 /// (`caf%C3%A9` becomes `café`), `uri.path()` does not. A middleware
 /// that parses the id once and puts it in the request extensions, added
 /// after this layer so that it runs first, serves both (the examples'
-/// `axum_app.rs` does this).
+/// `axum_app.rs` does this). The resolver sees the URI where the layer
+/// is: under axum's `Router::nest("/api", docs)`, a layer added to the
+/// outer router sees `/api/docs/a`, while the handlers of `docs` see
+/// `/docs/a` in their `Uri`; add the layer to `docs`.
 ///
 /// The resolver needs only the validators, so against a database it can
 /// read the version column alone (or [`Validators`](crate::Validators)):
