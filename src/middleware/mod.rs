@@ -157,6 +157,166 @@
 //! [`ModifyError`] converts with `?` too, a lost race
 //! every time into the layer's 409 ([`busy_response`]).
 //!
+//! # Example (hyper 1, no framework)
+//!
+//! Without a router, stack the layers with `tower::ServiceBuilder` and
+//! serve the result with hyper-util's `TowerToHyperService`. In a
+//! `ServiceBuilder` the first layer is the outermost: [`ETagLayer`] first,
+//! then [`PreconditionLayer`], as axum's `.layer(ETagLayer)` after
+//! `.route_layer(PreconditionLayer)` above.
+//!
+//! **Route before the layers.** [`PreconditionLayer`] treats every request
+//! that reaches it as one for a resource: wrapped around a whole service,
+//! it answers a PUT to a path that names no resource (`/other`, `/docs`)
+//! 428 instead of the 404 or 405 your router would give, and lets a POST
+//! to a collection through unevaluated, as its resolver finds no target
+//! there. So match the resource's paths first and send only those through
+//! the layers. The layered service's responses have a [`ResponseBody`],
+//! the other routes' their own body type: `http_body_util::Either` joins
+//! them.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::sync::Arc;
+//!
+//! use bytes::Bytes;
+//! use http::{header, request::Parts, Method, Request, Response, StatusCode, Uri};
+//! use http_body::Body;
+//! use http_body_util::{BodyExt, Either, Full};
+//! use ifmatch::middleware::{ETagLayer, Precondition, PreconditionLayer};
+//! use ifmatch::{insert_validators, ConditionalStore, MemoryStore};
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! type Store = Arc<MemoryStore<String, String>>;
+//! type Res = Response<Full<Bytes>>;
+//! type BoxError = Box<dyn std::error::Error + Send + Sync>;
+//!
+//! /// `/docs/{id}`: the one key the resolver and the handler use.
+//! fn doc_id(uri: &Uri) -> Option<String> {
+//!     let id = uri.path().strip_prefix("/docs/")?;
+//!     (!id.is_empty() && !id.contains('/')).then(|| id.to_owned())
+//! }
+//!
+//! fn status(status: StatusCode) -> Res {
+//!     Response::builder().status(status).body(Full::default()).unwrap_or_default()
+//! }
+//!
+//! /// GET, HEAD and PUT of one document, behind both layers.
+//! async fn doc<B: Body>(store: Store, id: String, req: Request<B>) -> Result<Res, Res> {
+//!     // Put there by PreconditionLayer: without it, fail instead of
+//!     // writing unconditionally.
+//!     let pre = req.extensions().get::<Precondition>().cloned();
+//!     let pre = pre.ok_or_else(|| status(StatusCode::INTERNAL_SERVER_ERROR))?;
+//!     match *req.method() {
+//!         Method::GET | Method::HEAD => {
+//!             let doc = store.get(&id).ok_or_else(|| status(StatusCode::NOT_FOUND))?;
+//!             let mut res = Response::new(Full::from(doc.value().clone()));
+//!             insert_validators(res.headers_mut(), &doc);
+//!             Ok(res)
+//!         }
+//!         Method::PUT => {
+//!             let body = req.into_body().collect().await;
+//!             let body = body.map_err(|_| status(StatusCode::BAD_REQUEST))?.to_bytes();
+//!             let body = String::from_utf8(body.into()).map_err(|_| status(StatusCode::BAD_REQUEST))?;
+//!             // A conflict becomes the layer's 412 with `?`.
+//!             let written = store.store(&id, pre.expected(), body).await?;
+//!             let created = written.created();
+//!             let mut res = status(if created { StatusCode::CREATED } else { StatusCode::OK });
+//!             insert_validators(res.headers_mut(), &written); // stored as sent
+//!             Ok(res)
+//!         }
+//!         _ => Err(status(StatusCode::METHOD_NOT_ALLOWED)),
+//!     }
+//! }
+//!
+//! /// The whole service, for any request body (hyper's is `Incoming`).
+//! fn app<B>(store: Store) -> impl Service<
+//!     Request<B>,
+//!     Response = Response<impl Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static>,
+//!     Error = Infallible,
+//!     Future: Send + 'static,
+//! > + Clone + Send + 'static
+//! where
+//!     B: Body + Send + 'static,
+//!     B::Data: Send,
+//! {
+//!     let resolver = {
+//!         let store = store.clone();
+//!         move |parts: &Parts| {
+//!             let current = doc_id(&parts.uri).and_then(|id| store.validators(&id));
+//!             async move { Ok::<_, Infallible>(current) }
+//!         }
+//!     };
+//!     let docs = ServiceBuilder::new()
+//!         .layer(ETagLayer::new()) // outermost
+//!         .layer(PreconditionLayer::new(resolver))
+//!         .service_fn({
+//!             let store = store.clone();
+//!             move |req: Request<B>| {
+//!                 let (store, id) = (store.clone(), doc_id(req.uri()).unwrap_or_default());
+//!                 async move { Ok::<_, Infallible>(doc(store, id, req).await.unwrap_or_else(|res| res)) }
+//!             }
+//!         });
+//!     // The router, outside the layers.
+//!     tower::service_fn(move |req: Request<B>| {
+//!         let docs = docs.clone();
+//!         async move {
+//!             if doc_id(req.uri()).is_some() {
+//!                 let res = docs.oneshot(req).await?;
+//!                 return Ok(res.map(Either::Left));
+//!             }
+//!             Ok(status(StatusCode::NOT_FOUND).map(Either::Right))
+//!         }
+//!     })
+//! }
+//!
+//! /// Serving it with hyper 1.
+//! async fn serve(listener: tokio::net::TcpListener, store: Store) -> std::io::Result<()> {
+//!     let svc = app::<hyper::body::Incoming>(store);
+//!     loop {
+//!         let (stream, _) = listener.accept().await?;
+//!         let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
+//!         tokio::spawn(async move {
+//!             let io = hyper_util::rt::TokioIo::new(stream);
+//!             let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+//!             if let Err(err) = conn.await {
+//!                 eprintln!("connection: {err}");
+//!             }
+//!         });
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let _ = serve;
+//! // Here called in process, with `Full` request bodies.
+//! let svc = app::<Full<Bytes>>(Arc::new(MemoryStore::new()));
+//! let put = |path: &str, condition: Option<(&str, &str)>| {
+//!     let mut req = Request::put(path);
+//!     if let Some((name, value)) = condition {
+//!         req = req.header(name, value);
+//!     }
+//!     req.body(Full::from("hello"))
+//! };
+//! let create = put("/docs/a", Some(("if-none-match", "*")))?;
+//! let res = svc.clone().oneshot(create).await?;
+//! assert_eq!(res.status(), StatusCode::CREATED);
+//! let tag = res.headers()[header::ETAG].to_str()?.to_owned();
+//! // No precondition: the layer's 428.
+//! let blind = svc.clone().oneshot(put("/docs/a", None)?).await?;
+//! assert_eq!(blind.status(), StatusCode::PRECONDITION_REQUIRED);
+//! // Not a document: the router's 404, not the layer's 428.
+//! let elsewhere = svc.clone().oneshot(put("/other", None)?).await?;
+//! assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+//! let update = svc.clone().oneshot(put("/docs/a", Some(("if-match", &tag)))?).await?;
+//! assert_eq!(update.status(), StatusCode::OK);
+//! // The same tag again is stale: 412, nothing written.
+//! let stale = svc.oneshot(put("/docs/a", Some(("if-match", &tag)))?).await?;
+//! assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Deployment caveat: compression
 //!
 //! A strong ETag promises byte-for-byte identical content, so it must
