@@ -429,6 +429,34 @@ impl Gate {
     /// POST handler that must not create answers 404 rather than writing
     /// under `Absent`.
     ///
+    /// A POST to a collection that always exists (`POST /docs` creating
+    /// `/docs/{id}`) is not such a request: its target is the collection,
+    /// and an `If-Match` on it "MUST" be evaluated ([RFC 9110
+    /// §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1)).
+    /// Pass `Some(&Validators::default())` (present, with no validators):
+    /// `If-Match: *` holds, a tag or `If-None-Match: *` gets 412. `None`
+    /// would let `If-Match: "x"` through unevaluated.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+    /// use ifmatch::{Decision, Gate, Validators};
+    ///
+    /// let gate = Gate::new();
+    /// let status = |if_match: &'static str, collection: Option<&Validators>| {
+    ///     let headers = HeaderMap::from_iter([(header::IF_MATCH, HeaderValue::from_static(if_match))]);
+    ///     match gate.check(&Method::POST, &headers, collection, SystemTime::now()) {
+    ///         Decision::Proceed(_) => StatusCode::CREATED,
+    ///         Decision::Respond(res) => res.status(),
+    ///     }
+    /// };
+    /// let collection = Validators::default();
+    /// assert_eq!(status("*", Some(&collection)), StatusCode::CREATED);
+    /// assert_eq!(status("\"x\"", Some(&collection)), StatusCode::PRECONDITION_FAILED);
+    /// // Reported absent, the collection's conditions are not evaluated.
+    /// assert_eq!(status("\"x\"", None), StatusCode::CREATED);
+    /// ```
+    ///
     /// The responses have a body even for a HEAD; servers drop it, but a
     /// glue that can should send none ([RFC 9110 §9.3.2](https://www.rfc-editor.org/rfc/rfc9110#section-9.3.2)), as
     /// `PreconditionLayer` does.

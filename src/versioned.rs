@@ -71,6 +71,10 @@ impl Versioned for ETag {
 /// assert_eq!(file.etag(), None);
 /// // A copy of any other value's validators, without the value.
 /// assert_eq!(Validators::of(&ETag::from_version(7)), Validators::new(ETag::from_version(7)));
+/// // A resource that exists with no validators at all (a collection a
+/// // POST creates in, see `Gate::check`): `If-Match: *` holds on it.
+/// let collection = Validators::default();
+/// assert_eq!((collection.etag(), collection.last_modified()), (None, None));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Validators {
