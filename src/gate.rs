@@ -5,8 +5,9 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, Method, Response, StatusCode};
 
+use crate::etag::ETag;
 use crate::headers::{Field, RequestHeaders};
-use crate::list::ETagList;
+use crate::list;
 use crate::precondition::{Failed, Outcome, Policy};
 use crate::response::{ProblemKind, ProblemTexts, not_modified_for};
 use crate::versioned::Versioned;
@@ -574,15 +575,14 @@ impl Gate {
         if !applies {
             return None;
         }
-        let Ok(ETagList::Tags(mut tags)) =
-            ETagList::from_lines(headers.field_lines(Field::IfMatch))
-        else {
-            return None;
-        };
-        if tags.len() != 1 || !tags[0].is_strong() {
+        // Read in place, not parsed into an `ETagList`: the client chooses
+        // how long the field is, and a list of short tags would be copied
+        // into a `Vec` many times the field's size.
+        let tag = ETag::from_valid_wire(list::only_tag(headers.field_lines(Field::IfMatch))?);
+        if !tag.is_strong() {
             return None;
         }
-        let expected = Expected::ETag(tags.remove(0));
+        let expected = Expected::ETag(tag);
         Some(Precondition {
             failed: Some(Conflict::refused(&expected, current)),
             expected,

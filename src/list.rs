@@ -406,6 +406,25 @@ where
     }
 }
 
+/// The one member of a list field that is a well-formed list of exactly
+/// one entity-tag, as it stands on its line: `None` for `*`, for no tag or
+/// several, and for a malformed field, as [`ETagList::from_lines`] would
+/// see it. Stops at a second member, and allocates nothing.
+pub(crate) fn only_tag<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
+    let mut only = None;
+    for line in lines {
+        for item in Items::new(line) {
+            match item.ok()? {
+                Item::Tag { wire } if only.is_none() => only = Some(wire),
+                // A second tag, or a `*`: alone (`Any`) or in a list
+                // (malformed), it is no single tag.
+                _ => return None,
+            }
+        }
+    }
+    only
+}
+
 /// `"*"` is an alternative to the whole list, not a member of it: it is
 /// only `*` if the field is one line holding nothing else (no empty
 /// elements either: `*,` is malformed).
@@ -515,6 +534,35 @@ mod tests {
             scan_str(&["W/\"a\""], "\"a\""),
             Scan::Tags { matched: false }
         );
+    }
+
+    #[test]
+    fn only_tag_is_the_single_tag_from_lines_finds() {
+        let cases: &[&[&str]] = &[
+            &["\"a\""],
+            &[" , \"a\" ,"],
+            &["W/\"a\""],
+            &["\"a\"", ""],
+            &["", "\"a,b\""],
+            &["\"a\"", "\"b\""],
+            &["\"a\", \"b\""],
+            &["\"a\", junk"],
+            &["junk, \"a\""],
+            &["\"a\"", "*"],
+            &["*"],
+            &["\"a\", *"],
+            &["*,"],
+            &[""],
+            &[],
+        ];
+        for lines in cases {
+            let bytes = || lines.iter().map(|l| l.as_bytes());
+            let want = match ETagList::from_lines(bytes()) {
+                Ok(ETagList::Tags(tags)) if tags.len() == 1 => Some(tags[0].as_bytes().to_vec()),
+                _ => None,
+            };
+            assert_eq!(only_tag(bytes()).map(<[u8]>::to_vec), want, "{lines:?}");
+        }
     }
 
     #[test]
