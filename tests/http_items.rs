@@ -730,6 +730,7 @@ both_servers! {
     Strict an_item_of_one_and_a_half_mebibytes_is_accepted,
     Strict a_body_over_the_limit_gets_413_problem_json_and_a_stale_put_its_412,
     Strict a_patch_sent_with_post_or_put_gets_415_and_changes_nothing,
+    Strict patches_cannot_grow_an_item_past_the_body_limit,
 }
 
 // ---------------------------------------------------------------------------
@@ -1021,6 +1022,40 @@ async fn a_body_over_the_limit_gets_413_problem_json_and_a_stale_put_its_412(s: 
     assert_eq!(r.etag(), created.etag, "{}: the current tag", r.what);
     s.assert_unchanged(&created.path, &before, "a body over the limit")
         .await;
+}
+
+async fn patches_cannot_grow_an_item_past_the_body_limit(s: &Api) {
+    // Each PATCH is within the 2 MiB limit, but merges into the item: one
+    // after another they grew it without bound (11 MB after six), which
+    // a GET then sends whole and a PUT of what the GET returned got 413.
+    let note = "n".repeat(3 << 19);
+    let created = s.create(json!({ "name": "big", "note": note })).await;
+    let before = s.snapshot(&created.path).await;
+    let patch = |tag: &str, patch: Value| {
+        s.patch(&created.path)
+            .header(IF_MATCH, tag)
+            .header(CONTENT_TYPE, "application/merge-patch+json")
+            .json(&patch)
+    };
+    let r = s
+        .send(patch(&created.etag, json!({ "more": note.clone() })))
+        .await;
+    let problem = r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("2 MiB")),
+        "{}: {problem}",
+        r.what
+    );
+    s.assert_unchanged(&created.path, &before, "a patch past the limit")
+        .await;
+    // A patch that does not grow the item past the limit goes through.
+    let r = s
+        .send(patch(&created.etag, json!({ "name": "bigger" })))
+        .await;
+    r.expect(StatusCode::OK);
+    assert_eq!(r.item()["name"], "bigger", "{}", r.what);
 }
 
 async fn get_and_head_send_json_a_strong_etag_and_an_imf_fixdate(s: &Api) {

@@ -773,6 +773,44 @@ fn refuse_nul(value: &Value) -> Result<(), Rejection> {
     }
 }
 
+/// The length of `item` as a GET sends it (compact JSON), counted
+/// without building the text.
+fn json_len(item: &Item) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a JSON map to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, item);
+    count.0
+}
+
+/// Refuses a patched item larger than [`BODY_LIMIT`] that is larger than
+/// the item was (`before` bytes). Each PATCH is within the limit, but it
+/// merges into the item: without this, patch after patch grows an item
+/// without bound, held in memory (or in a row) and sent whole by every
+/// GET, and one a client cannot PUT back, as that gets 413. A patch that
+/// does not grow the item still applies to one already over the limit (a
+/// PUT body whose numbers print longer, `1E5` as `100000.0`).
+fn refuse_growth_past_the_limit(patched: &Item, before: usize) -> Result<(), Rejection> {
+    let after = json_len(patched);
+    if after <= BODY_LIMIT || after <= before {
+        return Ok(());
+    }
+    Err(Box::new(unprocessable(&format!(
+        "The patched item would be {after} bytes of JSON, more than the {} MiB an item may \
+         have. Nothing was changed.",
+        BODY_LIMIT >> 20
+    ))))
+}
+
 /// Parses a JSON object, or explains what is wrong with it.
 fn parse_object(body: &[u8]) -> Result<Item, Rejection> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
@@ -1016,15 +1054,20 @@ impl Items {
         let apply = |current: Item| {
             #[cfg(test)]
             self.land_interleaved_write(id);
+            let before = json_len(&current);
             let mut value = Value::Object(current);
             merge_patch(&mut value, &patch);
-            match value {
-                Value::Object(map) => own_id(map, id),
-                other => Err(Box::new(unprocessable(&format!(
-                    "The patched item would be {}, not a JSON object.",
-                    kind(&other)
-                )))),
-            }
+            let patched = match value {
+                Value::Object(map) => own_id(map, id)?,
+                other => {
+                    return Err(Box::new(unprocessable(&format!(
+                        "The patched item would be {}, not a JSON object.",
+                        kind(&other)
+                    ))));
+                }
+            };
+            refuse_growth_past_the_limit(&patched, before)?;
+            Ok(patched)
         };
         match self
             .store
