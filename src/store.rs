@@ -950,28 +950,49 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     }
 }
 
-impl<K, V> ConditionalStore<K> for MemoryStore<K, V>
+/// Keyed by `K` or anything `K` borrows as, as `HashMap` lookups are: a
+/// `MemoryStore<String, V>` takes a `&str` key, copied only by a write
+/// that goes ahead.
+///
+/// ```
+/// use ifmatch::{ConditionalStore, Expected, MemoryStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store: MemoryStore<String, u32> = MemoryStore::new();
+/// let id: &str = "a"; // a path segment, say
+/// let written = store.store(id, &Expected::Absent, 1).await?;
+/// assert!(written.created());
+/// assert_eq!(store.load(id).await?.map(|doc| *doc.value()), Some(1));
+/// // Keyed by the owned type too.
+/// let removed = store.remove(&"a".to_owned(), &Expected::Any).await?;
+/// assert_eq!(*removed.value(), 1);
+/// # Ok(())
+/// # }
+/// ```
+impl<K, V, Q> ConditionalStore<Q> for MemoryStore<K, V>
 where
-    K: Hash + Eq + Clone + Send + Sync,
+    K: std::borrow::Borrow<Q> + Hash + Eq + Send + Sync,
+    Q: ToOwned<Owned = K> + Hash + Eq + ?Sized + Sync,
     V: Clone + Send + Sync,
 {
     type Value = V;
     type Error = Infallible;
 
-    fn load(&self, key: &K) -> impl Future<Output = Result<Option<Stored<V>>, Infallible>> + Send {
+    fn load(&self, key: &Q) -> impl Future<Output = Result<Option<Stored<V>>, Infallible>> + Send {
         std::future::ready(Ok(self.get(key)))
     }
 
     fn store(
         &self,
-        key: &K,
+        key: &Q,
         expected: &Expected,
         value: V,
     ) -> impl Future<Output = Result<Written<V>, WriteError<Infallible>>> + Send {
         let mut created = false;
         // The closure runs under the lock, only if the write goes ahead, and
         // sees the state the write replaces.
-        let written = self.update(key.clone(), expected, |current| {
+        let written = self.update(key.to_owned(), expected, |current| {
             created = current.is_none();
             value
         });
@@ -984,7 +1005,7 @@ where
 
     fn remove(
         &self,
-        key: &K,
+        key: &Q,
         expected: &Expected,
     ) -> impl Future<Output = Result<Stored<V>, WriteError<Infallible>>> + Send {
         std::future::ready(self.delete(key, expected).map_err(WriteError::Conflict))
