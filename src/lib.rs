@@ -46,7 +46,7 @@
 //!             // Someone else wrote between the check and the write: the same 412.
 //!             Err(conflict) => gate.conflict(&conflict),
 //!         },
-//!         // 304, 412 or 428, with a problem body that says how to recover.
+//!         // 304 (no body), or 412 or 428 with a problem body that says how to recover.
 //!         Decision::Respond(res) => res,
 //!     }
 //! }
