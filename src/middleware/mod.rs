@@ -366,7 +366,13 @@
 //!   does not allow ("a strong entity tag for a content-encoded
 //!   representation has to be distinct from the entity tag of an
 //!   unencoded representation to prevent potential conflicts during cache
-//!   updates and range requests"). Weakening it is no way out: browsers
+//!   updates and range requests"). It does break ranges: tower-http
+//!   leaves a `206` uncompressed, so a gzip download resumed with `Range`
+//!   and `If-Range: "v7"` would get identity bytes to splice onto gzip
+//!   ones (`If-Match` and `If-None-Match` are not affected). A route whose
+//!   handler serves ranges
+//!   (honouring [`Precondition::ignore_range`](crate::Precondition::ignore_range))
+//!   must not be behind compression. Weakening the tag is no way out: browsers
 //!   always accept gzip, and every `If-Match` they send would then fail.
 //!   Leave the responses that carry their own tag uncompressed, as below.
 //!   If you compress them anyway, add `Vary: accept-encoding` to
