@@ -149,7 +149,7 @@ impl ConditionalStore<str> for Store {
     ) -> Result<Written<Item>, WriteError<StoreError>> {
         match self {
             Self::Memory(m) => m
-                .store(&id.to_owned(), expected, item)
+                .store(id, expected, item)
                 .await
                 .map_err(|e| e.map_store(|never| match never {})),
             Self::Postgres(pg) => pg.store(id, expected, item).await,
