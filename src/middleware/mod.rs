@@ -488,6 +488,14 @@ pub use crate::gate::Precondition;
 /// that loads the whole value anyway can hand it on instead, so that the
 /// handler does not load it again: wrap it in [`ForwardResolved`].
 ///
+/// The resolver runs once for every request that reaches the layer,
+/// whatever its method: also for an `OPTIONS`, `CONNECT` or `TRACE`,
+/// whose preconditions are never evaluated
+/// ([RFC 9110 §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1)),
+/// so that a handler behind [`ForwardResolved`] finds the state for any
+/// method; a failing resolver answers those 503 too. Keep CORS preflights
+/// out of the layer (`CorsLayer` outside it).
+///
 /// The future must own what it uses, so an `async fn lookup(parts: &Parts)`
 /// does not fit (its future borrows `parts`). Copy the id, then return an
 /// `async move` block; a named function does it like this:
