@@ -42,6 +42,46 @@ use crate::versioned::{Validators, Versioned};
 /// needs a catch-all arm, and that arm must **refuse the write** (report a
 /// conflict): a state the store does not understand is not one it may
 /// overwrite.
+///
+/// # Conditions that hold for more than one state
+///
+/// An `Expected` names one state, or only that the target exists or not. A
+/// request whose conditions hold for several states (`If-Match: *` with
+/// `If-None-Match: "x"`, several tags in `If-Match`, `If-Unmodified-Since`,
+/// or in opt-in mode `If-None-Match` with tags alone) gets
+/// [`ETag`](Self::ETag) of the state it was checked against: a store cannot
+/// check "any state but `"x"`" in its compare-and-swap, and
+/// [`Exists`](Self::Exists) would let the write land on `"x"`. So a write
+/// that lands between the check and the compare-and-swap refuses such a
+/// request with 412 (naming the new tag) even when its conditions hold for
+/// the new state too; sent again, it goes through. For the same reason
+/// [`ConditionalStore::modify`](crate::ConditionalStore::modify) does not
+/// apply its change again to the new state: only `If-Match: *` alone, or
+/// no condition, leaves the race to the server. This errs on the safe side:
+/// no write lands on a state its conditions were not checked against.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{header, HeaderMap, HeaderValue, Method};
+/// use ifmatch::{ETag, Expected, Outcome, Policy};
+///
+/// let v1 = ETag::from_version(1);
+/// let expected = |headers: &HeaderMap| {
+///     let eval = Policy::default().evaluate(&Method::PUT, headers, Some(&v1), SystemTime::now());
+///     match eval.into_outcome() {
+///         Outcome::Proceed { expected, .. } => expected,
+///         other => panic!("{other:?}"),
+///     }
+/// };
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+/// // `If-Match: *` alone: whatever state exists when the write lands.
+/// assert_eq!(expected(&headers), Expected::Exists);
+/// // And not "x": held to "v1", the state checked, although a "v2" written
+/// // in between would not be "x" either.
+/// headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\""));
+/// assert_eq!(expected(&headers), Expected::ETag(v1.clone()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Expected {
