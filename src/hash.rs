@@ -1460,6 +1460,57 @@ mod tests {
         }
         let err = ETag::from_serialize(&vec![Fails]).unwrap_err();
         assert_eq!(err.to_string(), "cannot hash value: nope");
+
+        // A `Serialize` impl that adds context to an inner error formats
+        // the serializer's error: its message must survive that.
+        struct Field(Fails);
+        impl Serialize for Field {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.0
+                    .serialize(s)
+                    .map_err(|e| ser::Error::custom(format!("field `price`: {e}")))
+            }
+        }
+        let err = ETag::from_serialize(&Field(Fails)).unwrap_err();
+        assert_eq!(err.to_string(), "cannot hash value: field `price`: nope");
+    }
+
+    #[test]
+    fn past_two_kib_blake3_is_fed_no_piece_under_16_kib() {
+        // DESIGN.md: blake3 fed pieces under 16 KiB is much slower, so the
+        // hasher coalesces them. Watch what reaches blake3 (its byte count)
+        // after each piece, for small, middling and just-under-a-window
+        // pieces, and a window part-filled before a large piece.
+        let data: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+        let patterns: [&[usize]; 6] = [
+            &[10],
+            &[100],
+            &[1000],
+            &[8 * 1024],
+            &[60_000],
+            &[3 * 1024, 64_000, 5, 64_000],
+        ];
+        for sizes in patterns {
+            let mut hasher = ETagHasher::new();
+            let (mut at, mut i) = (0, 0);
+            while at < data.len() {
+                let end = (at + sizes[i % sizes.len()]).min(data.len());
+                let before = hasher.sink.big.hasher.count();
+                hasher.update(&data[at..end]);
+                let after = hasher.sink.big.hasher.count();
+                assert!(
+                    after == before || after <= DIRECT || after - before >= 16 * 1024,
+                    "pieces {sizes:?}: blake3 fed {} bytes at {before}",
+                    after - before
+                );
+                (at, i) = (end, i + 1);
+            }
+            assert_eq!(
+                hasher.finish(),
+                ETag::from_content(&data),
+                "pieces {sizes:?}"
+            );
+        }
     }
 
     #[test]

@@ -178,6 +178,34 @@ fn building_content_and_version_tags_never_allocates() {
     assert_eq!(info.count_total, 0);
 }
 
+#[test]
+fn hashing_up_to_two_kib_or_in_whole_windows_never_allocates() {
+    // `from_serialize` documents "a 64 KiB buffer once the encoding passes
+    // 2 KiB", and `ETagHasher` coalesces only small pieces: content that
+    // small, or fed in pieces of a whole window, is hashed without one.
+    let numbers: Vec<u32> = (0..600).collect(); // about 1.2 KiB encoded
+    let info = allocation_counter::measure(|| {
+        std::hint::black_box(ETag::from_serialize(&numbers).unwrap());
+    });
+    assert_eq!(info.count_total, 0, "from_serialize of 600 numbers");
+    let data = vec![7u8; 256 * 1024];
+    for (total, piece) in [
+        (2048, 10),
+        (2048, 100),
+        (2048, 1000),
+        (256 * 1024, 64 * 1024),
+    ] {
+        let info = allocation_counter::measure(|| {
+            let mut hasher = ifmatch::ETagHasher::new();
+            for chunk in data[..total].chunks(piece) {
+                hasher.update(chunk);
+            }
+            std::hint::black_box(hasher.finish());
+        });
+        assert_eq!(info.count_total, 0, "{total} bytes in pieces of {piece}");
+    }
+}
+
 /// `frames` data frames of the `sizes` in turn, produced one at a time, each
 /// in its own allocation (a streaming serializer, a row-per-frame export),
 /// with no size hint.
