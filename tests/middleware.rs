@@ -33,7 +33,8 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use ifmatch::middleware::{
     DEFAULT_ETAG_LIMIT, ETagLayer, ForwardResolved, IntoRefusal, Precondition, PreconditionLayer,
-    ResolveError, Resolved, StoreUnavailable, conflict_response, unavailable_response,
+    ResolveError, Resolved, StoreUnavailable, busy_response, conflict_response,
+    unavailable_response,
 };
 use ifmatch::{
     Conflict, ETag, Expected, Failed, MemoryStore, PROBLEM_JSON, Policy, ProblemKind, ProblemText,
@@ -950,6 +951,44 @@ async fn a_write_that_failed_with_its_outcome_unknown_gets_the_unconfirmed_503()
     let json = problem(&body_bytes(res.into_body()).await);
     assert_eq!(json["type"], "urn:example:unconfirmed");
     assert_eq!(json["detail"], "Check the item before saving again.");
+}
+
+/// Only the `busy_response` marker becomes the layer's 409: a 409 the
+/// handler answers itself (a duplicate name, say) reaches the client as the
+/// handler wrote it.
+#[tokio::test]
+async fn a_handlers_own_409_passes_and_only_the_busy_marker_becomes_the_layers_409() {
+    let own = service_fn(|_: Request<String>| {
+        ready(Ok::<_, Infallible>(
+            Response::builder()
+                .status(StatusCode::CONFLICT)
+                .header(CONTENT_TYPE, "application/json")
+                .body(r#"{"error":"name taken"}"#.to_owned())
+                .unwrap(),
+        ))
+    });
+    let svc = PreconditionLayer::new(resolver(present())).layer(own);
+    let req = request(Method::PUT, "/doc", &[(IF_MATCH, "\"v7\"")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(res.headers()[CONTENT_TYPE], "application/json");
+    assert_eq!(
+        body_bytes(res.into_body()).await,
+        &br#"{"error":"name taken"}"#[..]
+    );
+
+    let busy =
+        service_fn(|_: Request<String>| ready(Ok::<_, Infallible>(busy_response::<String>())));
+    let svc = PreconditionLayer::new(resolver(present())).layer(busy);
+    let req = request(Method::PATCH, "/doc", &[(IF_MATCH, "*")], String::new());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+    let json = problem(&body_bytes(res.into_body()).await);
+    assert_eq!(
+        json["type"],
+        *ProblemTexts::default().get(ProblemKind::Busy).type_uri
+    );
 }
 
 #[tokio::test]
