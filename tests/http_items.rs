@@ -414,6 +414,17 @@ impl Reply {
         body
     }
 
+    /// A problem with `status` whose `detail` says `text`.
+    fn problem_saying(&self, status: StatusCode, text: &str) -> Value {
+        let body = self.problem(status);
+        assert!(
+            body["detail"].as_str().is_some_and(|d| d.contains(text)),
+            "{}: the {status} should say {text:?}: {body}",
+            self.what
+        );
+        body
+    }
+
     /// A 412 problem for an item that exists: the current tag in the `ETag`
     /// header and in the `etag` member.
     fn precondition_failed(&self, current: &str) -> Value {
@@ -816,14 +827,7 @@ async fn post_refuses_non_objects_malformed_json_and_other_media_types(s: &Api) 
                     .body(body),
             )
             .await;
-        let problem = r.problem(StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(
-            problem["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains(&format!("not {kind}."))),
-            "{}: the 422 should say the body is {kind}: {problem}",
-            r.what
-        );
+        r.problem_saying(StatusCode::UNPROCESSABLE_ENTITY, &format!("not {kind}."));
     }
     for body in ["{", "{\"name\": }", "", "not json", "{\"a\": 1} trailing"] {
         s.send(
@@ -995,14 +999,7 @@ async fn a_body_over_the_limit_gets_413_problem_json_and_a_stale_put_its_412(s: 
 
     // In the service's problem format, like every other refusal.
     let r = s.send_refused_unread(put(&created.etag)).await;
-    let problem = r.problem(StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(
-        problem["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("2 MiB")),
-        "{}: {problem}",
-        r.what
-    );
+    r.problem_saying(StatusCode::PAYLOAD_TOO_LARGE, "2 MiB");
     let r = s
         .send_refused_unread(
             s.request(Method::POST, "/items")
@@ -1040,14 +1037,7 @@ async fn patches_cannot_grow_an_item_past_the_body_limit(s: &Api) {
     let r = s
         .send(patch(&created.etag, json!({ "more": note.clone() })))
         .await;
-    let problem = r.problem(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        problem["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("2 MiB")),
-        "{}: {problem}",
-        r.what
-    );
+    r.problem_saying(StatusCode::UNPROCESSABLE_ENTITY, "2 MiB");
     s.assert_unchanged(&created.path, &before, "a patch past the limit")
         .await;
     // A patch that does not grow the item past the limit goes through.
@@ -2528,14 +2518,7 @@ async fn invalid_ids_are_found_by_no_read_and_refused_to_every_write(s: &Api) {
         ];
         for write in writes {
             let r = s.send(write).await;
-            let problem = r.problem(StatusCode::BAD_REQUEST);
-            assert!(
-                problem["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.contains("item id")),
-                "{}: {label}: the 400 should say what is wrong: {problem}",
-                r.what
-            );
+            r.problem_saying(StatusCode::BAD_REQUEST, "item id");
         }
         s.send(s.get(&path)).await.problem(StatusCode::NOT_FOUND);
     }
@@ -2570,14 +2553,7 @@ async fn json_with_u0000_in_a_string_or_key_gets_422_and_changes_nothing(s: &Api
     ];
     for body in &bad {
         let r = s.send(s.request(Method::POST, "/items").json(body)).await;
-        let problem = r.problem(StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(
-            problem["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("U+0000")),
-            "{}: the 422 should say why: {problem}",
-            r.what
-        );
+        r.problem_saying(StatusCode::UNPROCESSABLE_ENTITY, "U+0000");
     }
     let created = s.create(json!({ "name": "lamp" })).await;
     let path = created.path.as_str();
