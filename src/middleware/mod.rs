@@ -66,6 +66,20 @@
 //! Neither layer has precondition logic of its own: both call the core
 //! evaluator and the core response builders.
 //!
+//! In a tonic server the layers are for REST routes (on the same port or
+//! not). A gRPC call is a `POST /package.Service/Method`: [`ETagLayer`]
+//! passes it through untouched (streamed, trailers included), and
+//! [`PreconditionLayer`]'s resolver sees no more than that path, as the
+//! resource is named inside the message. The layer lets the call through
+//! unevaluated when the resolver finds nothing; when it refuses one (POST
+//! made to require a precondition, or `if-match` metadata against a target
+//! the resolver reports), its 412 or 428 is no gRPC answer, and tonic's
+//! client reports `Code::Internal` without the problem body. Check a gRPC
+//! method's preconditions inside it with [`Gate`](crate::Gate): tonic's
+//! `MetadataMap` is `AsRef<http::HeaderMap>`, so `if-match` metadata is
+//! read as the header is. The README's "gRPC and tonic" section has the
+//! example.
+//!
 //! # Example (axum)
 //!
 //! ```
