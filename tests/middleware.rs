@@ -3550,6 +3550,42 @@ async fn a_206_of_the_whole_representation_carries_the_tag_a_200_would() {
 }
 
 #[tokio::test]
+async fn a_206_whose_body_is_not_the_whole_it_names_gets_no_tag() {
+    // `Content-Range: bytes 0-99/100` declares 100 bytes of content, as a
+    // `Content-Length: 100` would. A body that ends before them is
+    // incomplete (RFC 9112 §6.3), one with more is not that representation
+    // either: hashed, either would get a strong tag for content that is not
+    // the whole, which a cache keeps as valid and revalidates with 304.
+    let ranged = |condition: Option<&str>| {
+        let mut headers = vec![(RANGE, "bytes=0-")];
+        headers.extend(condition.map(|tag| (IF_NONE_MATCH, tag)));
+        request(Method::GET, "/", &headers, ())
+    };
+    for len in [0, 60, 99, 101, 120] {
+        let bytes = Bytes::from(content(len));
+        let answer = {
+            let bytes = bytes.clone();
+            service_fn(move |_: Request<()>| {
+                let mut res = Response::new(TestBody::new([Piece::Data(bytes.clone())]));
+                *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+                res.headers_mut()
+                    .insert(CONTENT_RANGE, HeaderValue::from_static("bytes 0-99/100"));
+                ready(Ok::<_, Infallible>(res))
+            })
+        };
+        let svc = ETagLayer::new().layer(answer);
+        let res = svc.clone().oneshot(ranged(None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{len} bytes");
+        assert!(!res.headers().contains_key(ETAG), "{len} bytes");
+        assert_eq!(read_all(res.into_body()).await.data, bytes, "{len} bytes");
+        // Nor does the hash of what was sent revalidate it.
+        let held = ETag::from_content(&bytes).to_string();
+        let res = svc.oneshot(ranged(Some(&held))).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT, "{len} bytes");
+    }
+}
+
+#[tokio::test]
 async fn a_conditional_range_request_is_answered_from_the_whole_tagged_representation() {
     // RFC 9110 §13.2.2 evaluates If-Match, If-None-Match and
     // If-Modified-Since before Range, against the tag of the selected

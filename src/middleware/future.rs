@@ -501,7 +501,7 @@ where
                     // statuses describe no representation of the target.
                     let whole = parts.status == StatusCode::OK
                         || (parts.status == StatusCode::PARTIAL_CONTENT
-                            && is_whole_range(&parts.headers));
+                            && whole_range_length(&parts.headers).is_some());
                     if !whole {
                         this.state.set(ETagState::Done);
                         let res = request.pass_untagged(parts, ResponseBody::inner(body));
@@ -601,37 +601,38 @@ fn hash_unseen(hasher: &mut ETagHasher, frames: &VecDeque<Bytes>, hashed: &mut u
     *hashed = frames.len();
 }
 
-/// Whether a 206 holds the whole representation: its one `Content-Range`
-/// is `bytes 0-{n - 1}/{n}` ([RFC 9110 §14.4](https://www.rfc-editor.org/rfc/rfc9110#section-14.4)), as a file server answers
-/// `Range: bytes=0-`, the first request of many media players and download
-/// managers. Its content is then the 200's, and gets the 200's tag, which
-/// §15.3.7 asks a 206 to carry ("MUST generate ... ETag ... if the field
-/// would have been sent in a 200 (OK) response to the same request").
-fn is_whole_range(headers: &HeaderMap) -> bool {
+/// The length of the whole representation a 206 holds, if it holds the
+/// whole: its one `Content-Range` is `bytes 0-{n - 1}/{n}` ([RFC 9110 §14.4](https://www.rfc-editor.org/rfc/rfc9110#section-14.4)),
+/// as a file server answers `Range: bytes=0-`, the first request of many
+/// media players and download managers. Its content is then the 200's, and
+/// gets the 200's tag, which §15.3.7 asks a 206 to carry ("MUST generate
+/// ... ETag ... if the field would have been sent in a 200 (OK) response to
+/// the same request"), provided the body is those `n` bytes.
+fn whole_range_length(headers: &HeaderMap) -> Option<u64> {
     let mut lines = headers.get_all(CONTENT_RANGE).iter();
     let (Some(value), None) = (lines.next(), lines.next()) else {
-        return false;
+        return None;
     };
     let value = value.as_bytes();
     // Range units compare case-insensitively (§14.1).
-    let Some((unit, rest)) = value.split_at_checked(6) else {
-        return false;
-    };
+    let (unit, rest) = value.split_at_checked(6)?;
     if !unit.eq_ignore_ascii_case(b"bytes ") {
-        return false;
+        return None;
     }
     let mut parts = rest.splitn(2, |&b| b == b'/');
     let (Some(range), Some(complete)) = (parts.next(), parts.next()) else {
-        return false;
+        return None;
     };
     let mut ends = range.splitn(2, |&b| b == b'-');
     let (Some(first), Some(last)) = (ends.next(), ends.next()) else {
-        return false;
+        return None;
     };
-    matches!(
-        (decimal(first), decimal(last), decimal(complete)),
-        (Some(0), Some(last), Some(complete)) if last.checked_add(1) == Some(complete)
-    )
+    match (decimal(first), decimal(last), decimal(complete)) {
+        (Some(0), Some(last), Some(complete)) if last.checked_add(1) == Some(complete) => {
+            Some(complete)
+        }
+        _ => None,
+    }
 }
 
 /// Whether a response is a stream of server-sent events
@@ -736,7 +737,9 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
     /// debug build. [RFC 9110 §8.6](https://www.rfc-editor.org/rfc/rfc9110#section-8.6): the field is "the number of octets
     /// in the content", which the layer now knows, and a HEAD carries
     /// this same length. A field that declares *more* than the body had
-    /// marks it incomplete instead, and the response passes untagged.
+    /// marks it incomplete instead, and the response passes untagged. So
+    /// does a 206 of the whole whose body is not the length its
+    /// `Content-Range` names.
     fn tagged(&mut self, request: &ETagRequest, limit: usize) -> Response<ResponseBody<B>> {
         self.body = None;
         self.flush_tail();
@@ -745,9 +748,19 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         };
         let len = self.len as u64;
         let declared = declared_length(&parts.headers);
-        let short = declared.is_some_and(|declared| declared > len);
-        // Hashed only if it is to be tagged.
-        let etag = (!short).then(|| match (self.frames.len(), self.hashed) {
+        // A 206 of the whole declares the content's length as well: the
+        // representation's (`bytes 0-99/100` is 100 bytes).
+        let ranged = if parts.status == StatusCode::PARTIAL_CONTENT {
+            whole_range_length(&parts.headers)
+        } else {
+            None
+        };
+        let short = declared.is_some_and(|declared| declared > len)
+            || ranged.is_some_and(|complete| complete > len);
+        // Hashed only if it is to be tagged: a body longer than the whole
+        // its 206 names is not that representation either.
+        let whole = !short && ranged.is_none_or(|complete| complete == len);
+        let etag = whole.then(|| match (self.frames.len(), self.hashed) {
             (0, _) => ETag::from_content(b""),
             (1, 0) => ETag::from_content(&self.frames[0]),
             _ => self.fed_hasher(limit).finish(),
@@ -758,21 +771,25 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
             self.trailers.take(),
             None,
         );
-        let Some(etag) = etag else {
+        if short {
             // The body ended before the length its head declares: the
             // response is incomplete ([RFC 9112 §6.3](https://www.rfc-editor.org/rfc/rfc9112#section-6.3)), so it gets no tag
             // (a cache would keep the truncated copy as valid), and its
             // length is not restated: the server frames it by the head and
             // finds it short, as it does without the layer.
             return request.pass_untagged(parts, body.short());
-        };
-        parts.headers.insert(ETAG, etag.to_header_value());
+        }
         // Any other field (another number, several lines, no number at
         // all) is restated; an absent one stays absent: the body's exact
         // size tells the server.
         if declared != Some(len) && parts.headers.contains_key(CONTENT_LENGTH) {
             parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
         }
+        let Some(etag) = etag else {
+            // More than the whole its 206 names: not tagged.
+            return request.pass_untagged(parts, body);
+        };
+        parts.headers.insert(ETAG, etag.to_header_value());
         request.conclude(parts, Some(etag), body)
     }
 

@@ -295,7 +295,9 @@ impl fmt::Debug for ETagConfig {
 /// and a handler whose ranges must carry it sets its own. A `206` whose
 /// one range is the whole representation (`Content-Range: bytes
 /// 0-99/100`, a file server's answer to `Range: bytes=0-`) is hashed and
-/// tagged as the `200` is. A date is the handler's
+/// tagged as the `200` is, if its body is that long (100 bytes here): a
+/// shorter one is incomplete, as one shorter than its `Content-Length`,
+/// and passes untagged, as does a longer one. A date is the handler's
 /// own `Last-Modified`, and is passed on with the range for the handler to
 /// evaluate: a handler that ignores `If-Range` (`ServeDir` again) still
 /// splices on a stale date, by itself or under this layer, which cannot
