@@ -339,7 +339,8 @@ impl ETagLayer {
 
     /// The largest body to buffer and hash. Larger bodies stream through
     /// unbuffered, without an `ETag` (their conditions are still evaluated
-    /// against the response head; see [`ETagLayer`]). A body of small frames is held in about
+    /// against the response head; see [`ETagLayer`]); one whose
+    /// `size_hint` says it is larger is not read at all. A body of small frames is held in about
     /// its own size (frames under 4 KiB are copied together into pieces of
     /// up to 64 KiB, never more than the limit still allows), plus the
     /// hasher's window of 64 KiB or the limit, whichever is smaller. The

@@ -42,17 +42,22 @@
 //!   (range requests are defined for GET only, [RFC 9110 §14.2](https://www.rfc-editor.org/rfc/rfc9110#section-14.2)), so that its
 //!   tag is computed from the same, whole representation (stacks often drop
 //!   HEAD bodies before a layer could hash them); the body is then dropped,
-//!   and its length kept in `Content-Length` when that length is known
-//!   exactly (a buffered body without trailers), except on a 1xx, 204 or
-//!   304, which have no content to measure (§8.6). A body of unknown
-//!   length (over the limit, an event stream, with trailers) is dropped
-//!   unread and no length is stated: not every server drops a HEAD
-//!   response's body (hyper's HTTP/2 server sends it). An error the layer
-//!   met reading it is still passed on. A GET whose `If-Range` is not one
-//!   valid date (an entity tag, which the service below cannot check
-//!   against the tags this layer computes, or a value that is no
-//!   condition at all) is passed on without `Range` and `If-Range`, so
-//!   that it gets the whole representation rather than a part of one that
+//!   and `Content-Length` states what the GET's would (§8.6): a field the
+//!   service below set stays, restated to the length read when the layer
+//!   read the whole body, as for the GET; without one, the length is
+//!   stated when it is known exactly, from a body buffered to its end
+//!   without trailers or from the exact `size_hint` of a body the layer
+//!   does not read (over the limit, an event stream, skipped, with a tag
+//!   of its own, or a status it does not tag). Never on a 1xx, 204 or 304,
+//!   which have no content to measure, nor beside a `Transfer-Encoding`.
+//!   Otherwise (a stream of unknown length, trailers, an error) no length
+//!   is stated. What the layer does not need of the body is dropped
+//!   unread: not every server drops a HEAD response's body (hyper's HTTP/2
+//!   server sends it). An error the layer met reading it is still passed
+//!   on. A GET whose `If-Range` is not one valid date (an entity tag,
+//!   which the service below cannot check against the tags this layer
+//!   computes, or a value that is no condition at all) is passed on
+//!   without `Range` and `If-Range`, so that it gets the whole representation rather than a part of one that
 //!   may have changed (§13.1.5). So is a GET with `If-Match`,
 //!   `If-None-Match` or a valid `If-Modified-Since`: the layer compares
 //!   tags with its tag of the whole representation, and a 304 must carry
