@@ -725,6 +725,9 @@ struct Inner<K, V> {
     last_version: u64,
 }
 
+/// A checked write's new state, with the lock still held to insert it.
+type Swapped<'a, K, V> = (MutexGuard<'a, Inner<K, V>>, Stored<V>);
+
 impl<K, V> std::fmt::Debug for MemoryStore<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore").finish_non_exhaustive()
@@ -885,8 +888,26 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     where
         V: Clone,
     {
+        let (mut inner, stored) = self.swap(&key, expected, change)?;
+        inner.map.insert(key, stored.clone());
+        Ok(stored)
+    }
+
+    /// [`update`](Self::update) up to the insertion: checks `expected` and
+    /// builds the new state under the lock, which it returns held, for the
+    /// caller to insert under a key it has (or makes only now).
+    fn swap<Q>(
+        &self,
+        key: &Q,
+        expected: &Expected,
+        change: impl FnOnce(Option<&V>) -> V,
+    ) -> Result<Swapped<'_, K, V>, Conflict>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut inner = self.lock();
-        let current = inner.map.get(&key);
+        let current = inner.map.get(key);
         if !expected.admits(current) {
             return Err(Conflict::refused(expected, current));
         }
@@ -897,8 +918,7 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
             value,
             last_modified: Some(SystemTime::now()),
         };
-        inner.map.insert(key, stored.clone());
-        Ok(stored)
+        Ok((inner, stored))
     }
 
     /// Removes `key` if the current state is `expected`, returning what was
@@ -989,18 +1009,23 @@ where
         expected: &Expected,
         value: V,
     ) -> impl Future<Output = Result<Written<V>, WriteError<Infallible>>> + Send {
-        let mut created = false;
-        // The closure runs under the lock, only if the write goes ahead, and
-        // sees the state the write replaces.
-        let written = self.update(key.to_owned(), expected, |current| {
-            created = current.is_none();
-            value
-        });
-        std::future::ready(
-            written
-                .map(|stored| Written::new(stored, created))
-                .map_err(WriteError::Conflict),
-        )
+        let written = self
+            .swap(key, expected, |_| value)
+            .map(|(mut inner, stored)| {
+                // Replacing keeps the key stored; only a create copies `key`.
+                let created = match inner.map.get_mut(key) {
+                    Some(slot) => {
+                        *slot = stored.clone();
+                        false
+                    }
+                    None => {
+                        inner.map.insert(key.to_owned(), stored.clone());
+                        true
+                    }
+                };
+                Written::new(stored, created)
+            });
+        std::future::ready(written.map_err(WriteError::Conflict))
     }
 
     fn remove(

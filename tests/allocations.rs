@@ -367,3 +367,38 @@ fn the_etag_layer_tags_a_body_of_one_frame_without_a_hasher_or_a_copy() {
         );
     }
 }
+
+#[test]
+fn a_memory_store_keyed_by_string_copies_a_str_key_only_to_create() {
+    // `MemoryStore<String, V>` is a `ConditionalStore<str>`, documented to
+    // copy the key "only by a write that goes ahead": a refused write, or
+    // one that replaces what is stored under the key, needs no `String`.
+    use ifmatch::{ConditionalStore, Expected, MemoryStore};
+
+    fn now<F: std::future::Future>(future: F) -> F::Output {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(future).poll(&mut cx) {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => unreachable!("MemoryStore never waits"),
+        }
+    }
+    let store: MemoryStore<String, u32> = MemoryStore::new();
+    let key = "a key longer than any inline buffer".to_owned();
+    let v1 = now(store.store(key.as_str(), &Expected::Absent, 1)).unwrap();
+    let stale = Expected::ETag(ETag::from_version(9));
+    let info = allocation_counter::measure(|| {
+        let refused = now(store.store(key.as_str(), &stale, 2));
+        assert!(refused.is_err());
+    });
+    assert_eq!(info.count_total, 0, "a refused write copied the key");
+    let info = allocation_counter::measure(|| {
+        let under_v1 = Expected::ETag(v1.etag().clone());
+        let written = now(store.store(key.as_str(), &under_v1, 3)).unwrap();
+        assert!(!written.created());
+    });
+    assert_eq!(info.count_total, 0, "a replacing write copied the key");
+    assert_eq!(
+        now(store.load(key.as_str())).unwrap().map(|d| *d.value()),
+        Some(3)
+    );
+}
