@@ -551,7 +551,7 @@ impl Gate {
     /// of an existing target whose `If-Match` of exactly one strong tag
     /// failed is let through with: that stale tag, and the conflict it
     /// found, for the handler to compare against (never to write under).
-    /// Parses `If-Match` again, on the failure path only.
+    /// Reads `If-Match` again, in place, on the failure path only.
     fn retried_put<H, V>(
         &self,
         method: &Method,

@@ -970,9 +970,11 @@ impl<K: Hash + Eq, V> MemoryStore<K, V> {
     }
 }
 
-/// Keyed by `K` or anything `K` borrows as, as `HashMap` lookups are: a
-/// `MemoryStore<String, V>` takes a `&str` key, copied only by a write
-/// that goes ahead.
+/// Keyed by `K` or any `Q` that `K` borrows as and that turns into a `K`
+/// with `to_owned` (`K: Borrow<Q>`, `Q: ToOwned<Owned = K>`), as `HashMap`
+/// lookups are: a `MemoryStore<String, V>` takes a `&str` key, copied only
+/// by a write that creates the entry. As with `HashMap::get`, the key's
+/// type must be known at the call (`&"a".into()` needs an annotation).
 ///
 /// ```
 /// use ifmatch::{ConditionalStore, Expected, MemoryStore};

@@ -58,7 +58,11 @@ use crate::versioned::{Validators, Versioned};
 /// [`ConditionalStore::modify`](crate::ConditionalStore::modify) does not
 /// apply its change again to the new state: only `If-Match: *` alone, or
 /// no condition, leaves the race to the server. This errs on the safe side:
-/// no write lands on a state its conditions were not checked against.
+/// no write lands on a state its conditions were not checked against, as
+/// long as the state checked has a strong tag. One without (a weak tag, or
+/// only a `Last-Modified`, checked against `If-Unmodified-Since`) can only
+/// be held to [`Exists`](Self::Exists), and a write can then land on a
+/// newer state: give every resource that is written a strong tag.
 ///
 /// ```
 /// use std::time::SystemTime;

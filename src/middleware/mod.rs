@@ -396,8 +396,8 @@
 //!   Leave the responses that carry their own tag uncompressed, as below.
 //!   If you compress them anyway, add `Vary: accept-encoding` to
 //!   [`PreconditionLayer::not_modified_headers`]: `CompressionLayer` adds
-//!   it only to the responses it compresses, never to the layer's empty
-//!   304, which must carry the `Vary` of the 200
+//!   it only to the responses its predicate accepts, never to the layer's
+//!   empty 304, which must carry the `Vary` of the 200
 //!   ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5)).
 //!
 //! ```
