@@ -4216,9 +4216,7 @@ impl Body for ChannelBody {
         let mut chan = self.0.0.lock().unwrap();
         chan.polls += 1;
         match chan.queue.pop_front() {
-            Some(Piece::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
-            Some(Piece::Trailers(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-            Some(Piece::Error(why)) => Poll::Ready(Some(Err(BodyError(why)))),
+            Some(piece) => Poll::Ready(Some(piece.into_frame())),
             None if chan.ended => Poll::Ready(None),
             None => {
                 chan.waker = Some(cx.waker().clone());

@@ -430,13 +430,9 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        self.0.poll_recv(cx).map(|piece| {
-            piece.map(|piece| match piece {
-                Piece::Data(b) => Ok(Frame::data(b)),
-                Piece::Trailers(t) => Ok(Frame::trailers(t)),
-                Piece::Error(why) => Err(BodyError(why)),
-            })
-        })
+        self.0
+            .poll_recv(cx)
+            .map(|piece| piece.map(Piece::into_frame))
     }
 }
 
@@ -942,9 +938,7 @@ impl Body for Stuck {
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.pieces.pop_front() {
-            Some(Piece::Data(b)) => Poll::Ready(Some(Ok(Frame::data(b)))),
-            Some(Piece::Trailers(t)) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
-            Some(Piece::Error(why)) => Poll::Ready(Some(Err(BodyError(why)))),
+            Some(piece) => Poll::Ready(Some(piece.into_frame())),
             // Never woken: only a drop ends it.
             None => Poll::Pending,
         }

@@ -31,6 +31,17 @@ pub enum Piece {
     Error(&'static str),
 }
 
+impl Piece {
+    /// The frame (or the error) a body yields for this piece.
+    pub fn into_frame(self) -> Result<Frame<Bytes>, BodyError> {
+        match self {
+            Piece::Data(bytes) => Ok(Frame::data(bytes)),
+            Piece::Trailers(map) => Ok(Frame::trailers(map)),
+            Piece::Error(why) => Err(BodyError(why)),
+        }
+    }
+}
+
 pub fn data(bytes: &'static [u8]) -> Piece {
     Piece::Data(Bytes::from_static(bytes))
 }
@@ -142,9 +153,7 @@ impl Body for TestBody {
         }
         this.pending_left = this.pendings_per_piece;
         match this.pieces.pop_front() {
-            Some(Piece::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
-            Some(Piece::Trailers(map)) => Poll::Ready(Some(Ok(Frame::trailers(map)))),
-            Some(Piece::Error(why)) => Poll::Ready(Some(Err(BodyError(why)))),
+            Some(piece) => Poll::Ready(Some(piece.into_frame())),
             None => {
                 this.ended = true;
                 Poll::Ready(None)
