@@ -270,6 +270,9 @@ struct Buffering<B> {
     // hashed in one go at the end instead, without any copy.
     hashed: usize,
     trailers: Option<HeaderMap>,
+    // For a 206 of the whole, the length its `Content-Range` names, which
+    // the body must have to be tagged.
+    ranged: Option<u64>,
 }
 
 /// Frames under this size (after the first) are copied into pieces: held
@@ -499,9 +502,12 @@ where
                     // 200, or a 206 whose one range is all of it. A part
                     // of one cannot be hashed for the whole, and other
                     // statuses describe no representation of the target.
-                    let whole = parts.status == StatusCode::OK
-                        || (parts.status == StatusCode::PARTIAL_CONTENT
-                            && whole_range_length(&parts.headers).is_some());
+                    let ranged = if parts.status == StatusCode::PARTIAL_CONTENT {
+                        whole_range_length(&parts.headers)
+                    } else {
+                        None
+                    };
+                    let whole = parts.status == StatusCode::OK || ranged.is_some();
                     if !whole {
                         this.state.set(ETagState::Done);
                         let res = request.pass_untagged(parts, ResponseBody::inner(body));
@@ -548,6 +554,7 @@ where
                             hasher: None,
                             hashed: 0,
                             trailers: None,
+                            ranged,
                         },
                     });
                 }
@@ -750,11 +757,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         let declared = declared_length(&parts.headers);
         // A 206 of the whole declares the content's length as well: the
         // representation's (`bytes 0-99/100` is 100 bytes).
-        let ranged = if parts.status == StatusCode::PARTIAL_CONTENT {
-            whole_range_length(&parts.headers)
-        } else {
-            None
-        };
+        let ranged = self.ranged;
         let short = declared.is_some_and(|declared| declared > len)
             || ranged.is_some_and(|complete| complete > len);
         // Hashed only if it is to be tagged: a body longer than the whole
