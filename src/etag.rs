@@ -217,6 +217,12 @@ impl ETag {
     /// assert_eq!(ETag::from_version(42).into_weak().version(), None);
     /// assert_eq!(ETag::strong("v042")?.version(), None);
     /// assert_eq!(ETag::from_content("v42").version(), None);
+    ///
+    /// // For a signed `bigint` column: a number over `i64::MAX` is no
+    /// // version the column holds, so the write is refused too.
+    /// let bigint = |tag: &ETag| tag.version().and_then(|v| i64::try_from(v).ok());
+    /// assert_eq!(bigint(&ETag::from_version(42)), Some(42));
+    /// assert_eq!(bigint(&ETag::from_version(u64::MAX)), None);
     /// # Ok::<(), ifmatch::InvalidETag>(())
     /// ```
     #[must_use]

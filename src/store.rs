@@ -350,7 +350,9 @@ impl<E> WriteError<E> {
 ///             ON CONFLICT (id) DO NOTHING RETURNING version
 /// ETag(tag) UPDATE t SET body = $2, version = nextval('v')
 ///             WHERE id = $1 AND version = $3 RETURNING version
-///             -- $3 = tag.version(); None (a tag this store did not make): refuse
+///             -- $3 = tag.version() as a bigint (i64::try_from: a bigint is
+///             -- signed, and u64 binds in neither sqlx nor tokio-postgres);
+///             -- None or over i64::MAX (a tag this store did not make): refuse
 /// Exists    UPDATE t SET body = $2, version = nextval('v') WHERE id = $1 RETURNING version
 /// Any       INSERT ... ON CONFLICT (id) DO UPDATE SET body = $2,
 ///             version = nextval('v') RETURNING version, (xmax = 0) AS created
@@ -372,6 +374,16 @@ impl<E> WriteError<E> {
 /// says (`xmax = 0` in PostgreSQL; elsewhere, a write counter column
 /// returned as `writes = 1`). `remove` is a `DELETE … RETURNING` with the
 /// same conditions.
+///
+/// In PostgreSQL each such statement is its own transaction, so an error
+/// the database answered it with wrote nothing (sqlx's
+/// `Error::Database`, tokio-postgres' `as_db_error()`):
+/// [`WriteError::NotWritten`], as is a pool that gave no connection. A
+/// connection lost, or a timeout of the client's own, after the statement
+/// was sent is [`WriteError::Store`]. An error for the data itself
+/// (SQLSTATE class 22, such as U+0000 in a `jsonb` string) is also
+/// `NotWritten`, but sending it again cannot help: match it in the handler
+/// and answer a 4xx before `?` would answer 503.
 ///
 /// A modification time for `Last-Modified` comes from the clock at the
 /// write, not at the statement's start (`clock_timestamp()`, not `now()`):
