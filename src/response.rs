@@ -226,8 +226,9 @@ const UNTAGGED_UNMATCHABLE: &str = "Your If-Match header cannot match the curren
      this item, so nothing was changed: it is empty or not a valid list of entity-tags, its tags \
      are all weak (W/\"...\"), which a change is never compared with, or the item has no \
      entity-tag a change can be compared with. Load the item again and send the ETag header of \
-     that response in If-Match exactly as given, with the double quotes and without W/. If the \
-     response has no ETag, or only a weak one, this item cannot be changed under If-Match.";
+     that response in If-Match, with the double quotes and without W/ (a proxy that compresses \
+     responses may have added W/ to it). If the response has no ETag, or the service itself sent \
+     a weak one, this item cannot be changed under If-Match.";
 
 /// Builds the responses for the outcomes that stop a request, with texts a
 /// person can act on. Replace any of them with [`set`](Self::set).
@@ -298,8 +299,9 @@ impl Default for ProblemTexts {
                      is empty, it is not a valid list of entity-tags, or its tags are all weak \
                      (W/\"...\"), which a change is never compared with. Nothing was changed. The current \
                      version has ETag {etag}. If that is the version you loaded, send If-Match: \
-                     {etag} exactly as the ETag header gave it, with the double quotes and \
-                     without W/; otherwise load it again and reapply your change.",
+                     {etag}, with the double quotes and without W/ (a proxy that compresses \
+                     responses may have added W/ to the ETag you were given); otherwise load it \
+                     again and reapply your change.",
                 ),
             },
             gone: ProblemText {
