@@ -190,7 +190,7 @@ impl<V> Versioned for Written<V> {
 /// let timed_out = WriteError::Store(io::Error::other("no answer within 5 s"));
 /// assert_eq!(answer(&texts, Err(timed_out)).status(), StatusCode::SERVICE_UNAVAILABLE);
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError<E> {
     /// The target is not in the expected state: answer 412 with
@@ -664,7 +664,7 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModifyError<R, E> {
     /// The current state could not be read (the store is unavailable).
@@ -1058,6 +1058,26 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    /// The errors compare and clone like the `Conflict` they carry, when
+    /// the store's error does (`MemoryStore`'s `Infallible`): a test can
+    /// `assert_eq!` a write's whole result.
+    #[test]
+    fn write_and_modify_errors_compare_and_clone_when_their_parts_do() {
+        let store: MemoryStore<String, String> = MemoryStore::new();
+        let key = "doc".to_owned();
+        let v1 = store.put(key.clone(), &Expected::Absent, "a".to_owned());
+        let v1 = v1.expect("the first create");
+        let refused = run(store.store(&key, &Expected::Absent, "b".to_owned()));
+        let conflict = Conflict::refused(&Expected::Absent, Some(&v1));
+        assert_eq!(refused, Err(WriteError::Conflict(conflict)));
+        assert_eq!(refused.clone(), refused);
+        assert_ne!(refused, Err(WriteError::Conflict(Conflict::gone())));
+
+        let modified = run(store.modify(&key, &Expected::Any, 1, |_| Err("no")));
+        assert_eq!(modified, Err(ModifyError::Change("no")));
+        assert_eq!(modified.clone(), modified);
+    }
 
     #[test]
     fn put_is_a_compare_and_swap() {
