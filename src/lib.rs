@@ -78,7 +78,8 @@
 //! # Feature flags
 //!
 //! - `middleware` (off by default): tower layers, in the `middleware` module
-//!   (requires `tower-layer`, `tower-service`, `pin-project-lite`).
+//!   (requires `tower-layer`, `tower-service`, `http-body`,
+//!   `pin-project-lite`).
 //!
 //! # Reading headers from any framework
 //!
