@@ -42,6 +42,22 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// representation) and `#field.if-none-match` (`Exists`). A service that
 /// replaces the texts should keep the types distinct too.
 ///
+/// Every response [`ProblemTexts`] builds (and so every problem response of
+/// [`Gate`](crate::Gate) and of the middleware's layers) carries its kind in
+/// its extensions, for a layer further out that logs or counts them
+/// without parsing the body: how many writes were refused as stale
+/// (`Changed`), how many clients sent no precondition (`Required`). A
+/// handler's own 412 that the middleware replaces (a store's conflict)
+/// gets one too; responses a service builds with [`problem_response`] or
+/// by hand have none.
+///
+/// ```
+/// use ifmatch::{ETag, Failed, ProblemKind, ProblemTexts};
+///
+/// let res = ProblemTexts::default().precondition_failed(Some(&ETag::from_version(3)), Failed::IfMatch);
+/// assert_eq!(res.extensions().get::<ProblemKind>(), Some(&ProblemKind::Changed));
+/// ```
+///
 /// ```
 /// use ifmatch::{ETag, Failed, ProblemKind, ProblemTexts};
 ///
@@ -789,6 +805,7 @@ impl ProblemTexts {
         if let Some(tag) = etag {
             res.headers_mut().insert(ETAG, tag.to_header_value());
         }
+        res.extensions_mut().insert(kind);
         res
     }
 }
@@ -1054,6 +1071,62 @@ mod tests {
 
     fn json(res: &Response<String>) -> serde_json::Value {
         serde_json::from_str(res.body()).unwrap()
+    }
+
+    #[test]
+    fn every_problem_response_carries_its_kind_for_outer_layers() {
+        let kind = |res: &Response<String>| res.extensions().get::<ProblemKind>().copied();
+        // Customized texts too: the kind is the situation, not the text.
+        for texts in [
+            ProblemTexts::default(),
+            ProblemTexts::default().set(
+                ProblemKind::Changed,
+                ProblemText::new("about:blank", "Stale", "Reload {etag}."),
+            ),
+        ] {
+            for k in KINDS {
+                let res = texts.problem(k, StatusCode::IM_A_TEAPOT, None);
+                assert_eq!(kind(&res), Some(k));
+            }
+            let cur = ETag::from_version(3);
+            let failed =
+                |current: Option<&ETag>, failed| kind(&texts.precondition_failed(current, failed));
+            assert_eq!(
+                failed(Some(&cur), Failed::IfMatch),
+                Some(ProblemKind::Changed)
+            );
+            assert_eq!(failed(None, Failed::IfMatch), Some(ProblemKind::Gone));
+            assert_eq!(
+                failed(Some(&cur), Failed::IfNoneMatch),
+                Some(ProblemKind::Exists)
+            );
+            assert_eq!(
+                kind(&texts.conflict(&Conflict::moved(&cur))),
+                Some(ProblemKind::Changed)
+            );
+            assert_eq!(
+                kind(&texts.conflict(&Conflict::gone())),
+                Some(ProblemKind::Gone)
+            );
+            assert_eq!(
+                kind(&texts.precondition_required()),
+                Some(ProblemKind::Required)
+            );
+            assert_eq!(
+                kind(&texts.malformed(&http::header::IF_MATCH)),
+                Some(ProblemKind::Malformed)
+            );
+            assert_eq!(kind(&texts.unavailable()), Some(ProblemKind::Unavailable));
+            assert_eq!(kind(&texts.unconfirmed()), Some(ProblemKind::Unconfirmed));
+            assert_eq!(kind(&texts.busy()), Some(ProblemKind::Busy));
+        }
+        // A service's own problem, and a 304, are none of the crate's kinds.
+        let own = problem_response(StatusCode::NOT_FOUND, "about:blank", "Not Found", "None.");
+        assert_eq!(kind(&own), None);
+        assert_eq!(
+            kind(&not_modified(&ETag::from_version(1), &HeaderMap::new())),
+            None
+        );
     }
 
     #[test]

@@ -1487,6 +1487,70 @@ async fn an_unconditional_delete_that_loses_a_race_gets_404_not_412() {
     );
 }
 
+/// What a layer further out (logging, metrics) finds on a response: the
+/// kind of problem the layers answered, never a kind on the handler's own.
+#[tokio::test]
+async fn the_layers_problem_responses_carry_their_kind_for_outer_layers() {
+    fn kind<B>(res: &Response<B>) -> Option<ProblemKind> {
+        res.extensions().get::<ProblemKind>().copied()
+    }
+    let put = |headers| request(Method::PUT, "/", headers, String::new());
+
+    let handler = Handler::default();
+    let svc = precondition_layer(present(), Config::Default).layer(handler.service());
+    let blind = svc.clone().oneshot(put(&[])).await.unwrap();
+    assert_eq!(
+        (blind.status(), kind(&blind)),
+        (
+            StatusCode::PRECONDITION_REQUIRED,
+            Some(ProblemKind::Required)
+        )
+    );
+    let stale = svc
+        .clone()
+        .oneshot(put(&[(IF_MATCH, "\"v6\"")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (stale.status(), kind(&stale)),
+        (StatusCode::PRECONDITION_FAILED, Some(ProblemKind::Changed))
+    );
+    let weak = svc
+        .clone()
+        .oneshot(put(&[(IF_MATCH, "W/\"v7\"")]))
+        .await
+        .unwrap();
+    assert_eq!(kind(&weak), Some(ProblemKind::Unmatchable));
+    let passed = svc.oneshot(put(&[(IF_MATCH, "\"v7\"")])).await.unwrap();
+    assert_eq!((passed.status(), kind(&passed)), (StatusCode::OK, None));
+    assert_eq!(handler.calls(), 1);
+
+    // A store's conflict, reported by the handler, becomes the layer's 412.
+    let reporting = service_fn(|_: Request<String>| {
+        ready(Ok::<_, Infallible>(conflict_response::<String>(
+            Conflict::moved(&ETag::from_version(8)),
+        )))
+    });
+    let svc = precondition_layer(present(), Config::Default).layer(reporting);
+    let lost = svc.oneshot(put(&[(IF_MATCH, "\"v7\"")])).await.unwrap();
+    assert_eq!(
+        (lost.status(), kind(&lost)),
+        (StatusCode::PRECONDITION_FAILED, Some(ProblemKind::Changed))
+    );
+
+    // `ETagLayer`'s own 412 for a GET under a stale `If-Match`.
+    let (res, _) = through_etag_layer(
+        None,
+        Reply::ok(TestBody::chunked(b"body", 4)),
+        get_request(&[(IF_MATCH, "\"other\"")]),
+    )
+    .await;
+    assert_eq!(
+        (res.status(), kind(&res)),
+        (StatusCode::PRECONDITION_FAILED, Some(ProblemKind::Changed))
+    );
+}
+
 #[tokio::test]
 async fn a_conflict_reported_by_the_handler_becomes_the_same_412_as_a_failed_precondition() {
     let custom = ProblemTexts::default().set(
