@@ -122,6 +122,12 @@ mod tests {
             b"Sun, 06 Nov 1994 08:49:37 GMT, Mon, 07 Nov 1994 08:49:37 GMT",
             b"Sun, 31 Feb 1994 08:49:37 GMT",
             b"Sun, 06 Nov 1994 25:49:37 GMT",
+            // Signs are no DIGITs: httpdate 1.0.1 read these with
+            // `str::parse`, which takes a leading `+`.
+            b"Sun, +6 Nov 1994 08:49:37 GMT",
+            b"Sun, 06 Nov 1994 +8:49:37 GMT",
+            b"Sunday, +6-Nov-94 08:49:37 GMT",
+            b"Sun Nov +6 08:49:37 1994",
             b"\xff\xfe",
             b"1994-11-06T08:49:37Z",
         ] {
