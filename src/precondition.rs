@@ -711,9 +711,18 @@ fn if_range_holds<'a>(
         return false;
     };
     // "If the HTTP-date validator provided is not a strong validator in the
-    // sense defined by Section 8.8.2.2, the condition is false." A
-    // Last-Modified is strong when it is at least one second before the
-    // Date of the response.
+    // sense defined by Section 8.8.2.2, the condition is false." For an
+    // origin server that section asks that it "reliably knows that the
+    // associated representation did not change twice during the second
+    // covered by the presented validator", which the evaluator cannot
+    // know. It takes a Last-Modified at least one second before the Date
+    // of the response as strong (the policy in README), and relies on the
+    // client's side of §8.8.2.2: a client sends a date only from a response
+    // whose Date is at least a second after its Last-Modified, and a
+    // response made a second or more after a write is not of a state that
+    // a later write in that same second replaced. A client that sends the
+    // date of a response made in its Last-Modified second is not caught
+    // when a second write landed in that second.
     let strong = modified < date::unix_secs(now);
     strong && date == modified
 }
