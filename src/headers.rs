@@ -7,6 +7,55 @@ use http::header::{
     IF_UNMODIFIED_SINCE, RANGE,
 };
 
+/// The request header fields the [evaluator](crate::Policy::evaluate) (and
+/// so [`Gate`](crate::Gate)) reads: the five conditional fields of
+/// [RFC 9110 §13.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1), and
+/// `Range` ([§14.2](https://www.rfc-editor.org/rfc/rfc9110#section-14.2)),
+/// without which `If-Range` is not evaluated. No other field changes an
+/// evaluation.
+///
+/// For a framework whose headers cannot lend their `(name, value)` bytes
+/// to [`RawHeaders`] (Rocket's `HeaderMap::iter` yields values that borrow
+/// from a temporary), look these fields up one by one and collect what
+/// they hold:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::time::SystemTime;
+/// use http::Method;
+/// use ifmatch::{ETag, Outcome, Policy, RawHeaders, PRECONDITION_FIELDS};
+///
+/// // A framework's own header store, looked up by name, every line kept.
+/// let mut own: HashMap<&str, Vec<String>> = HashMap::new();
+/// own.insert("if-match", vec![r#""v1""#.into(), r#""v2""#.into()]);
+/// own.insert("x-request-id", vec!["42".into()]);
+///
+/// let pairs: Vec<(&[u8], &[u8])> = PRECONDITION_FIELDS
+///     .iter()
+///     .flat_map(|name| {
+///         own.get(name.as_str())
+///             .into_iter()
+///             .flatten()
+///             .map(move |value| (name.as_str().as_bytes(), value.as_bytes()))
+///     })
+///     .collect();
+/// let eval = Policy::default().evaluate(
+///     &Method::PUT,
+///     &RawHeaders::new(pairs.iter().copied()),
+///     Some(&ETag::from_version(2)),
+///     SystemTime::now(),
+/// );
+/// assert!(matches!(eval.outcome(), Outcome::Proceed { .. }));
+/// ```
+pub const PRECONDITION_FIELDS: [HeaderName; 6] = [
+    IF_MATCH,
+    IF_NONE_MATCH,
+    IF_MODIFIED_SINCE,
+    IF_UNMODIFIED_SINCE,
+    IF_RANGE,
+    RANGE,
+];
+
 /// The request fields the evaluator reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -285,6 +334,38 @@ pub(crate) fn trim_ows(v: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_published_fields_are_exactly_those_the_evaluator_reads() {
+        // Every field the evaluator can read (the match fails to compile
+        // when one is added), each published once.
+        let all = [
+            Field::IfMatch,
+            Field::IfNoneMatch,
+            Field::IfModifiedSince,
+            Field::IfUnmodifiedSince,
+            Field::IfRange,
+            Field::Range,
+        ];
+        for field in all {
+            match field {
+                Field::IfMatch
+                | Field::IfNoneMatch
+                | Field::IfModifiedSince
+                | Field::IfUnmodifiedSince
+                | Field::IfRange
+                | Field::Range => {}
+            }
+            let name = field.header_name();
+            assert_eq!(name.as_str().as_bytes(), field.lowercase());
+            assert_eq!(
+                PRECONDITION_FIELDS.iter().filter(|f| **f == name).count(),
+                1,
+                "{name}"
+            );
+        }
+        assert_eq!(PRECONDITION_FIELDS.len(), all.len());
+    }
 
     #[test]
     fn raw_names_match_case_insensitively_and_keep_every_line() {

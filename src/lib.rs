@@ -119,7 +119,7 @@ pub use crate::error::{HashError, InvalidETag};
 pub use crate::etag::ETag;
 pub use crate::gate::{Decision, Gate, Precondition};
 pub use crate::hash::ETagHasher;
-pub use crate::headers::{RawHeaders, RequestHeaders};
+pub use crate::headers::{PRECONDITION_FIELDS, RawHeaders, RequestHeaders};
 pub use crate::list::ETagList;
 pub use crate::precondition::{Evaluation, Failed, Mode, Outcome, Policy};
 pub use crate::response::{

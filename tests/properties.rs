@@ -67,6 +67,18 @@ const FIELDS: [(HeaderName, &str); 6] = [
     (header::RANGE, "range"),
 ];
 
+/// `FIELDS` are the published ones, so that the evaluation test's noise
+/// (any other field) proves that no other field changes an evaluation.
+#[test]
+fn the_fields_generated_are_the_published_ones() {
+    let names: Vec<&HeaderName> = FIELDS.iter().map(|(name, _)| name).collect();
+    let published: Vec<&HeaderName> = ifmatch::PRECONDITION_FIELDS.iter().collect();
+    assert_eq!(names, published);
+    for (name, lower) in &FIELDS {
+        assert_eq!(name.as_str(), *lower);
+    }
+}
+
 /// `Sun, 06 Nov 1994 08:49:37 GMT`, the example date of RFC 9110.
 const RFC_DATE_SECS: u64 = 784_111_777;
 

@@ -896,8 +896,8 @@ pub fn unconfirmed_response<B: Default>(
     store_failed(err.into(), true)
 }
 
-/// A handler's refused or failed conditional write as the response that
-/// [`PreconditionLayer`] turns into its problem response: a
+/// With the `middleware` feature: a handler's refused or failed
+/// conditional write as the response that [`PreconditionLayer`] turns into its problem response: a
 /// [conflict](WriteError::Conflict) as [`conflict_response`] (the 412 with
 /// the current ETag, or 404 for a write without a precondition that found
 /// the target gone), a [store failure](WriteError::Store) as
@@ -1079,7 +1079,8 @@ impl<B> IntoRefusal<B> for std::convert::Infallible {
     }
 }
 
-/// A [`ConditionalStore::modify`](crate::ConditionalStore::modify) that
+/// With the `middleware` feature: a
+/// [`ConditionalStore::modify`](crate::ConditionalStore::modify) that
 /// ended without a confirmed write, as the response [`PreconditionLayer`] answers with: a
 /// [failed read](ModifyError::Read) as [`unavailable_response`] (503), a
 /// [refused or failed write](ModifyError::Write) as
