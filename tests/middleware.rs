@@ -1538,17 +1538,128 @@ async fn the_layers_problem_responses_carry_their_kind_for_outer_layers() {
         (StatusCode::PRECONDITION_FAILED, Some(ProblemKind::Changed))
     );
 
-    // `ETagLayer`'s own 412 for a GET under a stale `If-Match`.
-    let (res, _) = through_etag_layer(
-        None,
-        Reply::ok(TestBody::chunked(b"body", 4)),
-        get_request(&[(IF_MATCH, "\"other\"")]),
-    )
-    .await;
-    assert_eq!(
-        (res.status(), kind(&res)),
-        (StatusCode::PRECONDITION_FAILED, Some(ProblemKind::Changed))
-    );
+    // `ETagLayer`'s own 412 for a GET under a stale `If-Match`, and for a
+    // HEAD, whose content the layer drops.
+    for method in [Method::GET, Method::HEAD] {
+        let (res, _) = through_etag_layer(
+            None,
+            Reply::ok(TestBody::chunked(b"body", 4)),
+            request(method.clone(), "/", &[(IF_MATCH, "\"other\"")], ()),
+        )
+        .await;
+        assert_eq!(
+            (res.status(), kind(&res)),
+            (StatusCode::PRECONDITION_FAILED, Some(ProblemKind::Changed)),
+            "{method}"
+        );
+    }
+
+    // The layer's other answers; to a HEAD, each is rebuilt without
+    // content and keeps its kind.
+    let answered = |target, config, reply: fn() -> Response<String>| {
+        precondition_layer(target, config).layer(service_fn(move |_: Request<String>| {
+            ready(Ok::<_, Infallible>(reply()))
+        }))
+    };
+    fn ok() -> Response<String> {
+        Response::new(String::new())
+    }
+    struct Case {
+        target: Target,
+        config: Config,
+        reply: fn() -> Response<String>,
+        method: Method,
+        condition: (HeaderName, &'static str),
+        want: (StatusCode, Option<ProblemKind>),
+    }
+    let cases = [
+        Case {
+            target: present(),
+            config: Config::Default,
+            reply: ok,
+            method: Method::HEAD,
+            condition: (IF_MATCH, "\"v6\""),
+            want: (StatusCode::PRECONDITION_FAILED, Some(ProblemKind::Changed)),
+        },
+        Case {
+            target: Target::Unreachable("down"),
+            config: Config::Default,
+            reply: ok,
+            method: Method::HEAD,
+            condition: (IF_MATCH, "\"v7\""),
+            want: (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(ProblemKind::Unavailable),
+            ),
+        },
+        Case {
+            target: Target::Absent,
+            config: Config::Default,
+            reply: ok,
+            method: Method::DELETE,
+            condition: (IF_MATCH, "\"v7\""),
+            want: (StatusCode::NOT_FOUND, Some(ProblemKind::NotFound)),
+        },
+        Case {
+            target: present(),
+            config: Config::RejectMalformed,
+            reply: ok,
+            method: Method::PUT,
+            condition: (IF_MATCH, "v7"),
+            want: (StatusCode::BAD_REQUEST, Some(ProblemKind::Malformed)),
+        },
+        Case {
+            target: present(),
+            config: Config::Default,
+            reply: || unavailable_response(std::io::Error::other("down")),
+            method: Method::HEAD,
+            condition: (IF_MATCH, "\"v7\""),
+            want: (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(ProblemKind::Unavailable),
+            ),
+        },
+        Case {
+            target: present(),
+            config: Config::Default,
+            reply: busy_response,
+            method: Method::PATCH,
+            condition: (IF_MATCH, "*"),
+            want: (StatusCode::CONFLICT, Some(ProblemKind::Busy)),
+        },
+        // The handler's own 409 (not the busy marker) is its own.
+        Case {
+            target: present(),
+            config: Config::Default,
+            reply: || {
+                Response::builder()
+                    .status(StatusCode::CONFLICT)
+                    .body(String::new())
+                    .unwrap()
+            },
+            method: Method::PATCH,
+            condition: (IF_MATCH, "*"),
+            want: (StatusCode::CONFLICT, None),
+        },
+    ];
+    for case in cases {
+        let Case {
+            target,
+            config,
+            reply,
+            method,
+            condition,
+            want,
+        } = case;
+        let req = request(
+            method.clone(),
+            "/",
+            std::slice::from_ref(&condition),
+            String::new(),
+        );
+        let res = answered(target, config, reply).oneshot(req).await.unwrap();
+        assert_eq!((res.status(), kind(&res)), want, "{method} {condition:?}");
+    }
 }
 
 #[tokio::test]
