@@ -46,7 +46,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// [`Gate`](crate::Gate) and of the middleware's layers) carries its kind in
 /// its extensions, for a layer further out that logs or counts them
 /// without parsing the body: how many writes were refused as stale
-/// (`Changed`), how many clients sent no precondition (`Required`). A
+/// (`Changed` on a write; a GET or HEAD under a stale `If-Match` gets it
+/// too), how many clients sent no precondition (`Required`). A
 /// handler's own 412 that the middleware replaces (a store's conflict)
 /// gets one too; responses a service builds with [`problem_response`] or
 /// by hand have none.
