@@ -803,6 +803,13 @@ mod tests {
                     detail.contains("cannot be changed under If-Match"),
                     "{detail}"
                 );
+                // When: on what the client sees (this answer again), not on
+                // who weakened the tag, which it cannot tell (the service,
+                // or a compressing proxy).
+                assert!(
+                    detail.contains("without W/ gets this same answer"),
+                    "{detail}"
+                );
                 assert!(!detail.contains("If-Match: W/"), "{detail}");
                 assert!(!detail.contains("changed after you loaded it"), "{detail}");
                 // The current tag is still reported, weak as it is.

@@ -244,8 +244,8 @@ const UNTAGGED_UNMATCHABLE: &str = "Your If-Match header cannot match the curren
      are all weak (W/\"...\"), which a change is never compared with, or the item has no \
      entity-tag a change can be compared with. Load the item again and send the ETag header of \
      that response in If-Match, with the double quotes and without W/ (a proxy that compresses \
-     responses may have added W/ to it). If the response has no ETag, or the service itself sent \
-     a weak one, this item cannot be changed under If-Match.";
+     responses may have added W/ to it). If the response has no ETag, or sending it without W/ \
+     gets this same answer, this item cannot be changed under If-Match.";
 
 /// Builds the responses for the outcomes that stop a request, with texts a
 /// person can act on. Replace any of them with [`set`](Self::set).
