@@ -448,8 +448,9 @@
 //! ```
 //!
 //! The same holds for any layer that rewrites bodies, and for a proxy that
-//! compresses them: nginx's `gzip` turns `"v7"` into `W/"v7"`, which no
-//! `If-Match` can match (README, "Behind a reverse proxy").
+//! compresses them: nginx's `gzip` (for the types `gzip_types` lists)
+//! turns `"v7"` into `W/"v7"`, which no `If-Match` can match (README,
+//! "Behind a reverse proxy").
 //!
 //! [`Expected`]: crate::Expected
 //! [`Expected::Absent`]: crate::Expected::Absent
