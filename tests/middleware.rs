@@ -1662,6 +1662,87 @@ async fn the_layers_problem_responses_carry_their_kind_for_outer_layers() {
     }
 }
 
+/// A response the layers answer in place of the handler's keeps that
+/// response's extensions (a request id for the log line a layer further out
+/// writes), under the layer's own.
+#[tokio::test]
+async fn the_layers_answers_keep_the_extensions_of_the_response_they_replace() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct RequestId(u32);
+    fn tagged<B>(mut res: Response<B>) -> Response<B> {
+        res.extensions_mut().insert(RequestId(7));
+        // Not the kind of the answer: the layer's own kind wins.
+        res.extensions_mut().insert(ProblemKind::NotFound);
+        res
+    }
+    fn seen<B>(res: &Response<B>) -> (StatusCode, Option<RequestId>, Option<ProblemKind>) {
+        let ext = res.extensions();
+        (
+            res.status(),
+            ext.get::<RequestId>().copied(),
+            ext.get::<ProblemKind>().copied(),
+        )
+    }
+
+    // `PreconditionLayer` replacing a handler's reported outcome.
+    type Report = fn() -> Response<String>;
+    let reports: [(Report, StatusCode, ProblemKind); 4] = [
+        (
+            || conflict_response(Conflict::moved(&ETag::from_version(8))),
+            StatusCode::PRECONDITION_FAILED,
+            ProblemKind::Changed,
+        ),
+        (
+            || unavailable_response(std::io::Error::other("deadlock")),
+            StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Unavailable,
+        ),
+        (
+            || ifmatch::middleware::unconfirmed_response(std::io::Error::other("lost")),
+            StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Unconfirmed,
+        ),
+        (busy_response, StatusCode::CONFLICT, ProblemKind::Busy),
+    ];
+    for (report, status, want) in reports {
+        for method in [Method::PUT, Method::HEAD] {
+            let handler =
+                service_fn(move |_: Request<String>| ready(Ok::<_, Infallible>(tagged(report()))));
+            let svc = precondition_layer(present(), Config::Default).layer(handler);
+            let req = request(method.clone(), "/", &[(IF_MATCH, "\"v7\"")], String::new());
+            let res = svc.oneshot(req).await.unwrap();
+            assert_eq!(
+                seen(&res),
+                (status, Some(RequestId(7)), Some(want)),
+                "{method} {status}"
+            );
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                assert!(res.extensions().get::<StoreUnavailable>().is_some());
+            }
+        }
+    }
+
+    // `ETagLayer` answering a GET or HEAD under a stale `If-Match`.
+    for method in [Method::GET, Method::HEAD] {
+        let handler = service_fn(|_: Request<()>| {
+            ready(Ok::<_, Infallible>(tagged(Response::new(
+                TestBody::chunked(b"body", 4),
+            ))))
+        });
+        let req = request(method.clone(), "/", &[(IF_MATCH, "\"other\"")], ());
+        let res = ETagLayer::new().layer(handler).oneshot(req).await.unwrap();
+        assert_eq!(
+            seen(&res),
+            (
+                StatusCode::PRECONDITION_FAILED,
+                Some(RequestId(7)),
+                Some(ProblemKind::Changed)
+            ),
+            "{method}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_conflict_reported_by_the_handler_becomes_the_same_412_as_a_failed_precondition() {
     let custom = ProblemTexts::default().set(

@@ -12,7 +12,9 @@ use bytes::{Bytes, BytesMut};
 use http::header::{
     CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, TRANSFER_ENCODING,
 };
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, request, response};
+use http::{
+    Extensions, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, request, response,
+};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -39,6 +41,25 @@ fn full<B: Body>(res: Response<String>, head: bool) -> Response<ResponseBody<B>>
         return without_content(res.into_parts().0, len);
     }
     res.map(|s| ResponseBody::full(Bytes::from(s)))
+}
+
+/// The layer's own answer in place of the handler's response.
+fn instead_of<B: Body, H>(
+    handler: Response<H>,
+    answer: Response<String>,
+    head: bool,
+) -> Response<ResponseBody<B>> {
+    let mut answer = full(answer, head);
+    keep_extensions(handler.into_parts().0.extensions, answer.extensions_mut());
+    answer
+}
+
+/// A response the layer answers in place of the service's keeps that
+/// response's extensions (a request id, a marker for a logging layer
+/// further out), under the answer's own (its `ProblemKind`).
+fn keep_extensions(mut replaced: Extensions, answer: &mut Extensions) {
+    replaced.extend(std::mem::take(answer));
+    *answer = replaced;
 }
 
 /// The answer to a HEAD whose GET content is `len` bytes: no content, and
@@ -215,8 +236,8 @@ where
                     // their status: a 2xx is not searched for markers.)
                     if res.status() == StatusCode::PRECONDITION_FAILED {
                         if let Some(conflict) = res.extensions_mut().remove::<Conflict>() {
-                            let res = this.gate.conflict(&conflict);
-                            return Poll::Ready(Ok(full(res, *this.head)));
+                            let answer = this.gate.conflict(&conflict);
+                            return Poll::Ready(Ok(instead_of(res, answer, *this.head)));
                         }
                     }
                     // Its store failed: the layer's own 503 (nothing was
@@ -224,20 +245,21 @@ where
                     // for logging.
                     if res.status() == StatusCode::SERVICE_UNAVAILABLE {
                         if let Some(failure) = res.extensions_mut().remove::<StoreUnavailable>() {
-                            let mut res = if failure.unconfirmed() {
+                            let mut answer = if failure.unconfirmed() {
                                 this.gate.unconfirmed()
                             } else {
                                 this.gate.unavailable()
                             };
-                            res.extensions_mut().insert(failure);
-                            return Poll::Ready(Ok(full(res, *this.head)));
+                            answer.extensions_mut().insert(failure);
+                            return Poll::Ready(Ok(instead_of(res, answer, *this.head)));
                         }
                     }
                     // Its change lost the race every time: the layer's 409.
                     if res.status() == StatusCode::CONFLICT
                         && res.extensions_mut().remove::<Busy>().is_some()
                     {
-                        return Poll::Ready(Ok(full(this.gate.busy(), *this.head)));
+                        let answer = this.gate.busy();
+                        return Poll::Ready(Ok(instead_of(res, answer, *this.head)));
                     }
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
@@ -456,7 +478,7 @@ impl ETagRequest {
                 Response::from_parts(parts, ResponseBody::empty())
             }
             Outcome::PreconditionFailed(failed) => {
-                let (parts, problem) = self
+                let (mut answer, problem) = self
                     .config
                     .texts
                     .precondition_failed_for(
@@ -466,7 +488,8 @@ impl ETagRequest {
                         *failed,
                     )
                     .into_parts();
-                self.respond(parts, ResponseBody::full(Bytes::from(problem)))
+                keep_extensions(parts.extensions, &mut answer.extensions);
+                self.respond(answer, ResponseBody::full(Bytes::from(problem)))
             }
             _ => self.respond(parts, body),
         }
