@@ -33,11 +33,10 @@ use crate::write::Conflict;
 /// under `If-None-Match: *` of a target that exists. A step that builds its
 /// condition from the read it just made does not send those, unless
 /// something between it and the service weakens the tags it reads (a
-/// proxy that compresses responses, such as nginx with `gzip` on for
-/// the API's `gzip_types`, turns `"v7"` into `W/"v7"`; README, "Behind a
-/// reverse proxy"): then every
-/// attempt fails the same way. A step that might send them reports them as
-/// errors of its own kind.
+/// proxy that compresses responses, such as nginx with `gzip` on for the
+/// API's `gzip_types`, turns `"v7"` into `W/"v7"`; README, "Behind a
+/// reverse proxy"): then every attempt fails the same way. A step that
+/// might send them reports them as errors of its own kind.
 /// Implement it for your step's own error type, the one that carries your
 /// HTTP client's errors. A foreign type (`reqwest::Error`,
 /// `anyhow::Error`) cannot get it (Rust's orphan rule): wrap it in a type

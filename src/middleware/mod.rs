@@ -898,10 +898,10 @@ pub fn unconfirmed_response<B: Default>(
 }
 
 /// With the `middleware` feature: a handler's refused or failed
-/// conditional write as the response that [`PreconditionLayer`] turns into its problem response: a
-/// [conflict](WriteError::Conflict) as [`conflict_response`] (the 412 with
-/// the current ETag, or 404 for a write without a precondition that found
-/// the target gone), a [store failure](WriteError::Store) as
+/// conditional write as the response that [`PreconditionLayer`] turns
+/// into its problem response: a [conflict](WriteError::Conflict) as
+/// [`conflict_response`] (the 412 with the current ETag, or 404 for a
+/// write without a precondition that found the target gone), a [store failure](WriteError::Store) as
 /// [`unconfirmed_response`] (the 503 of a write whose outcome is unknown:
 /// the store cannot tell whether it failed before or after writing), and
 /// a failure that [wrote nothing](WriteError::NotWritten) as
