@@ -2,7 +2,10 @@
 //! automatic content ETags. Needs the `middleware` feature.
 //!
 //! Two layers, usable apart or together, with any `http` 1.x stack built on
-//! `tower` (axum, hyper, tonic):
+//! `tower` (axum, hyper, tonic): one that hands them an
+//! `http::Request<B>`. A framework with a request type of its own whose
+//! tower adapter passes that type on (Poem's `tower-compat`) cannot host
+//! them; call [`Gate`](crate::Gate) there, as for actix-web (README).
 //!
 //! - [`PreconditionLayer`], for reads and writes of a resource whose
 //!   current version the service can look up: before calling the handler it
@@ -719,8 +722,11 @@ impl ResolveError {
 /// 404 for a write without a precondition that found the target gone).
 ///
 /// The layer recognizes it by its status, 412, and the conflict in its
-/// extensions: a layer in between must keep both. Without the layer, it is
-/// a bare 412; use [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
+/// extensions: a layer in between must keep both, and so must a
+/// framework's error type if the handler returns it through one (Poem's
+/// `poem::Error::from_response` drops the extensions). Without the layer,
+/// or where the extensions were lost, it is a bare 412 with no body and no
+/// `ETag`; use [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
 /// directly in that case.
 ///
 /// ```
