@@ -185,7 +185,8 @@ impl ETag {
     /// gives the same tag for the same version, across restarts. Never reuse
     /// a number for different content of the same resource (for example
     /// after a delete and re-create): take versions from a sequence that
-    /// only grows.
+    /// only grows and is never wound back (a restored backup or a lost
+    /// counter winds it back), or draw them at random for each write.
     /// The format is [stable](Self#stability-of-the-tags-this-crate-builds).
     ///
     /// ```

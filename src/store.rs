@@ -544,9 +544,9 @@ pub trait ConditionalStore<K: ?Sized>: Send + Sync {
     /// replica that lags, or an eventually consistent read, makes every
     /// attempt lose). Size `attempts` for the contention: the retries do
     /// not wait, so with many writers of one target over a network a few
-    /// attempts end in 409 often (a helper's Redis store, 16 writers of one
-    /// key: about two thirds of changes at 3 attempts), and the client is
-    /// to send its request again.
+    /// attempts end in 409 often (a Redis store with 16 concurrent writers
+    /// of one key, in a trial: 3 attempts left more than half of the
+    /// changes with a 409), and the client is to send its request again.
     ///
     /// ```
     /// use std::convert::Infallible;

@@ -14,8 +14,8 @@ use crate::versioned::{Validators, Versioned};
 /// [evaluator](crate::Policy::evaluate) hands back an `Expected` (in
 /// [`Outcome::Proceed`](crate::Outcome::Proceed)), and the store performs the write
 /// only if that is still the state, in one atomic step (a compare-and-swap
-/// under a lock, `UPDATE … WHERE version = $n`, a Redis `WATCH`/`MULTI`, a
-/// DynamoDB `ConditionExpression`). When the state has moved, the store
+/// under a lock, `UPDATE … WHERE version = $n`, a Redis Lua script that
+/// compares and writes, a DynamoDB `ConditionExpression`). When the state has moved, the store
 /// reports a [`Conflict`] carrying the now-current validators, and the
 /// service answers exactly the 412 a failed precondition gets
 /// ([`ProblemTexts::conflict`](crate::ProblemTexts::conflict)).
