@@ -1013,5 +1013,31 @@ mod tests {
             let res = gate.check(&method, &headers(&[(IF_MATCH, value)]), current, now);
             assert_eq!(res.unwrap_err().status(), 412, "{method} {value}");
         }
+        // Only a failed If-Match can be a retry. RFC 9110 §13.2.2: a
+        // current If-Match passes step 1, so a matching If-None-Match
+        // (weak comparison, or `*`) fails step 3. That 412 is "already
+        // exists", even though If-Match holds the one strong tag a retry
+        // would carry.
+        let exists = ProblemTexts::default()
+            .get(ProblemKind::Exists)
+            .title
+            .clone();
+        for none_match in ["\"v2\"", "W/\"v2\"", "*", "\"v0\", \"v2\""] {
+            let conditions = [(IF_MATCH, "\"v2\""), (IF_NONE_MATCH, none_match)];
+            let decision = gate.check(&Method::PUT, &headers(&conditions), Some(&cur), now);
+            let (title, _, _) = problem_of(decision);
+            assert_eq!(title, exists, "{none_match}");
+        }
+        // A stale If-Match fails first (step 1), and If-None-Match is never
+        // evaluated (§13.2.2): the 412 would be If-Match's, so the PUT is
+        // let through like any possible retry, to compare and never write.
+        for none_match in ["\"v2\"", "W/\"v2\"", "*"] {
+            let conditions = [(IF_MATCH, "\"v1\""), (IF_NONE_MATCH, none_match)];
+            let pre = gate
+                .check(&Method::PUT, &headers(&conditions), Some(&cur), now)
+                .unwrap();
+            assert_eq!(pre.expected(), &Expected::ETag(ETag::from_version(1)));
+            assert_eq!(pre.failed().and_then(Conflict::current_etag), Some(&cur));
+        }
     }
 }

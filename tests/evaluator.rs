@@ -1236,6 +1236,17 @@ fn if_match_precedence_cases() -> Vec<Case> {
             FAIL_IM,
         )
     }));
+    // RFC 9110 §13.2.2: step 1 (If-Match) comes before step 4
+    // (If-Modified-Since), which alone would answer 304 here.
+    cases.extend(each(&READS, |m| {
+        case(
+            "§13.2.2: If-Match failure wins over If-Modified-Since's 304",
+            m,
+            &[(IM, "\"v2\""), (IMS, AFTER_IMF)],
+            TAGGED,
+            FAIL_IM,
+        )
+    }));
     cases
 }
 
@@ -1433,6 +1444,36 @@ fn if_unmodified_since_cases() -> Vec<Case> {
         )
         .policy(opt_in)
     }));
+    // RFC 9110 §13.2.2: step 2 (If-Unmodified-Since) comes before step 3
+    // (If-None-Match), which alone would answer 304 on a GET or HEAD and
+    // 412 If-None-Match on a PUT.
+    cases.extend(each(&[GET, HEAD, PUT], |m| {
+        case(
+            "§13.2.2: a failing If-Unmodified-Since comes before a matching If-None-Match",
+            m,
+            &[(IUS, BEFORE_IMF), (INM, "\"v1\"")],
+            TAGGED,
+            FAIL_IUS,
+        )
+        .policy(opt_in)
+    }));
+    cases.extend(each(&READS, |m| {
+        case(
+            "§13.2.2: a failing If-Unmodified-Since comes before If-None-Match, in any header order",
+            m,
+            &[(INM, "W/\"v1\""), (IUS, BEFORE_IMF)],
+            TAGGED,
+            FAIL_IUS,
+        )
+    }));
+    cases.push(case(
+        "§13.2.2 + row 19: PUT with If-None-Match: * counts in strict mode, \
+         but a failing If-Unmodified-Since comes first",
+        PUT,
+        &[(IUS, BEFORE_IMF), (INM, "*")],
+        TAGGED,
+        FAIL_IUS,
+    ));
     cases.push(
         case(
             "row 11: PUT on an absent target has no Last-Modified → ignored, \
