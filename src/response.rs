@@ -955,8 +955,9 @@ pub(crate) fn into_not_modified_headers<V: Versioned + ?Sized>(
 /// representation, such as `Set-Cookie`, which user agents process in
 /// every response ([RFC 6265 §3](https://www.rfc-editor.org/rfc/rfc6265#section-3)). `ETag` and `Last-Modified` come from
 /// `current` (a `Last-Modified` of `headers` stays when `current` has
-/// none); a `Last-Modified` that an HTTP-date cannot express (before 1970)
-/// is left out, and one of `headers` with it.
+/// none), never later than now or than the `Date` of `headers`, as
+/// [`insert_validators`] writes it; a `Last-Modified` that an HTTP-date
+/// cannot express (before 1970) is left out, and one of `headers` with it.
 ///
 /// ```
 /// use http::{header, HeaderMap, StatusCode};
@@ -1006,8 +1007,9 @@ pub(crate) fn not_modified_for<V: Versioned + ?Sized>(
 /// the copy it holds. A service that adds a field, reformats JSON or
 /// normalizes numbers before it stores a PUT leaves the validators out of
 /// its answer, and the client reads them with a GET. A
-/// `Last-Modified` in the future is replaced by the current time ([RFC 9110
-/// §8.8.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.2.1)); one that an HTTP-date cannot express (before 1970) is left
+/// `Last-Modified` later than the response's origination is replaced by
+/// it ([RFC 9110 §8.8.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.2.1)): by the current time, or by the `Date` already
+/// in `headers` when that is earlier; one that an HTTP-date cannot express (before 1970) is left
 /// out, and a `Last-Modified` already in `headers` removed, as it would
 /// describe another state; it is written as an IMF-fixdate, in whole
 /// seconds.
@@ -1041,8 +1043,18 @@ pub fn insert_validators<V: Versioned + ?Sized>(headers: &mut HeaderMap, current
     // future, according to the origin server's clock, then the origin server
     // MUST replace that value with the message origination date." (A
     // database clock can run ahead of this server's.)
+    // The same section: "MUST NOT generate a Last-Modified date that is
+    // later than the server's time of message origination (Date)", so a
+    // Date the caller already set (to a time before now) bounds it too.
     if let Some(modified) = current.last_modified() {
-        match date::to_header_value(modified.min(SystemTime::now())) {
+        let mut origination = SystemTime::now();
+        if let Some(sent) = headers
+            .get(DATE)
+            .and_then(|v| date::parse_time(v.as_bytes()))
+        {
+            origination = origination.min(sent);
+        }
+        match date::to_header_value(modified.min(origination)) {
             Some(value) => headers.insert(LAST_MODIFIED, value),
             None => headers.remove(LAST_MODIFIED),
         };
@@ -1128,6 +1140,73 @@ mod tests {
             kind(&not_modified(&ETag::from_version(1), &HeaderMap::new())),
             None
         );
+    }
+
+    #[test]
+    fn a_services_own_problem_has_the_rfc_9457_members_and_no_etag() {
+        let res = problem_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "https://example.com/problems/json-only",
+            "Only JSON",
+            "Send Content-Type: application/json.",
+        );
+        assert_eq!(res.status(), 415);
+        assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+        assert!(!res.headers().contains_key(ETAG));
+        let body = json(&res);
+        let members: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(members, ["detail", "status", "title", "type"]);
+        assert_eq!(body["type"], "https://example.com/problems/json-only");
+        assert_eq!(body["title"], "Only JSON");
+        assert_eq!(body["status"], 415);
+        assert_eq!(body["detail"], "Send Content-Type: application/json.");
+    }
+
+    #[test]
+    fn every_problem_response_states_its_own_status() {
+        // RFC 9457 §3.1.2: "status" is the status code of the response.
+        let texts = ProblemTexts::default();
+        let cur = ETag::from_version(5);
+        let none = None::<&ETag>;
+        let responses = [
+            texts.precondition_failed(Some(&cur), Failed::IfMatch),
+            texts.precondition_failed(none, Failed::IfMatch),
+            texts.precondition_failed(Some(&cur), Failed::IfNoneMatch),
+            texts.precondition_failed_for(
+                &Method::PUT,
+                &HeaderMap::new(),
+                Some(&cur),
+                Failed::IfMatch,
+            ),
+            texts.conflict(&Conflict::moved(&cur)),
+            texts.conflict(&Conflict::gone()),
+            texts.precondition_required(),
+            texts.malformed(&http::header::IF_MATCH),
+            texts.unavailable(),
+            texts.unconfirmed(),
+            texts.busy(),
+        ];
+        for res in responses {
+            assert_eq!(
+                json(&res)["status"],
+                res.status().as_u16(),
+                "{}",
+                res.body()
+            );
+            assert!(res.status().is_client_error() || res.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn every_default_problem_type_is_an_absolute_uri() {
+        // RFC 9457 §3.1.1: a relative "type" would resolve against the
+        // request's URI, which differs per resource; clients compare it.
+        let texts = ProblemTexts::default();
+        for kind in KINDS {
+            let uri: http::Uri = texts.get(kind).type_uri.parse().unwrap();
+            assert_eq!(uri.scheme_str(), Some("https"), "{kind:?}");
+            assert!(uri.host().is_some(), "{kind:?}");
+        }
     }
 
     #[test]
@@ -1218,6 +1297,55 @@ mod tests {
         insert_validators(&mut headers, &before_1970);
         assert_eq!(headers[ETAG], "\"v9\"");
         assert!(!headers.contains_key(LAST_MODIFIED));
+    }
+
+    #[test]
+    fn a_last_modified_is_never_later_than_the_date_the_response_carries() {
+        // RFC 9110 §8.8.2.1: no Last-Modified later than the message's Date.
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let changed_after_date = Validators::new(ETag::from_version(2))
+            .with_last_modified(UNIX_EPOCH + Duration::from_secs(784_111_777 + 3_600));
+        let mut headers = HeaderMap::new();
+        headers.insert(DATE, HeaderValue::from_static(date));
+        insert_validators(&mut headers, &changed_after_date);
+        assert_eq!(headers[LAST_MODIFIED], date);
+
+        // The 304 keeps the Date of the 200 it stands for, and the bound.
+        let res = not_modified(&changed_after_date, &headers);
+        assert_eq!(res.headers()[DATE], date);
+        assert_eq!(res.headers()[LAST_MODIFIED], date);
+        let texts = ProblemTexts::default();
+        let res = texts.respond(&Outcome::NotModified, Some(&changed_after_date), &headers);
+        assert_eq!(
+            res.map(|r| r.headers()[LAST_MODIFIED].clone()),
+            Some(HeaderValue::from_static(date))
+        );
+
+        // An earlier Last-Modified is sent as it is, and a Date that is no
+        // HTTP-date bounds nothing (the clock still does).
+        let earlier = Validators::new(ETag::from_version(1))
+            .with_last_modified(UNIX_EPOCH + Duration::from_secs(784_111_777 - 60));
+        insert_validators(&mut headers, &earlier);
+        assert_eq!(headers[LAST_MODIFIED], "Sun, 06 Nov 1994 08:48:37 GMT");
+        headers.insert(DATE, HeaderValue::from_static("yesterday"));
+        insert_validators(&mut headers, &changed_after_date);
+        assert_eq!(headers[LAST_MODIFIED], "Sun, 06 Nov 1994 09:49:37 GMT");
+    }
+
+    #[test]
+    fn a_last_modified_in_the_future_is_sent_as_the_time_of_the_response() {
+        let tomorrow = SystemTime::now() + Duration::from_secs(86_400);
+        let ahead = Validators::new(ETag::from_version(3)).with_last_modified(tomorrow);
+        // A Date the caller set later than now does not let it through.
+        let mut headers = HeaderMap::new();
+        headers.insert(DATE, date::to_header_value(tomorrow).unwrap());
+        insert_validators(&mut headers, &ahead);
+        let sent = date::parse_time(headers[LAST_MODIFIED].as_bytes()).unwrap();
+        assert!(
+            sent <= SystemTime::now(),
+            "Last-Modified {sent:?} is in the future"
+        );
+        assert!(sent + Duration::from_secs(3_600) > SystemTime::now());
     }
 
     #[test]

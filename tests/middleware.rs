@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{Extension, Path, State};
@@ -5276,4 +5276,29 @@ async fn a_changed_representation_dated_in_the_future_is_not_answered_304() {
     let res = svc.oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(res.headers()[LAST_MODIFIED], f2.as_str());
+}
+
+/// RFC 9110 §8.8.2.1: the 304 the layer sends for a target whose clock
+/// runs ahead carries the time it is sent as Last-Modified, not 2100.
+#[tokio::test]
+async fn the_layer_304_of_a_target_dated_in_the_future_is_dated_when_it_is_sent() {
+    let handler = Handler::default();
+    let svc = PreconditionLayer::new(resolver(modified_in_the_future())).layer(handler.service());
+    let req = request(
+        Method::GET,
+        "/doc",
+        &[(IF_NONE_MATCH, "\"v7\"")],
+        String::new(),
+    );
+    let before = SystemTime::now() - Duration::from_secs(1);
+    let res = svc.oneshot(req).await.unwrap();
+    let after = SystemTime::now();
+    assert_eq!(handler.calls(), 0);
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(res.headers()[ETAG], "\"v7\"");
+    let sent = httpdate::parse_http_date(res.headers()[LAST_MODIFIED].to_str().unwrap()).unwrap();
+    assert!(
+        before <= sent && sent <= after,
+        "Last-Modified {sent:?} is not the time of the response"
+    );
 }
