@@ -334,6 +334,8 @@ mod tests {
         let retry = Retry::new().backoff(Duration::ZERO, Duration::ZERO);
         let result = retry.run_blocking(|_| {
             calls.set(calls.get() + 1);
+            // Fail rather than loop forever.
+            assert!(calls.get() <= 1, "call {} of 1", calls.get());
             store.delete("missing", &crate::Expected::Any)
         });
         assert!(result.is_err_and(|c| c.is_gone()));
@@ -341,8 +343,10 @@ mod tests {
         // Under a condition, a target that is gone is a conflict as the
         // server sees it (412), and is retried.
         let calls = Cell::new(0);
-        let result = retry.attempts(3).run_blocking(|_| {
+        let result = retry.attempts(3).run_blocking(|attempt| {
             calls.set(calls.get() + 1);
+            assert!(calls.get() <= 3, "call {} of 3", calls.get());
+            assert_eq!(attempt, calls.get());
             store.delete("missing", &crate::Expected::Exists)
         });
         assert!(result.is_err());
@@ -429,6 +433,8 @@ mod tests {
         let calls = Cell::new(0);
         let result: Result<(), StatusCode> = Retry::new().run_blocking(|_| {
             calls.set(calls.get() + 1);
+            // Fail rather than loop (and sleep) forever.
+            assert!(calls.get() <= 1, "call {} of 1", calls.get());
             Err(StatusCode::SERVICE_UNAVAILABLE)
         });
         assert_eq!(result, Err(StatusCode::SERVICE_UNAVAILABLE));
@@ -491,7 +497,12 @@ mod tests {
         }
         // A step may hand back the response itself.
         let retry = Retry::new().backoff(Duration::ZERO, Duration::ZERO);
+        let calls = Cell::new(0);
         let result = retry.run_blocking(|attempt| {
+            calls.set(calls.get() + 1);
+            // Fail rather than loop forever.
+            assert!(calls.get() <= 2, "call {} of 2", calls.get());
+            assert_eq!(attempt, calls.get());
             if attempt < 2 {
                 Err(response(StatusCode::PRECONDITION_FAILED))
             } else {
@@ -499,9 +510,11 @@ mod tests {
             }
         });
         assert_eq!(result.unwrap(), 2);
+        assert_eq!(calls.get(), 2);
         let calls = Cell::new(0);
         let result: Result<(), _> = retry.run_blocking(|_| {
             calls.set(calls.get() + 1);
+            assert!(calls.get() <= 1, "call {} of 1", calls.get());
             Err(response(StatusCode::NOT_FOUND))
         });
         assert_eq!(result.unwrap_err().status(), StatusCode::NOT_FOUND);
@@ -561,13 +574,20 @@ mod tests {
     #[test]
     fn async_run_uses_the_given_sleep() {
         let slept = Cell::new(0);
+        let calls = Cell::new(0);
         let retry = Retry::new();
         let fut = retry.run(
-            |attempt| async move {
-                if attempt < 2 {
-                    Err(Conflict::gone())
-                } else {
-                    Ok(attempt)
+            |attempt| {
+                calls.set(calls.get() + 1);
+                // Fail rather than loop forever.
+                assert!(calls.get() <= 2, "call {} of 2", calls.get());
+                assert_eq!(attempt, calls.get());
+                async move {
+                    if attempt < 2 {
+                        Err(Conflict::gone())
+                    } else {
+                        Ok(attempt)
+                    }
                 }
             },
             |_| {
@@ -579,6 +599,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(rt.block_on(fut).unwrap(), 2);
+        assert_eq!(calls.get(), 2);
         assert_eq!(slept.get(), 1);
     }
 }

@@ -1278,6 +1278,15 @@ mod tests {
                                     Ok(_) => break,
                                     Err(_) => conflicts += 1,
                                 }
+                                // Each lost race is to another thread's
+                                // write, of which there are at most
+                                // (THREADS - 1) * INCREMENTS: more means a
+                                // broken compare-and-swap, which would
+                                // otherwise keep this loop spinning.
+                                assert!(
+                                    conflicts < THREADS * INCREMENTS,
+                                    "{conflicts} conflicts in one thread: the compare-and-swap never succeeds"
+                                );
                             }
                         }
                         conflicts
@@ -1641,6 +1650,15 @@ mod tests {
                         for _ in 0..INCREMENTS {
                             let increment = |n: u64| {
                                 calls += 1;
+                                // One call per increment, plus one per race
+                                // lost to another thread's write (at most
+                                // (THREADS - 1) * INCREMENTS): more means a
+                                // broken compare-and-swap, which would
+                                // otherwise go round u32::MAX times.
+                                assert!(
+                                    calls <= THREADS * INCREMENTS,
+                                    "{calls} changes computed in one thread: the compare-and-swap never succeeds"
+                                );
                                 // Between the read and the write, as a
                                 // slower handler would be.
                                 std::thread::yield_now();
