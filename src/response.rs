@@ -404,6 +404,21 @@ impl Default for ProblemTexts {
     }
 }
 
+/// Every kind of problem. A new kind goes here as well as in
+/// [`ProblemTexts::get`]'s match, which the compiler keeps complete.
+const ALL_KINDS: [ProblemKind; 10] = [
+    ProblemKind::Changed,
+    ProblemKind::Unmatchable,
+    ProblemKind::Gone,
+    ProblemKind::Exists,
+    ProblemKind::Required,
+    ProblemKind::Malformed,
+    ProblemKind::Unavailable,
+    ProblemKind::Unconfirmed,
+    ProblemKind::NotFound,
+    ProblemKind::Busy,
+];
+
 impl ProblemTexts {
     /// Replaces the texts of one kind of problem.
     ///
@@ -445,6 +460,49 @@ impl ProblemTexts {
             ProblemKind::NotFound => &self.not_found,
             ProblemKind::Busy => &self.busy,
         }
+    }
+
+    /// The kind of problem whose `type` member is `type_uri`: the reverse of
+    /// [`get`](Self::get), for a client of a service that answers with these
+    /// texts, which reads only the body. `None` when no kind has that type,
+    /// or more than one does (a service that gave two kinds one type URI
+    /// made them the same problem to its clients).
+    ///
+    /// A client that retries on 412 (with [`Retry`](crate::Retry)) can stop
+    /// at a 412 that no new read mends: an `If-Match` the service calls
+    /// [`Unmatchable`](ProblemKind::Unmatchable), because something on the
+    /// way weakened the tags (`W/"v7"`), fails the same way every time.
+    ///
+    /// ```
+    /// use http::{header::IF_MATCH, HeaderMap, Method};
+    /// use ifmatch::{ETag, Failed, ProblemKind, ProblemTexts};
+    ///
+    /// // The service's 412 for an If-Match a proxy weakened...
+    /// let service = ProblemTexts::default();
+    /// let mut sent = HeaderMap::new();
+    /// sent.insert(IF_MATCH, "W/\"v7\"".parse()?);
+    /// let res = service.precondition_failed_for(&Method::PUT, &sent, Some(&ETag::from_version(7)), Failed::IfMatch);
+    ///
+    /// // ...and the client that reads its body.
+    /// let body: serde_json::Value = serde_json::from_str(res.body())?;
+    /// let kind = ProblemTexts::default().kind_of(body["type"].as_str().unwrap_or_default());
+    /// assert_eq!(kind, Some(ProblemKind::Unmatchable));
+    /// let worth_retrying = res.status() == 412 && kind != Some(ProblemKind::Unmatchable);
+    /// assert!(!worth_retrying);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn kind_of(&self, type_uri: &str) -> Option<ProblemKind> {
+        let mut found = None;
+        for kind in ALL_KINDS {
+            if self.get(kind).type_uri == type_uri {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(kind);
+            }
+        }
+        found
     }
 
     fn slot(&mut self, kind: ProblemKind) -> &mut ProblemText {
@@ -1068,19 +1126,7 @@ mod tests {
     use super::*;
     use crate::{Expected, Validators};
 
-    /// Every kind of problem.
-    const KINDS: [ProblemKind; 10] = [
-        ProblemKind::Changed,
-        ProblemKind::Unmatchable,
-        ProblemKind::Gone,
-        ProblemKind::Exists,
-        ProblemKind::Required,
-        ProblemKind::Malformed,
-        ProblemKind::Unavailable,
-        ProblemKind::Unconfirmed,
-        ProblemKind::NotFound,
-        ProblemKind::Busy,
-    ];
+    const KINDS: [ProblemKind; 10] = ALL_KINDS;
 
     fn json(res: &Response<String>) -> serde_json::Value {
         serde_json::from_str(res.body()).unwrap()
@@ -1414,6 +1460,39 @@ mod tests {
         );
         assert!(body["type"].as_str().unwrap().starts_with("https://"));
         assert!(body["title"].is_string());
+    }
+
+    #[test]
+    fn a_client_finds_the_kind_of_a_problem_from_its_type() {
+        let texts = ProblemTexts::default();
+        for kind in KINDS {
+            assert_eq!(texts.kind_of(&texts.get(kind).type_uri), Some(kind));
+        }
+        assert_eq!(texts.kind_of("about:blank"), None);
+        assert_eq!(texts.kind_of(""), None);
+        // Compared exactly, as RFC 9457 §3.1.1 clients compare them.
+        let changed = texts.get(ProblemKind::Changed).type_uri.to_string();
+        assert_eq!(texts.kind_of(&changed.to_uppercase()), None);
+        assert_eq!(texts.kind_of(&format!("{changed}/")), None);
+
+        // A replaced type is found under its new URI only; two kinds given
+        // one URI are no longer told apart.
+        let own = "https://example.com/problems/stale";
+        let texts = texts
+            .set(
+                ProblemKind::Changed,
+                ProblemText::new(own, "Stale", "Reload."),
+            )
+            .set(ProblemKind::Gone, ProblemText::new(own, "Gone", "Reload."));
+        assert_eq!(texts.kind_of(own), None);
+        assert_eq!(texts.kind_of(&changed), None);
+        let required = texts.get(ProblemKind::Required).type_uri.to_string();
+        assert_eq!(texts.kind_of(&required), Some(ProblemKind::Required));
+        let texts = texts.set(
+            ProblemKind::Gone,
+            ProblemText::new("https://example.com/problems/gone", "Gone", "Reload."),
+        );
+        assert_eq!(texts.kind_of(own), Some(ProblemKind::Changed));
     }
 
     #[test]

@@ -36,7 +36,9 @@ use crate::write::Conflict;
 /// proxy that compresses responses, such as nginx with `gzip` on for the
 /// API's `gzip_types`, turns `"v7"` into `W/"v7"`; README, "Behind a
 /// reverse proxy"): then every attempt fails the same way. A step that
-/// might send them reports them as errors of its own kind.
+/// might send them reports them as errors of its own kind, telling them
+/// apart by the problem's `type` with
+/// [`ProblemTexts::kind_of`](crate::ProblemTexts::kind_of).
 /// Implement it for your step's own error type, the one that carries your
 /// HTTP client's errors. A foreign type (`reqwest::Error`,
 /// `anyhow::Error`) cannot get it (Rust's orphan rule): wrap it in a type
