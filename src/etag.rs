@@ -823,6 +823,38 @@ mod tests {
     }
 
     #[test]
+    fn hash_follows_the_wire_form() {
+        // `Hash` must agree with `==` (identical wire forms), and a map or
+        // set keyed by tags (for example by tags clients send) must not put
+        // every tag in one bucket: tags that differ, if only in `W/`, hash
+        // apart. `DefaultHasher::new()` has fixed keys, so this is exact.
+        use std::collections::hash_map::DefaultHasher;
+        fn hash_of(t: &ETag) -> u64 {
+            let mut h = DefaultHasher::new();
+            t.hash(&mut h);
+            h.finish()
+        }
+        let long = "x".repeat(100);
+        for (a, b) in [
+            (tag("\"v7\""), ETag::from_version(7)),
+            (tag("W/\"a\""), ETag::weak("a").unwrap()),
+            (
+                ETag::strong(&long).unwrap(),
+                ETag::parse(format!("\"{long}\"")).unwrap(),
+            ),
+        ] {
+            assert_eq!(a, b);
+            assert_eq!(hash_of(&a), hash_of(&b), "{a}");
+        }
+        let distinct = [tag("\"a\""), tag("W/\"a\""), tag("\"b\""), tag("\"\"")];
+        for (i, a) in distinct.iter().enumerate() {
+            for b in &distinct[i + 1..] {
+                assert_ne!(hash_of(a), hash_of(b), "{a} and {b}");
+            }
+        }
+    }
+
+    #[test]
     fn debug_shows_the_wire_form() {
         // What a failed `assert_eq!` or a log line shows for a tag, or for a
         // `Precondition` or `Conflict` holding one.

@@ -2866,6 +2866,35 @@ fn strict_mode_refuses_writes_without_if_match_with_428() {
     run(&strict_mode_cases());
 }
 
+/// `Policy::mode` reports the mode the evaluator applies: a service that
+/// logs or branches on it (for example to say in a 428's body that writes
+/// need `If-Match`, RFC 6585 §3) must read the mode the rows above check.
+#[test]
+fn mode_reports_the_mode_the_evaluator_applies() {
+    assert_eq!(Policy::default().mode(), Mode::Strict);
+    assert_eq!(Policy::strict().mode(), Mode::Strict);
+    assert_eq!(Policy::opt_in().mode(), Mode::OptIn);
+    assert_eq!(Policy::strict().with_mode(Mode::OptIn).mode(), Mode::OptIn);
+    assert_eq!(
+        Policy::opt_in().with_mode(Mode::Strict).mode(),
+        Mode::Strict
+    );
+    // The mode and the 428 go together.
+    for policy in [Policy::strict(), Policy::opt_in()] {
+        let eval = policy.evaluate(
+            &PUT,
+            &HeaderMap::new(),
+            TAGGED.build().as_ref(),
+            UNIX_EPOCH + NOW,
+        );
+        assert_eq!(
+            eval.outcome() == &Outcome::PreconditionRequired,
+            policy.mode() == Mode::Strict,
+            "{policy:?}"
+        );
+    }
+}
+
 #[test]
 fn if_unmodified_since_alone_satisfies_strict_mode_only_when_accepted_and_evaluated() {
     run(&if_unmodified_since_alone_cases());
