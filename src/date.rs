@@ -3,10 +3,14 @@
 //! Parsing and formatting are `httpdate`'s: it reads all three forms of
 //! [RFC 9110 §5.6.7](https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7)
 //! (IMF-fixdate, obsolete RFC 850 and asctime) and rejects impossible dates.
-//! It also rejects two that the grammar allows, dates before 1970 and leap
-//! seconds (`23:59:60`); those are ignored like invalid dates. This server
-//! never sends either in `Last-Modified`, so a client echoing a date it
-//! was sent never meets the limit. It reads an RFC 850 date's two-digit
+//! It also rejects two that the grammar allows: dates before 1970, and the
+//! leap second `23:59:60` ("00:00:00 - 23:59:60 (leap second)"). Those are
+//! valid HTTP-dates, which §13.1.3/§13.1.4 evaluate rather than ignore, so
+//! `httpdate` reads them too, moved into its range first: a year before
+//! 1970 by whole 400-year Gregorian cycles (146,097 days, a whole number of
+//! weeks, so the weekday and leap days it checks stay right), moved back
+//! after; a leap second as second 59, plus one (POSIX time has no leap
+//! seconds: `23:59:60` is the next day's `00:00:00`). It reads an RFC 850 date's two-digit
 //! year 70–99 as 1970–1999, where §5.6.7 wants years less than 50 years
 //! ahead read as future ones (2070–2076 today); no server generates that
 //! obsolete form, and no modification date lies that far ahead.
@@ -54,7 +58,59 @@ pub(crate) fn parse_time(value: &[u8]) -> Option<SystemTime> {
         return None;
     }
     let s = std::str::from_utf8(value).ok()?;
-    httpdate::parse_http_date(s).ok()
+    httpdate::parse_http_date(s)
+        .ok()
+        .or_else(|| parse_beyond_httpdate(value))
+}
+
+/// 400 Gregorian years: 146,097 days, 20,871 weeks.
+const GREGORIAN_CYCLE: Duration = Duration::from_secs(146_097 * 86_400);
+
+/// The valid HTTP-dates `httpdate` refuses, moved into its range and read
+/// by it (see the module documentation): an IMF-fixdate or asctime date
+/// before 1970, and any of the three forms at `23:59:60`. `None` for
+/// anything else, which `httpdate` has already refused.
+fn parse_beyond_httpdate(value: &[u8]) -> Option<SystemTime> {
+    let mut buf = [0u8; 40];
+    let date = buf.get_mut(..value.len())?;
+    date.copy_from_slice(value);
+    let n = date.len();
+    // Where the four-digit year and the time of day are, by the form's
+    // fixed layout; an RFC 850 date has a two-digit year, which `httpdate`
+    // never reads as one before 1970.
+    let (year_at, time_at) = match (n, date.get(3)) {
+        (29, Some(b',')) => (Some(12), 17),
+        (24, _) => (Some(20), 11),
+        _ if n >= 23 && date.ends_with(b" GMT") => (None, n - 12),
+        _ => return None,
+    };
+    let mut cycles = 0;
+    if let Some(at) = year_at {
+        let digits = date.get_mut(at..at + 4)?;
+        let year = digits.iter().try_fold(0u32, |y, &d| {
+            d.is_ascii_digit().then(|| y * 10 + u32::from(d - b'0'))
+        })?;
+        if year < 1970 {
+            cycles = (1970 - year).div_ceil(400);
+            let mut moved = year + 400 * cycles;
+            for d in digits.iter_mut().rev() {
+                // `moved` is below 2370: four digits.
+                *d = b'0' + (moved % 10) as u8;
+                moved /= 10;
+            }
+        }
+    }
+    let time = date.get_mut(time_at..time_at + 8)?;
+    let leap = time == b"23:59:60";
+    if leap {
+        time[6..].copy_from_slice(b"59");
+    }
+    if cycles == 0 && !leap {
+        return None;
+    }
+    let t = httpdate::parse_http_date(std::str::from_utf8(date).ok()?).ok()?;
+    let t = t.checked_sub(GREGORIAN_CYCLE * cycles)?;
+    Some(if leap { t + Duration::from_secs(1) } else { t })
 }
 
 /// The date of a field that must hold exactly one HTTP-date: `None` when the
@@ -132,6 +188,94 @@ mod tests {
             b"1994-11-06T08:49:37Z",
         ] {
             assert_eq!(parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn reads_the_valid_dates_httpdate_refuses() {
+        // RFC 9110 §5.6.7: four-digit years from 0000, and a leap second.
+        for (date, secs) in [
+            ("Wed, 31 Dec 1969 23:59:59 GMT", -1),
+            ("Wed Dec 31 23:59:59 1969", -1),
+            ("Fri, 01 Jan 1960 00:00:00 GMT", -315_619_200),
+            ("Thu, 01 Mar 1900 12:00:00 GMT", -2_203_848_000),
+            ("Thu Jul  4 12:00:00 1776", -6_106_017_600),
+            ("Mon, 01 Jan 0001 00:00:00 GMT", -62_135_596_800),
+            // POSIX time has no leap second: 23:59:60 is the next 00:00:00.
+            ("Sat, 31 Dec 2016 23:59:60 GMT", 1_483_228_800),
+            ("Sat Dec 31 23:59:60 2016", 1_483_228_800),
+            ("Saturday, 31-Dec-16 23:59:60 GMT", 1_483_228_800),
+            ("Wed Dec 31 23:59:60 1969", 0),
+        ] {
+            assert_eq!(parse(date.as_bytes()), Some(secs), "{date}");
+        }
+        // Still refused: impossible dates and weekdays before 1970 (1900
+        // was no leap year), a leap second at any other time, a year that
+        // is not four digits.
+        for bad in [
+            "Thu, 29 Feb 1900 00:00:00 GMT",
+            "Sat, 01 Jan 1960 00:00:00 GMT",
+            "Fri Jan  1 00:00:00 196O",
+            "Sun, 06 Nov 1994 12:00:60 GMT",
+            "Sat, 31 Dec 2016 23:59:61 GMT",
+            "Sat, 31 Dec 2016 23:60:60 GMT",
+            "Sun, 06 Nov -994 08:49:37 GMT",
+            "Sun, 06 Nov +994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    /// Year, month, day of a day count from 1970-01-01 (proleptic
+    /// Gregorian), by Howard Hinnant's `civil_from_days`: a calendar that
+    /// shares no code with `httpdate` or the 400-year shift.
+    fn civil(days: i64) -> (i64, usize, i64) {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        (year, usize::try_from(month - 1).unwrap(), day)
+    }
+
+    proptest::proptest! {
+        /// Never a panic, whatever the bytes: most of all in the shapes of
+        /// the three forms, which the fallback rewrites in place.
+        #[test]
+        fn any_bytes_parse_or_not_without_panicking(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                proptest::prelude::any::<u8>(),
+                proptest::sample::select(&b"0123456789 :,-GMTSunDecWed"[..]),
+            ], 0..48)
+        ) {
+            let _ = parse_time(&bytes);
+        }
+
+        #[test]
+        fn every_date_from_year_1_to_9999_reads_back(secs in -62_135_596_800i64..YEAR_10000 as i64) {
+            const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let (year, month, day) = civil(days);
+            let weekday = WEEKDAYS[usize::try_from(days.rem_euclid(7)).unwrap()];
+            let (h, m, s) = (rest / 3600, rest / 60 % 60, rest % 60);
+            let month = MONTHS[month];
+            let imf = format!("{weekday}, {day:02} {month} {year:04} {h:02}:{m:02}:{s:02} GMT");
+            let asctime = format!("{weekday} {month} {day:>2} {h:02}:{m:02}:{s:02} {year:04}");
+            proptest::prop_assert_eq!(parse(imf.as_bytes()), Some(secs), "{}", imf);
+            proptest::prop_assert_eq!(parse(asctime.as_bytes()), Some(secs), "{}", asctime);
+            // The day before, had it ended in a leap second: that second
+            // is this day's 00:00:00.
+            let (year, month, day) = civil(days - 1);
+            let weekday = WEEKDAYS[usize::try_from((days - 1).rem_euclid(7)).unwrap()];
+            let leap = format!("{weekday}, {day:02} {} {year:04} 23:59:60 GMT", MONTHS[month]);
+            proptest::prop_assert_eq!(parse(leap.as_bytes()), Some(days * 86_400), "{}", leap);
         }
     }
 

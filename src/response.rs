@@ -1014,8 +1014,8 @@ pub(crate) fn into_not_modified_headers<V: Versioned + ?Sized>(
 /// every response ([RFC 6265 §3](https://www.rfc-editor.org/rfc/rfc6265#section-3)). `ETag` and `Last-Modified` come from
 /// `current` (a `Last-Modified` of `headers` stays when `current` has
 /// none), never later than now or than the `Date` of `headers`, as
-/// [`insert_validators`] writes it; a `Last-Modified` that an HTTP-date
-/// cannot express (before 1970) is left out, and one of `headers` with it.
+/// [`insert_validators`] writes it; a `Last-Modified` that `httpdate`
+/// does not write (before 1970) is left out, and one of `headers` with it.
 ///
 /// ```
 /// use http::{header, HeaderMap, StatusCode};
@@ -1067,7 +1067,7 @@ pub(crate) fn not_modified_for<V: Versioned + ?Sized>(
 /// its answer, and the client reads them with a GET. A
 /// `Last-Modified` later than the response's origination is replaced by
 /// it ([RFC 9110 §8.8.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-8.8.2.1)): by the current time, or by the `Date` already
-/// in `headers` when that is earlier; one that an HTTP-date cannot express (before 1970) is left
+/// in `headers` when that is earlier; one before 1970, which `httpdate` does not write, is left
 /// out, and a `Last-Modified` already in `headers` removed, as it would
 /// describe another state; it is written as an IMF-fixdate, in whole
 /// seconds.

@@ -633,15 +633,14 @@ fn if_unmodified_since_alone_cases() -> Vec<Case> {
             FAIL_IUS,
         )
         .policy(accepting_ius),
-        // Known limitation: `httpdate` cannot represent dates before 1970
-        // and rejects them, so such a date counts as invalid and is not
-        // evaluated. Strict mode then still refuses the write.
+        // §5.6.7: a date before 1970 is a valid HTTP-date (`httpdate`
+        // refuses it; the crate reads it), so it is evaluated, and fails.
         case(
-            "row 20 + httpdate limit: accepted, a date before 1970 is not evaluated → 428",
+            "row 20 + §5.6.7: accepted, a date before 1970 is evaluated and fails",
             PUT,
             &[(IUS, PRE_EPOCH_IMF)],
             TAGGED,
-            REQUIRED,
+            FAIL_IUS,
         )
         .policy(accepting_ius),
         case(
@@ -1429,21 +1428,49 @@ fn if_unmodified_since_cases() -> Vec<Case> {
             FAIL_IUS,
         )
     });
-    // Known limitation: §5.6.7 allows any 4-digit year, but `httpdate`
-    // (which the crate uses rather than hand-parsing dates) rejects years
-    // before 1970, so such a date is ignored like any invalid one (§13.1.4).
-    // Only opt-in mode is affected: strict mode never lets If-Unmodified-Since
-    // alone through (see row 20).
-    cases.extend(each(&[GET, PUT, DELETE], |m| {
+    // §5.6.7 allows any 4-digit year and the leap second 23:59:60, which
+    // `httpdate` refuses: the crate reads them (moved into its range), so
+    // they are evaluated, not ignored as invalid (§13.1.4). 23:59:60 the
+    // day before is the day's 00:00:00, before Last-Modified.
+    cases.extend(each(&[GET, PUT, DELETE, POST], |m| {
         case(
-            "httpdate limit: an HTTP-date before 1970 is ignored like an invalid one",
+            "§5.6.7: an HTTP-date before 1970 is evaluated → 412",
             m,
             &[(IUS, PRE_EPOCH_IMF)],
             TAGGED,
-            ANY,
+            FAIL_IUS,
         )
         .policy(opt_in)
     }));
+    cases.extend(each(&[GET, PUT, DELETE], |m| {
+        case(
+            "§5.6.7: the leap second 23:59:60 is evaluated → 412",
+            m,
+            &[(IUS, "Sat, 05 Nov 1994 23:59:60 GMT")],
+            TAGGED,
+            FAIL_IUS,
+        )
+        .policy(opt_in)
+    }));
+    cases.push(
+        case(
+            "§5.6.7: the leap second is the next day's 00:00:00 → true",
+            PUT,
+            &[(IUS, "Sat, 05 Nov 1994 23:59:60 GMT")],
+            modified_at(Duration::from_secs(784_080_000)),
+            TAG,
+        )
+        .policy(opt_in),
+    );
+    // POST is not required to carry a precondition in strict mode, so it
+    // is evaluated there too.
+    cases.push(case(
+        "§5.6.7: strict mode, a POST with a date before 1970 → 412",
+        POST,
+        &[(IUS, PRE_EPOCH_IMF)],
+        TAGGED,
+        FAIL_IUS,
+    ));
     // RFC 9110 §13.2.2: step 2 (If-Unmodified-Since) comes before step 3
     // (If-None-Match), which alone would answer 304 on a GET or HEAD and
     // 412 If-None-Match on a PUT.
