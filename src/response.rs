@@ -1105,13 +1105,11 @@ pub fn insert_validators<V: Versioned + ?Sized>(headers: &mut HeaderMap, current
     // later than the server's time of message origination (Date)", so a
     // Date the caller already set (to a time before now) bounds it too.
     if let Some(modified) = current.last_modified() {
-        let mut origination = SystemTime::now();
-        if let Some(sent) = headers
+        let now = SystemTime::now();
+        let origination = headers
             .get(DATE)
             .and_then(|v| date::parse_time(v.as_bytes()))
-        {
-            origination = origination.min(sent);
-        }
+            .map_or(now, |sent| sent.min(now));
         match date::to_header_value(modified.min(origination)) {
             Some(value) => headers.insert(LAST_MODIFIED, value),
             None => headers.remove(LAST_MODIFIED),
@@ -1125,8 +1123,6 @@ mod tests {
 
     use super::*;
     use crate::{Expected, Validators};
-
-    const KINDS: [ProblemKind; 10] = ALL_KINDS;
 
     fn json(res: &Response<String>) -> serde_json::Value {
         serde_json::from_str(res.body()).unwrap()
@@ -1143,7 +1139,7 @@ mod tests {
                 ProblemText::new("about:blank", "Stale", "Reload {etag}."),
             ),
         ] {
-            for k in KINDS {
+            for k in ALL_KINDS {
                 let res = texts.problem(k, StatusCode::IM_A_TEAPOT, None);
                 assert_eq!(kind(&res), Some(k));
             }
@@ -1248,7 +1244,7 @@ mod tests {
         // RFC 9457 §3.1.1: a relative "type" would resolve against the
         // request's URI, which differs per resource; clients compare it.
         let texts = ProblemTexts::default();
-        for kind in KINDS {
+        for kind in ALL_KINDS {
             let uri: http::Uri = texts.get(kind).type_uri.parse().unwrap();
             assert_eq!(uri.scheme_str(), Some("https"), "{kind:?}");
             assert!(uri.host().is_some(), "{kind:?}");
@@ -1264,7 +1260,7 @@ mod tests {
             Some(ETag::parse(b"\"caf\xe9\"").unwrap()),
         ];
         let texts = ProblemTexts::default();
-        for kind in KINDS {
+        for kind in ALL_KINDS {
             for (tag, read) in tags.iter().flat_map(|t| [(t, false), (t, true)]) {
                 let res = texts.render_for(
                     kind,
@@ -1465,7 +1461,7 @@ mod tests {
     #[test]
     fn a_client_finds_the_kind_of_a_problem_from_its_type() {
         let texts = ProblemTexts::default();
-        for kind in KINDS {
+        for kind in ALL_KINDS {
             assert_eq!(texts.kind_of(&texts.get(kind).type_uri), Some(kind));
         }
         assert_eq!(texts.kind_of("about:blank"), None);
@@ -1503,8 +1499,8 @@ mod tests {
         // localization". Kinds a client must tell apart (reload and retry,
         // recreate, stop) need distinct types, not one type with three titles.
         let texts = ProblemTexts::default();
-        for a in KINDS {
-            for b in KINDS {
+        for a in ALL_KINDS {
+            for b in ALL_KINDS {
                 let (ta, tb) = (texts.get(a), texts.get(b));
                 if ta.type_uri == tb.type_uri {
                     assert_eq!(
