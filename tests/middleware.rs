@@ -4152,6 +4152,22 @@ impl WakeCount {
         Pin::new(fut).poll(&mut Context::from_waker(&waker))
     }
 
+    /// Polls `fut` while it is pending and `waiting()` holds, a hundred
+    /// times at most: a layer that never gets there fails the test instead
+    /// of spinning it for ever.
+    fn poll_while<F: std::future::Future + Unpin>(
+        self: &Arc<Self>,
+        fut: &mut F,
+        mut waiting: impl FnMut() -> bool,
+    ) {
+        for _ in 0..100 {
+            if self.poll(fut).is_ready() || !waiting() {
+                return;
+            }
+        }
+        panic!("still waiting after 100 polls");
+    }
+
     /// Polls `service` for readiness once with this waker.
     fn poll_ready<S: Service<R>, R>(
         self: &Arc<Self>,
@@ -4604,7 +4620,7 @@ async fn the_precondition_layer_waits_for_its_resolver_and_drops_it_when_cancell
     let (tx, rx) = tokio::sync::oneshot::channel();
     *pending.lock().unwrap() = Some(rx);
     let mut fut = Box::pin(svc.clone().oneshot(request(Method::GET, "/", &[], ())));
-    while wakes.poll(&mut fut).is_pending() && wakes.count() == 0 {}
+    wakes.poll_while(&mut fut, || pending.lock().unwrap().is_some());
     let woken = wakes.count();
     assert!(wakes.poll(&mut fut).is_pending());
     tx.send(Some(Validators::new(v7()))).unwrap();
@@ -4622,7 +4638,7 @@ async fn the_precondition_layer_waits_for_its_resolver_and_drops_it_when_cancell
     let (tx, rx) = tokio::sync::oneshot::channel::<Option<Validators>>();
     *pending.lock().unwrap() = Some(rx);
     let mut fut = Box::pin(svc.oneshot(request(Method::GET, "/", &[], ())));
-    while wakes.poll(&mut fut).is_pending() && pending.lock().unwrap().is_some() {}
+    wakes.poll_while(&mut fut, || pending.lock().unwrap().is_some());
     assert!(!tx.is_closed());
     drop(fut);
     assert!(tx.is_closed(), "the lookup outlived the response future");
