@@ -47,6 +47,8 @@
 
 #[path = "support/bodies.rs"]
 mod bodies;
+#[path = "support/civil.rs"]
+mod civil;
 #[path = "support/xorshift.rs"]
 mod xorshift;
 
@@ -385,19 +387,11 @@ const MONTHS: [&str; 12] = [
 fn civil(secs: i64) -> (i64, usize, i64, i64, i64, i64, usize) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil::civil_from_days(days);
     let weekday = days.rem_euclid(7) as usize;
     (
         year,
-        month as usize,
+        month,
         day,
         rem / 3600,
         rem % 3600 / 60,
