@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, response};
 use tower_layer::Layer;
 
+use super::Resolve;
 use super::service::{ETagService, PreconditionService};
 use crate::gate::Gate;
 use crate::precondition::Policy;
@@ -102,7 +103,10 @@ impl<R> PreconditionLayer<R> {
     /// # }
     /// ```
     #[must_use]
-    pub fn new(resolver: R) -> Self {
+    pub fn new(resolver: R) -> Self
+    where
+        R: Resolve,
+    {
         Self::with_gate(resolver, Gate::default())
     }
 
@@ -130,7 +134,10 @@ impl<R> PreconditionLayer<R> {
     /// # }
     /// ```
     #[must_use]
-    pub fn with_gate(resolver: R, gate: Gate) -> Self {
+    pub fn with_gate(resolver: R, gate: Gate) -> Self
+    where
+        R: Resolve,
+    {
         Self {
             resolver,
             gate: Arc::new(gate),
