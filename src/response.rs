@@ -351,7 +351,7 @@ impl Default for ProblemTexts {
                      accepts changes that say which version they apply to. Load the item with \
                      GET, and send your request again with an If-Match header that holds the \
                      ETag header of that response (a date in If-Unmodified-Since is not precise \
-                     enough). To create an item that does not exist yet, send a PUT with \
+                     enough). Only a PUT that creates an item which does not exist yet sends \
                      If-None-Match: * instead.",
                 ),
             },
