@@ -242,7 +242,7 @@ impl<B> RequestHeaders for http::Request<B> {
 ///             // the answer may carry the tag (also §9.3.4).
 ///             let status = if written.created() { StatusCode::CREATED } else { StatusCode::OK };
 ///             HttpResponse::build(status)
-///                 .insert_header(("etag", written.etag().to_string()))
+///                 .insert_header(("etag", written.etag().as_bytes()))
 ///                 .finish()
 ///         }
 ///         Err(WriteError::Conflict(conflict)) => to_actix(gate.conflict(&conflict)),
