@@ -541,6 +541,21 @@ pub use crate::gate::Precondition;
 /// is_resolver(&lookup);
 /// let layer = PreconditionLayer::new(lookup);
 /// ```
+///
+/// The `async fn` is refused where it is passed to the layer:
+///
+/// ```compile_fail
+/// use std::convert::Infallible;
+/// use http::request::Parts;
+/// use ifmatch::ETag;
+/// use ifmatch::middleware::PreconditionLayer;
+///
+/// async fn lookup(parts: &Parts) -> Result<Option<ETag>, Infallible> {
+///     Ok(Some(ETag::from_content(parts.uri.path())))
+/// }
+///
+/// let layer = PreconditionLayer::new(lookup); // error: not general enough
+/// ```
 pub trait Resolve {
     /// The current state of a target.
     type Current: Versioned;
