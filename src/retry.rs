@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::store::WriteError;
+use crate::store::{ModifyError, WriteError};
 use crate::write::Conflict;
 
 /// Whether an error means "the resource changed under you": the signal to
@@ -91,6 +91,20 @@ impl IsConflict for Conflict {
 impl<E> IsConflict for WriteError<E> {
     fn is_conflict(&self) -> bool {
         matches!(self, WriteError::Conflict(c) if c.is_conflict())
+    }
+}
+
+/// A step that calls [`ConditionalStore::modify`](crate::ConditionalStore::modify)
+/// runs again when the write was refused as for [`WriteError`], and on
+/// [`ModifyError::Busy`], whose 409 asks for the same request again; not
+/// when the read failed or the change did not apply.
+impl<R, E> IsConflict for ModifyError<R, E> {
+    fn is_conflict(&self) -> bool {
+        match self {
+            ModifyError::Write(err) => err.is_conflict(),
+            ModifyError::Busy(_) => true,
+            ModifyError::Read(_) | ModifyError::Change(_) => false,
+        }
     }
 }
 
@@ -259,6 +273,11 @@ impl Retry {
     /// the future still needs a `Send` result). Dropping the future stops
     /// the retries, mid-sleep too.
     ///
+    /// Each call of `step` returns a new future, which may borrow what the
+    /// closure captured but not mutably: keep a count of attempts in the
+    /// `attempt` argument (or a `Cell` outside), not in a variable the
+    /// future increments.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), ifmatch::Conflict> {
@@ -328,6 +347,34 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+
+    #[test]
+    fn modify_errors_are_retried_when_a_new_read_can_mend_them() {
+        type E = ModifyError<&'static str, &'static str>;
+        let moved = Conflict::moved(&crate::ETag::from_version(2));
+        let retried = [
+            E::Write(WriteError::Conflict(moved.clone())),
+            E::Write(WriteError::Conflict(Conflict::gone())),
+            E::Busy(moved),
+        ];
+        for err in retried {
+            assert!(err.is_conflict(), "{err:?}");
+        }
+        let final_ = [
+            E::Read("down"),
+            E::Change("does not apply"),
+            E::Write(WriteError::Store("lost")),
+            E::Write(WriteError::NotWritten("refused")),
+            // A write without a condition that found the target gone: 404.
+            E::Write(WriteError::Conflict(Conflict::refused(
+                &crate::Expected::Any,
+                None::<&crate::ETag>,
+            ))),
+        ];
+        for err in final_ {
+            assert!(!err.is_conflict(), "{err:?}");
+        }
+    }
 
     #[test]
     fn an_unconditional_write_that_finds_nothing_is_not_retried() {
