@@ -318,6 +318,15 @@ impl Policy {
     /// Sets the methods that need a precondition in strict mode (default:
     /// PUT, PATCH, DELETE). POST is not among them by default: a POST
     /// usually creates a new resource, so there is no version to check.
+    /// Opt-in mode requires none, whatever this says.
+    ///
+    /// The requirement is for a target that exists (and for a PUT, which
+    /// may create one): a required POST to a target reported absent
+    /// proceeds unevaluated with [`Expected::Absent`], since only a 2xx or
+    /// 412 answer leaves preconditions to evaluate ([RFC 9110
+    /// §13.2.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1);
+    /// [`Gate::check`](crate::Gate::check) says what the handler does
+    /// then). A POST to a collection passes the collection as present.
     #[must_use]
     pub fn require_precondition_for(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
         self.required = methods.into_iter().collect();

@@ -208,7 +208,9 @@ pub enum WriteError<E> {
     Store(#[source] E),
     /// The store failed, and knows that nothing was written: the write never
     /// left (no connection could be had), or the database rolled it back
-    /// (a lock wait that timed out, a deadlock victim). Answer 503, never
+    /// (a lock wait that timed out, a deadlock victim). A failed
+    /// [`load`](ConditionalStore::load) before a write, in code that reads
+    /// and then writes, is one too (`map_err(WriteError::NotWritten)`). Answer 503, never
     /// 412: `?` in a handler under `PreconditionLayer` answers it with
     /// [`ProblemKind::Unavailable`](crate::ProblemKind::Unavailable)
     /// ("nothing was changed"), and the client may send the change again.
@@ -260,16 +262,19 @@ impl<E> WriteError<E> {
 /// [`MemoryStore`] and with a database store (`UPDATE … SET …, version =
 /// nextval('seq') WHERE id = $1 AND version = $2 RETURNING …`, see below).
 ///
-/// A PUT handler written against the trait, here run on a [`MemoryStore`]:
+/// A PUT handler written against the trait, here run on a [`MemoryStore`].
+/// It names the key type as the store borrows it, `str`: a database store
+/// keyed by text implements `ConditionalStore<str>`, and a
+/// `MemoryStore<String, _>` does too, so the same handler runs on both.
 ///
 /// ```
 /// use std::time::SystemTime;
 /// use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 /// use ifmatch::{insert_validators, ConditionalStore, Decision, Gate, MemoryStore, WriteError};
 ///
-/// async fn put<S>(store: &S, gate: &Gate, key: &String, headers: &HeaderMap, body: String) -> Response<String>
+/// async fn put<S>(store: &S, gate: &Gate, key: &str, headers: &HeaderMap, body: String) -> Response<String>
 /// where
-///     S: ConditionalStore<String, Value = String>,
+///     S: ConditionalStore<str, Value = String>,
 /// {
 ///     let Ok(current) = store.load(key).await else {
 ///         return gate.unavailable(); // nothing was written
@@ -293,14 +298,15 @@ impl<E> WriteError<E> {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let (store, gate, key) = (MemoryStore::new(), Gate::new(), "doc".to_owned());
+/// let store: MemoryStore<String, String> = MemoryStore::new();
+/// let (gate, key) = (Gate::new(), "doc");
 /// let create = HeaderMap::from_iter([(header::IF_NONE_MATCH, HeaderValue::from_static("*"))]);
-/// let res = put(&store, &gate, &key, &create, "one".to_owned()).await;
+/// let res = put(&store, &gate, key, &create, "one".to_owned()).await;
 /// assert_eq!(res.status(), StatusCode::CREATED);
 /// let update = HeaderMap::from_iter([(header::IF_MATCH, res.headers()[header::ETAG].clone())]);
-/// assert_eq!(put(&store, &gate, &key, &update, "two".to_owned()).await.status(), StatusCode::OK);
+/// assert_eq!(put(&store, &gate, key, &update, "two".to_owned()).await.status(), StatusCode::OK);
 /// // The same tag again is stale.
-/// let res = put(&store, &gate, &key, &update, "three".to_owned()).await;
+/// let res = put(&store, &gate, key, &update, "three".to_owned()).await;
 /// assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
 /// # }
 /// ```
@@ -337,6 +343,65 @@ impl<E> WriteError<E> {
 ///   will be refused alike. (Content tags can legitimately come back: a
 ///   change from A to B and back to A between the read and the write.)
 ///
+/// # Implementing it
+///
+/// The methods return `impl Future + Send`, and an `async fn` in the impl
+/// fits them: the compiler checks that its future is `Send` (hold no
+/// `Rc` or `std::sync::MutexGuard` across an `.await`). A store that
+/// counts the writes another one performs:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use ifmatch::{ConditionalStore, Expected, MemoryStore, Stored, WriteError, Written};
+///
+/// struct Counted<S> {
+///     inner: S,
+///     writes: AtomicU64,
+/// }
+///
+/// impl<S: ConditionalStore<str>> ConditionalStore<str> for Counted<S> {
+///     type Value = S::Value;
+///     type Error = S::Error;
+///
+///     async fn load(&self, key: &str) -> Result<Option<Stored<S::Value>>, S::Error> {
+///         self.inner.load(key).await
+///     }
+///
+///     async fn store(
+///         &self,
+///         key: &str,
+///         expected: &Expected,
+///         value: S::Value,
+///     ) -> Result<Written<S::Value>, WriteError<S::Error>> {
+///         let written = self.inner.store(key, expected, value).await?;
+///         self.writes.fetch_add(1, Ordering::Relaxed);
+///         Ok(written)
+///     }
+///
+///     async fn remove(
+///         &self,
+///         key: &str,
+///         expected: &Expected,
+///     ) -> Result<Stored<S::Value>, WriteError<S::Error>> {
+///         let removed = self.inner.remove(key, expected).await?;
+///         self.writes.fetch_add(1, Ordering::Relaxed);
+///         Ok(removed)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = Counted { inner: MemoryStore::<String, u32>::new(), writes: AtomicU64::new(0) };
+/// assert!(store.store("n", &Expected::Absent, 1).await.is_ok());
+/// // `modify` is provided: it loads and stores through the methods above.
+/// let add_one = |n: u32| Ok::<_, std::convert::Infallible>(n + 1);
+/// assert!(store.modify("n", &Expected::Any, 3, add_one).await.is_ok());
+/// let current = store.load("n").await.ok().flatten();
+/// assert_eq!(current.map(|s| *s.value()), Some(2));
+/// assert_eq!(store.writes.load(Ordering::Relaxed), 2);
+/// # }
+/// ```
+///
 /// # A SQL store
 ///
 /// With tags from [`ETag::from_version`] over a version column that only
@@ -366,6 +431,8 @@ impl<E> WriteError<E> {
 /// is none, except for `Absent`: a refused create says the target
 /// exists). That read comes after the refusal, so it may see a later
 /// state; it only chooses the 412's text and tag, never whether to write.
+/// If the read itself fails, the write still did not happen:
+/// [`WriteError::NotWritten`], not [`WriteError::Store`].
 /// Read it over the connection the statement used: a second connection
 /// from a pool, taken while the first is held, deadlocks the pool once as
 /// many writes are refused at once as it has connections.

@@ -246,6 +246,13 @@ impl Conflict {
 
     /// The target no longer exists (it was deleted after it was read), or
     /// does not exist yet.
+    ///
+    /// A write under a condition that finds it gone is a 412, and a
+    /// conflict to [`Retry`](crate::Retry), which runs the step again so
+    /// that it re-reads. A step that finds the target missing when it
+    /// *reads* has nothing to retry: it returns the 404 kind,
+    /// [`Conflict::refused`]`(&Expected::Any, None::<&ETag>)`, as the
+    /// `Retry` examples do.
     #[must_use]
     pub fn gone() -> Self {
         Self {
