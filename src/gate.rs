@@ -767,11 +767,7 @@ mod tests {
         // A service's own text replaces it.
         let custom = Gate::new().texts(ProblemTexts::default().set(
             ProblemKind::Unmatchable,
-            ProblemText {
-                type_uri: "about:blank".into(),
-                title: "Send the ETag as given".into(),
-                detail: "Use {etag}.".into(),
-            },
+            ProblemText::new("about:blank", "Send the ETag as given", "Use {etag}."),
         ));
         let (title, detail, _) = problem_of(put(&custom, "W/\"v2\""));
         assert_eq!(
@@ -897,11 +893,7 @@ mod tests {
         // The text is the service's to replace.
         let texts = ProblemTexts::default().set(
             ProblemKind::NotFound,
-            ProblemText {
-                type_uri: "about:blank".into(),
-                title: "No such note".into(),
-                detail: "Check the address.".into(),
-            },
+            ProblemText::new("about:blank", "No such note", "Check the address."),
         );
         let res = Gate::new()
             .texts(texts)

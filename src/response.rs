@@ -164,12 +164,14 @@ fn fill(template: &str, etag: &str, field: &str) -> String {
 /// `"v7"`), by `(none)` when the target has none, or by `(see the ETag
 /// header)` when the tag holds obs-text bytes that are not UTF-8, which a
 /// JSON string cannot name exactly; and `{field}` by the
-/// name of the malformed header field. (For a target without a strong tag,
-/// the default texts of [`ProblemKind::Changed`], [`ProblemKind::Exists`]
-/// and [`ProblemKind::Unmatchable`] use no `{etag}`: they do not advise
-/// sending `If-Match: (none)`, or a weak tag, which `If-Match` never
-/// matches. A text set with [`ProblemTexts::set`] is used with or without
-/// a tag.)
+/// name of the malformed header field. (For a response without a strong
+/// tag to name, the [`untagged_detail`](Self::untagged_detail) is used
+/// when there is one: the default texts of [`ProblemKind::Changed`],
+/// [`ProblemKind::Exists`] and [`ProblemKind::Unmatchable`] have one
+/// without `{etag}`, so that they do not advise sending `If-Match: (none)`,
+/// or a weak tag, which `If-Match` never matches. A text built with
+/// [`new`](Self::new) has none until
+/// [`with_untagged_detail`](Self::with_untagged_detail) gives it one.)
 ///
 /// ```
 /// use ifmatch::{ETag, Failed, ProblemKind, ProblemText, ProblemTexts};
@@ -199,6 +201,11 @@ pub struct ProblemText {
     pub title: Cow<'static, str>,
     /// The `detail` member: what happened and how to recover.
     pub detail: Cow<'static, str>,
+    /// The `detail` used instead when the response has no strong
+    /// entity-tag to name (the target has none, or only a weak one, or one
+    /// JSON cannot name): `None` uses `detail`, whose `{etag}` then reads
+    /// `(none)` or the weak tag. See [`with_untagged_detail`](Self::with_untagged_detail).
+    pub untagged_detail: Option<Cow<'static, str>>,
 }
 
 impl ProblemText {
@@ -214,7 +221,44 @@ impl ProblemText {
             type_uri: type_uri.into(),
             title: title.into(),
             detail: detail.into(),
+            untagged_detail: None,
         }
+    }
+
+    /// Sets the `detail` for a response with no strong entity-tag to name,
+    /// so that a text whose `detail` advises `If-Match: {etag}` does not
+    /// advise `If-Match: (none)`, or a weak tag, which `If-Match` never
+    /// matches ([RFC 9110 §13.1.1](https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1)).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use ifmatch::{ETag, Failed, ProblemKind, ProblemText, ProblemTexts, Validators};
+    ///
+    /// let texts = ProblemTexts::default().set(
+    ///     ProblemKind::Changed,
+    ///     ProblemText::new(
+    ///         "https://example.com/problems/edited-elsewhere",
+    ///         "Edited elsewhere",
+    ///         "Someone saved this note first. Reload it and send If-Match: {etag}.",
+    ///     )
+    ///     .with_untagged_detail("Someone saved this note first. Reload it and try again."),
+    /// );
+    /// let detail = |res: http::Response<String>| -> Result<String, serde_json::Error> {
+    ///     let body: serde_json::Value = serde_json::from_str(res.body())?;
+    ///     Ok(body["detail"].as_str().unwrap_or_default().to_owned())
+    /// };
+    /// let tagged = texts.precondition_failed(Some(&ETag::from_version(9)), Failed::IfMatch);
+    /// assert_eq!(detail(tagged)?, "Someone saved this note first. Reload it and send If-Match: \"v9\".");
+    /// // A note known only by its modification time (If-Unmodified-Since failed).
+    /// let dated = Validators::modified_at(UNIX_EPOCH + Duration::from_secs(784_111_777));
+    /// let untagged = texts.precondition_failed(Some(&dated), Failed::IfUnmodifiedSince);
+    /// assert_eq!(detail(untagged)?, "Someone saved this note first. Reload it and try again.");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_untagged_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
+        self.untagged_detail = Some(detail.into());
+        self
     }
 }
 
@@ -285,14 +329,10 @@ pub struct ProblemTexts {
     unconfirmed: ProblemText,
     not_found: ProblemText,
     busy: ProblemText,
-    // Whether `Changed` / `Exists` / `Unmatchable` still have their default
-    // texts, which have a detail without `{etag}` ([`UNTAGGED_CHANGED`],
-    // [`UNTAGGED_EXISTS`], [`UNTAGGED_UNMATCHABLE`]) for a state without a
-    // strong entity-tag: the tagged one would advise `If-Match: (none)`, or
-    // an `If-Match` with a weak tag, which never matches.
+    // Whether `Changed` still has its default text, which has details of
+    // its own for a GET or HEAD ([`READ_CHANGED`], [`READ_UNTAGGED_CHANGED`]):
+    // a read changes nothing, so "this change was not applied" is wrong.
     default_changed: bool,
-    default_exists: bool,
-    default_unmatchable: bool,
 }
 
 impl Default for ProblemTexts {
@@ -307,6 +347,7 @@ impl Default for ProblemTexts {
                      version (ETag {etag}), reapply your change if it is still needed, and send \
                      it again with If-Match: {etag}.",
                 ),
+                untagged_detail: Some(Cow::Borrowed(UNTAGGED_CHANGED)),
             },
             unmatchable: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#field.if-match"),
@@ -320,6 +361,7 @@ impl Default for ProblemTexts {
                      responses may have added W/ to the ETag you were given); otherwise load it \
                      again and reapply your change.",
                 ),
+                untagged_detail: Some(Cow::Borrowed(UNTAGGED_UNMATCHABLE)),
             },
             gone: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1"),
@@ -330,6 +372,7 @@ impl Default for ProblemTexts {
                      may have deleted it on purpose; only if it must exist again, create it \
                      anew with a PUT that sends If-None-Match: * instead of If-Match.",
                 ),
+                untagged_detail: None,
             },
             exists: ProblemText {
                 type_uri: Cow::Borrowed(
@@ -342,6 +385,7 @@ impl Default for ProblemTexts {
                      changed. To change it, load the current version, reapply your change, and \
                      send it with If-Match: {etag}.",
                 ),
+                untagged_detail: Some(Cow::Borrowed(UNTAGGED_EXISTS)),
             },
             required: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc6585#section-3"),
@@ -354,6 +398,7 @@ impl Default for ProblemTexts {
                      enough). Only a PUT that creates an item which does not exist yet sends \
                      If-None-Match: * instead.",
                 ),
+                untagged_detail: None,
             },
             malformed: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.400"),
@@ -363,6 +408,7 @@ impl Default for ProblemTexts {
                      as the server gave it, including the double quotes (for example \
                      {field}: \"v42\"), separate several tags with commas, or send * alone.",
                 ),
+                untagged_detail: None,
             },
             unavailable: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.503"),
@@ -371,6 +417,7 @@ impl Default for ProblemTexts {
                     "The storage could not complete this request, so nothing was changed. Try \
                      again in a moment.",
                 ),
+                untagged_detail: None,
             },
             unconfirmed: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2"),
@@ -380,6 +427,7 @@ impl Default for ProblemTexts {
                      applied. Load the item to see whether it was, and its current ETag, before \
                      you send the change again.",
                 ),
+                untagged_detail: None,
             },
             not_found: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.404"),
@@ -388,6 +436,7 @@ impl Default for ProblemTexts {
                     "There is no item here: it does not exist, or it was deleted. Nothing was \
                      changed.",
                 ),
+                untagged_detail: None,
             },
             busy: ProblemText {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc5789#section-2.2"),
@@ -396,10 +445,9 @@ impl Default for ProblemTexts {
                     "Others changed this item each time your change was about to be saved, so \
                      it was not saved. Nothing was changed. Send your request again.",
                 ),
+                untagged_detail: None,
             },
             default_changed: true,
-            default_exists: true,
-            default_unmatchable: true,
         }
     }
 }
@@ -435,11 +483,8 @@ impl ProblemTexts {
     /// ```
     #[must_use]
     pub fn set(mut self, kind: ProblemKind, text: ProblemText) -> Self {
-        match kind {
-            ProblemKind::Changed => self.default_changed = false,
-            ProblemKind::Exists => self.default_exists = false,
-            ProblemKind::Unmatchable => self.default_unmatchable = false,
-            _ => {}
+        if kind == ProblemKind::Changed {
+            self.default_changed = false;
         }
         *self.slot(kind) = text;
         self
@@ -832,6 +877,7 @@ impl ProblemTexts {
         // (RFC 9110 §13.1.1: strong comparison).
         let named = etag.filter(|tag| nameable(tag));
         let advisable = named.is_some_and(ETag::is_strong);
+        let text = self.get(kind);
         let untagged = match kind {
             ProblemKind::Changed if read && self.default_changed => Some(if advisable {
                 READ_CHANGED
@@ -839,12 +885,8 @@ impl ProblemTexts {
                 READ_UNTAGGED_CHANGED
             }),
             _ if advisable => None,
-            ProblemKind::Changed if self.default_changed => Some(UNTAGGED_CHANGED),
-            ProblemKind::Exists if self.default_exists => Some(UNTAGGED_EXISTS),
-            ProblemKind::Unmatchable if self.default_unmatchable => Some(UNTAGGED_UNMATCHABLE),
-            _ => None,
+            _ => text.untagged_detail.as_deref(),
         };
-        let text = self.get(kind);
         let shown = etag.map_or_else(|| "(none)".to_owned(), ETag::to_string);
         // A service's own text with `{etag}` cannot show a tag JSON cannot
         // name either: its lossy reading would be another tag.
@@ -1294,11 +1336,7 @@ mod tests {
         // A service's own Unmatchable text is used whatever the tag.
         let custom = ProblemTexts::default().set(
             ProblemKind::Unmatchable,
-            ProblemText {
-                type_uri: "about:blank".into(),
-                title: "No".into(),
-                detail: "Ours.".into(),
-            },
+            ProblemText::new("about:blank", "No", "Ours."),
         );
         let res = custom.problem(
             ProblemKind::Unmatchable,
@@ -1312,11 +1350,7 @@ mod tests {
     fn a_custom_text_never_shows_a_tag_json_cannot_name() {
         let texts = ProblemTexts::default().set(
             ProblemKind::Changed,
-            ProblemText {
-                type_uri: "about:blank".into(),
-                title: "Changed".into(),
-                detail: "Send If-Match: {etag}.".into(),
-            },
+            ProblemText::new("about:blank", "Changed", "Send If-Match: {etag}."),
         );
         let latin1 = ETag::parse(b"\"caf\xe9\"").unwrap();
         let res = texts.precondition_failed(Some(&latin1), Failed::IfMatch);
@@ -1568,11 +1602,7 @@ mod tests {
         }
         let texts = ProblemTexts::default().set(
             ProblemKind::Malformed,
-            ProblemText {
-                type_uri: "about:blank".into(),
-                title: "Bad".into(),
-                detail: "{field} is bad {x} {".into(),
-            },
+            ProblemText::new("about:blank", "Bad", "{field} is bad {x} {"),
         );
         let body = json(&texts.malformed(&http::header::IF_MATCH));
         assert_eq!(body["detail"], "If-Match is bad {x} {");
@@ -1664,11 +1694,7 @@ mod tests {
             assert!(!res.headers().contains_key(ETAG));
         }
         // A replaced text is used with or without a tag.
-        let custom = ProblemText {
-            type_uri: "about:blank".into(),
-            title: "Changed".into(),
-            detail: "Reload (now {etag}).".into(),
-        };
+        let custom = ProblemText::new("about:blank", "Changed", "Reload (now {etag}).");
         let texts = texts.set(ProblemKind::Changed, custom);
         let res = texts.conflict(&Conflict::moved(&untagged));
         assert_eq!(json(&res)["detail"], "Reload (now (none)).");
@@ -1680,11 +1706,11 @@ mod tests {
         // text replaces both, as for `Changed` and `Unmatchable`.
         let texts = ProblemTexts::default().set(
             ProblemKind::Exists,
-            ProblemText {
-                type_uri: "urn:example:exists".into(),
-                title: "Exists".into(),
-                detail: "Already there (now {etag}).".into(),
-            },
+            ProblemText::new(
+                "urn:example:exists",
+                "Exists",
+                "Already there (now {etag}).",
+            ),
         );
         let untagged = Validators::modified_at(UNIX_EPOCH + Duration::from_secs(784_111_777));
         let weak = ETag::from_version(3).into_weak();
@@ -1708,6 +1734,58 @@ mod tests {
             assert_eq!(body["title"], "Exists");
             assert_eq!(body["detail"], detail);
         }
+    }
+
+    #[test]
+    fn a_text_s_untagged_detail_is_used_when_no_strong_tag_can_be_named() {
+        // The defaults keep theirs in the field, where a service can read
+        // them.
+        let defaults = ProblemTexts::default();
+        for kind in [
+            ProblemKind::Changed,
+            ProblemKind::Exists,
+            ProblemKind::Unmatchable,
+        ] {
+            assert!(defaults.get(kind).untagged_detail.is_some(), "{kind:?}");
+        }
+        let texts = defaults
+            .set(
+                ProblemKind::Exists,
+                ProblemText::new("urn:example:exists", "Exists", "It is at {etag}.")
+                    .with_untagged_detail("It exists."),
+            )
+            .set(
+                ProblemKind::Unmatchable,
+                ProblemText::new("urn:example:never", "Never", "Send If-Match: {etag}.")
+                    .with_untagged_detail("Reload it; it cannot be changed under If-Match."),
+            );
+        let strong = ETag::from_version(3);
+        let weak = strong.clone().into_weak();
+        let latin1 = ETag::parse(b"\"caf\xe9\"").unwrap();
+        let dated = Validators::modified_at(UNIX_EPOCH + Duration::from_secs(784_111_777));
+        let detail = |res: Response<String>| json(&res)["detail"].as_str().unwrap().to_owned();
+        let exists =
+            |v: &dyn Versioned| detail(texts.precondition_failed(Some(v), Failed::IfNoneMatch));
+        assert_eq!(exists(&strong), "It is at \"v3\".");
+        assert_eq!(exists(&weak), "It exists.");
+        assert_eq!(exists(&latin1), "It exists.");
+        assert_eq!(exists(&dated), "It exists.");
+        let never = |tag: Option<&ETag>| {
+            detail(texts.problem(
+                ProblemKind::Unmatchable,
+                StatusCode::PRECONDITION_FAILED,
+                tag,
+            ))
+        };
+        assert_eq!(never(Some(&strong)), "Send If-Match: \"v3\".");
+        assert_eq!(
+            never(Some(&weak)),
+            "Reload it; it cannot be changed under If-Match."
+        );
+        assert_eq!(
+            never(None),
+            "Reload it; it cannot be changed under If-Match."
+        );
     }
 
     #[test]
@@ -1736,11 +1814,7 @@ mod tests {
     fn texts_and_type_can_be_replaced() {
         let texts = ProblemTexts::default().set(
             ProblemKind::Changed,
-            ProblemText {
-                type_uri: "urn:example:stale".into(),
-                title: "Stale".into(),
-                detail: "Now at {etag}.".into(),
-            },
+            ProblemText::new("urn:example:stale", "Stale", "Now at {etag}."),
         );
         let body = json(&texts.precondition_failed(Some(&ETag::from_version(1)), Failed::IfMatch));
         assert_eq!(body["type"], "urn:example:stale");
