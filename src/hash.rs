@@ -249,7 +249,9 @@ impl ETagHasher {
         self
     }
 
-    /// The tag of everything fed so far.
+    /// The tag of everything fed, which ends the hasher. To read a tag and
+    /// go on feeding, finish a clone (it copies any pieces not hashed yet,
+    /// up to the window).
     #[must_use]
     pub fn finish(mut self) -> ETag {
         etag_from_hash(&self.sink.finalize())
