@@ -840,6 +840,32 @@ fn model(c: &Case) -> Observed {
     });
     let current = own.or(computed);
 
+    // The exact length of the body the layer passes on, when it is known:
+    // read to the end without trailers, or (disagreement 1) from the exact
+    // `size_hint` of a body the layer does not read to its end.
+    let exact = if read_to_end {
+        (exact_read && !has_trailers).then_some(len)
+    } else if read {
+        // Read until past the limit: what was read plus what the body says
+        // is left (`len` for an honest body).
+        let mut consumed = 0;
+        for frame in &c.frames {
+            consumed += frame.len();
+            if consumed > c.limit {
+                break;
+            }
+        }
+        match c.hint {
+            SizeHint::Honest => Some(len),
+            SizeHint::Exact(n) => Some(consumed + n as usize),
+            _ => None,
+        }
+    } else {
+        hint_exact
+    };
+    let no_content = [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED].contains(&c.status)
+        || c.status.is_informational();
+
     // --- The layer's evaluation: only for a 2xx (§13.2.1).
     let verdict = if c.status.is_success() {
         conditions.evaluate(current, modified)
@@ -889,6 +915,11 @@ fn model(c: &Case) -> Observed {
             if let Some(t) = computed {
                 h.insert(ETAG, HeaderValue::from_str(&c.tag(t)).expect("valid"));
             }
+            // §8.6: the 200's length, when the layer knows it; a 204 has
+            // none to state.
+            if let (false, Some(n)) = (no_content, exact) {
+                h.insert(CONTENT_LENGTH, HeaderValue::from(n));
+            }
             Observed {
                 seen,
                 asked,
@@ -931,29 +962,6 @@ fn model(c: &Case) -> Observed {
                 // (RFC 9112 §6.2). An error the layer met while reading is
                 // passed on: it reads only what it would tag, up to the
                 // limit.
-                let no_content = [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED]
-                    .contains(&c.status)
-                    || c.status.is_informational();
-                let exact = if read_to_end {
-                    (exact_read && !has_trailers).then_some(len)
-                } else if read {
-                    // Read until past the limit: what was read plus what
-                    // the body says is left (`len` for an honest body).
-                    let mut consumed = 0;
-                    for frame in &c.frames {
-                        consumed += frame.len();
-                        if consumed > c.limit {
-                            break;
-                        }
-                    }
-                    match c.hint {
-                        SizeHint::Honest => Some(len),
-                        SizeHint::Exact(n) => Some(consumed + n as usize),
-                        _ => None,
-                    }
-                } else {
-                    hint_exact
-                };
                 if !no_content && !transfer_encoding {
                     if exact_read && declared_field.is_some() {
                         h.insert(CONTENT_LENGTH, length);

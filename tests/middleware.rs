@@ -2645,15 +2645,20 @@ async fn a_response_with_an_etag_is_not_rehashed_but_still_answers_if_none_match
 async fn the_304_keeps_the_handlers_headers_except_content_metadata() {
     let bytes = content(200);
     let computed = ETag::from_content(&bytes).to_string();
+    // The layer read the body it hashed, so its 304 states the 200's length
+    // (RFC 9110 §8.6 allows that, and only that); it did not read a body
+    // whose tag the handler set, and of unknown size that length is not
+    // stated.
     let cases = [
-        ("with a computed tag", None, computed.clone()),
+        ("with a computed tag", None, computed.clone(), Some("200")),
         (
             "with the handler's tag",
             Some("\"v3\""),
             "\"v3\"".to_owned(),
+            None,
         ),
     ];
-    for (name, handler_tag, tag) in cases {
+    for (name, handler_tag, tag, length) in cases {
         let mut reply = Reply::ok(TestBody::chunked(&bytes, 64))
             .header(CACHE_CONTROL, "max-age=60")
             .header(CONTENT_LOCATION, "/things/1")
@@ -2677,7 +2682,7 @@ async fn the_304_keeps_the_handlers_headers_except_content_metadata() {
         let (res, _) =
             through_etag_layer(None, reply, get_request(&[(IF_NONE_MATCH, tag.as_str())])).await;
         assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{name}");
-        let want = header_map(&[
+        let mut want = header_map(&[
             (CACHE_CONTROL, "max-age=60"),
             (CONTENT_LOCATION, "/things/1"),
             (DATE, "Sun, 06 Nov 1994 08:49:37 GMT"),
@@ -2688,6 +2693,9 @@ async fn the_304_keeps_the_handlers_headers_except_content_metadata() {
             (HeaderName::from_static("x-request-id"), "42"),
             (ETAG, tag.as_str()),
         ]);
+        if let Some(length) = length {
+            want.insert(CONTENT_LENGTH, HeaderValue::from_static(length));
+        }
         assert_eq!(res.headers(), &want, "{name}");
         let read = read_all(res.into_body()).await;
         assert!(read.data.is_empty(), "{name}");
@@ -3268,6 +3276,26 @@ async fn axum_head_gets_the_same_etag_and_length_as_get_without_content() {
     assert_eq!(headers[ETAG], get_headers[ETAG]);
     assert_eq!(headers.get(CONTENT_LENGTH), get_headers.get(CONTENT_LENGTH));
     assert!(body.is_empty());
+
+    // A 304 states the 200's length too (RFC 9110 §8.6), not the
+    // `Content-Length: 0` axum would set from its empty body, which hyper
+    // sends on a 304 to a HEAD.
+    let tag = get_headers[ETAG].to_str().unwrap().to_owned();
+    for method in [Method::GET, Method::HEAD] {
+        let (status, headers, body) = call(
+            &app,
+            method.clone(),
+            "/about",
+            &[(IF_NONE_MATCH, &tag)],
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{method}");
+        assert_eq!(headers[ETAG], get_headers[ETAG], "{method}");
+        let length = headers.get(CONTENT_LENGTH);
+        assert_eq!(length, Some(&HeaderValue::from(get_body.len())), "{method}");
+        assert!(body.is_empty(), "{method}");
+    }
 }
 
 #[tokio::test]
@@ -4729,6 +4757,13 @@ async fn the_bodies_the_layers_make_state_their_size_and_end_exactly() {
                 .map(BodyExt::boxed_unsync),
             0,
         ),
+        (
+            "etag HEAD 304",
+            etag(&[(IF_NONE_MATCH, &hello)], Method::HEAD)
+                .await
+                .map(BodyExt::boxed_unsync),
+            0,
+        ),
     ];
     let mut all = Vec::new();
     for (name, res, len) in cases {
@@ -4788,14 +4823,16 @@ async fn the_bodies_the_layers_make_state_their_size_and_end_exactly() {
             Some(read.len() as u64),
             "{name}: size_hint not exact"
         );
-        if head {
-            // No content, and the GET's length unless there is none (304).
+        if status == StatusCode::NOT_MODIFIED {
+            // No content, and a length only if it is the 200's (RFC 9110
+            // §8.6): `ETagLayer` read that body ("hello"), while
+            // `PreconditionLayer` never saw one.
             assert!(read.is_empty(), "{name}");
-            assert_eq!(
-                declared.is_some(),
-                status != StatusCode::NOT_MODIFIED,
-                "{name}"
-            );
+            assert_eq!(declared, name.starts_with("etag").then_some(5), "{name}");
+        } else if head {
+            // No content, and the GET's length.
+            assert!(read.is_empty(), "{name}");
+            assert!(declared.is_some(), "{name}");
         } else {
             assert!(declared.is_none_or(|d| d == read.len() as u64), "{name}");
         }
@@ -5025,10 +5062,15 @@ async fn both_layers_serve_over_hyper_directly_with_the_right_framing() {
                 not_modified.starts_with("HTTP/1.1 304 Not Modified\r\n"),
                 "{path}: {not_modified}"
             );
-            assert!(
-                !not_modified.contains("content-length"),
+            // §8.6: the 200's length or none (hyper drops it from a 304 to
+            // a GET); a HEAD states it, as its 200 does.
+            let length = not_modified.contains("content-length: 11\r\n");
+            assert_eq!(
+                not_modified.contains("content-length"),
+                length,
                 "{path}: {not_modified}"
             );
+            assert!(length || method == "GET", "{path}: {not_modified}");
             assert!(not_modified.ends_with("\r\n\r\n"), "{path}: {not_modified}");
         }
     }

@@ -67,7 +67,9 @@ fn keep_extensions(mut replaced: Extensions, answer: &mut Extensions) {
 /// its status has no content (§8.6).
 ///
 /// The empty body states its size, 0, also on a 304, although axum turns
-/// that into `Content-Length: 0` there, which §8.6 does not allow. A body
+/// that into `Content-Length: 0` there, which §8.6 does not allow (the
+/// layer's 304 states the 200's length itself when it knows it, which
+/// axum keeps). A body
 /// of unknown size would be worse: tower-http's `CompressionLayer` outside
 /// the layer compresses such a body, and a 304 would then carry
 /// `Content-Encoding: gzip`, which a cache copies onto the response it
@@ -469,12 +471,21 @@ impl ETagRequest {
             .evaluate(&self.method, &self.conditions, Some(&current), now);
         match eval.outcome() {
             Outcome::NotModified => {
+                let had_content = has_content(parts.status);
                 parts.status = StatusCode::NOT_MODIFIED;
                 // The response's own Last-Modified stays as written, as
                 // it was compared: only the tag is set from `current`.
                 let tag = current.etag_ref().cloned();
                 let tag = tag.map_or_else(Validators::default, Validators::new);
                 into_not_modified_headers(&mut parts.headers, &tag);
+                // §8.6: a 304 may state the length the 200 would have had,
+                // and only that. Known, it is stated: axum otherwise sets
+                // `Content-Length: 0` from the empty body, which hyper sends
+                // on a 304 to a HEAD, and HTTP/2 on any 304. (Not for a
+                // 204's 304: it stands for no content, not for a 200's.)
+                if let Some(len) = body.size_hint().exact().filter(|_| had_content) {
+                    parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+                }
                 Response::from_parts(parts, ResponseBody::empty())
             }
             Outcome::PreconditionFailed(failed) => {
