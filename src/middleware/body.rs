@@ -16,8 +16,13 @@ pin_project! {
     /// followed by the rest of the inner body.
     ///
     /// An error of the inner body is passed on where it happened in the
-    /// stream, never swallowed. The [`ETagService`](super::ETagService)
-    /// example collects one.
+    /// stream. The [`ETagService`](super::ETagService) example collects
+    /// one. The only response that drops it is one the layer answers in
+    /// place of the inner response from its head alone (a 304 for
+    /// `If-None-Match: *` or `If-Modified-Since`, a 412 for an `If-Match`
+    /// that no tag of a failed body can meet): as for a service that
+    /// evaluates those conditions itself, the content is not sent, nor its
+    /// error.
     pub struct ResponseBody<B>
     where
         B: Body,

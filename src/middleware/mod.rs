@@ -350,7 +350,10 @@
 //! match across codings, but would make the tag useless for `If-Match` and
 //! `If-Range`, which compare strongly.) If `ETagLayer` sat *inside*
 //! compression, the compression layer would change the bytes under a
-//! strong tag that no longer describes them.
+//! strong tag that no longer describes them, and the layer's 304 to a
+//! client that accepts gzip would lack the 200's `Vary: accept-encoding`
+//! (`CompressionLayer` leaves an empty 304 alone), which a 304 must carry
+//! ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5)).
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -377,7 +380,10 @@
 //!   holds seldom matches (no 304, the whole body again). Serve such files
 //!   precompressed (`ServeDir::precompressed_gzip`: `CompressionLayer`
 //!   leaves a response with a `Content-Encoding` alone, and the layer
-//!   hashes the stored `.gz`), collect such bodies into one frame below
+//!   hashes the stored `.gz`; tower-http 0.6's `ServeDir` sends no
+//!   `Vary: accept-encoding` with them, 0.7's does, so with 0.6 add it
+//!   with `SetResponseHeaderLayer::appending` inside `ETagLayer`, where
+//!   the layer's 304 keeps it), collect such bodies into one frame below
 //!   `CompressionLayer`, or keep them out of compression or out of this
 //!   layer ([`ETagLayer::skip_when`]).
 //! - **A tag the handler sets is not rehashed.** Under
