@@ -592,7 +592,8 @@ impl Gate {
 
     /// The 412 for a conditional write that found the target moved on or
     /// gone: the same response a failed precondition gets (404 for a write
-    /// without a precondition that found the target gone, see
+    /// without a precondition that found the target gone, and 409 for one
+    /// that lost a race no condition decided, see
     /// [`ProblemTexts::conflict`]). Used in the [`check`](Self::check)
     /// example.
     #[must_use]

@@ -442,8 +442,8 @@ impl Default for ProblemTexts {
                 type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc5789#section-2.2"),
                 title: Cow::Borrowed("This item kept changing"),
                 detail: Cow::Borrowed(
-                    "Others changed this item each time your change was about to be saved, so \
-                     it was not saved. Nothing was changed. Send your request again.",
+                    "Others changed this item while your change was being saved, so it was \
+                     not saved. Nothing was changed. Send your request again.",
                 ),
                 untagged_detail: None,
             },
@@ -716,6 +716,13 @@ impl ProblemTexts {
     /// precondition that found the target gone ([`Conflict::refused`] under
     /// [`Expected::Any`](crate::Expected::Any)) gets 404
     /// ([`ProblemKind::NotFound`]) instead: it had no condition to fail.
+    /// One under no condition or `If-Match: *`
+    /// ([`Expected::Exists`](crate::Expected::Exists)) that was refused
+    /// while the target exists gets the 409 of [`busy`](Self::busy): no
+    /// condition failed, the write lost a race to another (RFC 9110
+    /// §15.5.13: a 412 says "one or more conditions given in the request
+    /// header fields evaluated to false"), and the same request may be
+    /// sent again.
     ///
     /// ```
     /// use http::{header, StatusCode};
@@ -734,11 +741,18 @@ impl ProblemTexts {
     /// // Gone under no condition (opt-in mode): 404.
     /// let gone = Conflict::refused(&Expected::Any, None::<&ETag>);
     /// assert_eq!(texts.conflict(&gone).status(), StatusCode::NOT_FOUND);
+    /// // Refused under no condition while the target exists: a lost race, 409.
+    /// let raced = Conflict::refused(&Expected::Any, Some(&ETag::from_version(3)));
+    /// assert_eq!(texts.conflict(&raced).status(), StatusCode::CONFLICT);
     /// ```
     #[must_use]
     pub fn conflict(&self, conflict: &Conflict) -> Response<String> {
         if conflict.is_gone() && conflict.unconditional() {
             return self.problem(ProblemKind::NotFound, StatusCode::NOT_FOUND, None);
+        }
+        // No condition failed: the write lost a race (`Conflict::refused`).
+        if conflict.lost_race() {
+            return self.busy();
         }
         // A refused create says the target existed even when it was gone
         // again by the time the store read it (`Conflict::refused`).
@@ -814,7 +828,8 @@ impl ProblemTexts {
 
     /// 409 Conflict, for a change that named no version and lost the race
     /// to other writes every time
-    /// ([`ModifyError::Busy`](crate::ModifyError::Busy)). It carries no
+    /// ([`ModifyError::Busy`](crate::ModifyError::Busy)), or a write that
+    /// lost one no condition decided (see [`conflict`](Self::conflict)). It carries no
     /// `ETag`: the client is to send the same request again, not one
     /// conditioned on a version.
     #[must_use]
@@ -1455,6 +1470,16 @@ mod tests {
             json(&res)["title"],
             texts.get(ProblemKind::Exists).title.as_ref()
         );
+        // Refused under no condition or `If-Match: *` while the target
+        // exists: no condition was false (a 412 would say one was), the
+        // write lost a race. 409, send it again; no tag to condition on.
+        for expected in [Expected::Any, Expected::Exists] {
+            let res = texts.conflict(&Conflict::refused(&expected, Some(&current)));
+            assert_eq!(res.status(), StatusCode::CONFLICT, "{expected:?}");
+            let kind = res.extensions().get::<ProblemKind>().copied();
+            assert_eq!(kind, Some(ProblemKind::Busy), "{expected:?}");
+            assert!(!res.headers().contains_key(ETAG), "{expected:?}");
+        }
         // A create refused by a target that was deleted again before the
         // store read it: it existed, which is what the 412 says, not
         // "gone, create it with If-None-Match: *" (what the request did).

@@ -433,6 +433,15 @@ impl<E> WriteError<E> {
 /// state; it only chooses the 412's text and tag, never whether to write.
 /// If the read itself fails, the write still did not happen:
 /// [`WriteError::NotWritten`], not [`WriteError::Store`].
+///
+/// Under `Exists` and `Any` that read can find a row: the statement waited
+/// for a row lock, and the transaction holding it deleted the row and
+/// inserted the id again. PostgreSQL's READ COMMITTED re-checks only the
+/// row the statement waited for, so it matched nothing, though the id was
+/// never absent. No condition failed; send the statement again (nothing
+/// was written), a few times. A refusal still left is answered 409, "send
+/// it again", by [`ProblemTexts::conflict`](crate::ProblemTexts::conflict),
+/// not 412. The examples' store does both.
 /// Read it over the connection the statement used: a second connection
 /// from a pool, taken while the first is held, deadlocks the pool once as
 /// many writes are refused at once as it has connections.

@@ -231,6 +231,10 @@ pub struct Conflict {
     // The write had no precondition (`Expected::Any`): only a target that
     // is gone refuses it, and that is a 404, not a failed condition.
     unconditional: bool,
+    // The write admitted any state of an existing target (`Expected::Any`
+    // or `Exists`). Refused while one exists, it lost a race that no
+    // condition decided (see `lost_race`).
+    any_state: bool,
 }
 
 impl Conflict {
@@ -241,6 +245,7 @@ impl Conflict {
             current: Some(Validators::of(current)),
             exists: false,
             unconditional: false,
+            any_state: false,
         }
     }
 
@@ -259,6 +264,7 @@ impl Conflict {
             current: None,
             exists: false,
             unconditional: false,
+            any_state: false,
         }
     }
 
@@ -287,7 +293,12 @@ impl Conflict {
     /// writing, see [`Expected::Absent`].) A write under [`Expected::Any`]
     /// (no precondition, in opt-in mode) that found no target, a DELETE
     /// that lost a race to another, is answered 404 rather than 412: there
-    /// was no condition to fail.
+    /// was no condition to fail. Such a write (or one under
+    /// [`Expected::Exists`]) refused while the target exists lost a race
+    /// that no condition decided (a SQL statement that waited for a row
+    /// another transaction deleted and re-created), and is answered 409,
+    /// "send it again", as [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
+    /// says.
     ///
     /// ```
     /// use ifmatch::{Conflict, ETag, Expected};
@@ -305,6 +316,7 @@ impl Conflict {
         let mut conflict = Self::from_current(current);
         conflict.exists = *expected == Expected::Absent;
         conflict.unconditional = *expected == Expected::Any;
+        conflict.any_state = matches!(expected, Expected::Any | Expected::Exists);
         conflict
     }
 
@@ -318,7 +330,19 @@ impl Conflict {
             current: None,
             exists: false,
             unconditional: true,
+            any_state: false,
         }
+    }
+
+    /// Whether a write that admitted any existing state ([`Expected::Any`]
+    /// or [`Expected::Exists`]) was refused while the target exists. No
+    /// condition can have failed (the request sent none, or `If-Match: *`,
+    /// which the target meets): an atomic store refuses such a write only
+    /// if it lost a race, such as a SQL statement that waited for a row
+    /// another transaction deleted and re-created. Nothing was written, and
+    /// the same request may be sent again: 409, not 412.
+    pub(crate) fn lost_race(&self) -> bool {
+        self.any_state && self.current.is_some()
     }
 
     /// Whether a missing target is answered 404: the refused write had no
