@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LAST_MODIFIED, LOCATION};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
@@ -1297,23 +1297,10 @@ async fn an_upsert_that_waited_for_another_writer_is_dated_and_versioned_after_i
         tokio::spawn(async move { request.send().await })
     };
     // The upsert has started, and waits for the row.
-    let mut waiting = false;
-    for _ in 0..1_000 {
-        let blocked: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
-                &[&writer_pid],
-            )
-            .await
-            .expect("blocked sessions")
-            .get(0);
-        if blocked > 0 {
-            waiting = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(waiting, "the upsert never waited for the locked row");
+    assert!(
+        blocked_by(&watcher, writer_pid).await,
+        "the upsert never waited for the locked row"
+    );
     writer
         .batch_execute("SELECT pg_sleep(1.1)")
         .await
@@ -1372,6 +1359,108 @@ async fn an_upsert_that_waited_for_another_writer_is_dated_and_versioned_after_i
         (item["name"].as_str(), last_modified),
         (Some("upsert"), header)
     );
+}
+
+/// Whether a session comes to wait for a lock that the session `pid`
+/// holds, polled for up to ten seconds.
+async fn blocked_by(watcher: &tokio_postgres::Client, pid: i32) -> bool {
+    for _ in 0..1_000 {
+        let blocked: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                &[&pid],
+            )
+            .await
+            .expect("blocked sessions")
+            .get(0);
+        if blocked > 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// A write that admits any state of an existing item (no precondition, in
+/// opt-in mode, or `If-Match: *`) waits for the item's row, which another
+/// transaction deletes and inserts again under the same id. The id was
+/// never absent, but PostgreSQL's READ COMMITTED re-checks only the row
+/// the statement waited for, so the statement matches nothing. The store
+/// sends it again and it applies to the row that is there. It used to
+/// answer 412 "changed since you loaded it" to requests that sent no
+/// condition, or one that held (RFC 9110 §15.5.13: a 412 means a
+/// condition "evaluated to false").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_waited_for_a_re_created_row_applies_to_it_not_412() {
+    let Some(db) = database_url("a_write_that_waited_for_a_re_created_row_applies_to_it_not_412")
+    else {
+        return;
+    };
+    let instance = Instance::start_with("axum_items", &db, &["--opt-in"]);
+    let http = client();
+    let base = &instance.base;
+    let watcher = admin(&db).await;
+    let writer = admin(&db).await;
+    let writer_pid = backend_pid(&writer).await;
+    let cases = [
+        ("DELETE, no precondition", Method::DELETE, None),
+        ("DELETE, If-Match: *", Method::DELETE, Some("*")),
+        ("PUT, If-Match: *", Method::PUT, Some("*")),
+    ];
+    for (what, method, if_match) in cases {
+        let path = create(&http, base, &json!({ "name": "original" })).await;
+        let url = format!("{base}{path}");
+        let id = path.trim_start_matches("/items/").to_owned();
+        writer.batch_execute("BEGIN").await.expect("BEGIN");
+        writer
+            .query(
+                "SELECT 1 FROM ifmatch_items WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await
+            .expect("lock the row");
+        let write = {
+            let mut request = http.request(method.clone(), &url);
+            if let Some(if_match) = if_match {
+                request = request.header(IF_MATCH, if_match);
+            }
+            if method == Method::PUT {
+                request = request.json(&json!({ "id": id, "name": "written" }));
+            }
+            tokio::spawn(async move { request.send().await })
+        };
+        assert!(
+            blocked_by(&watcher, writer_pid).await,
+            "{what}: the write never waited for the locked row"
+        );
+        writer
+            .execute("DELETE FROM ifmatch_items WHERE id = $1", &[&id])
+            .await
+            .expect("delete");
+        writer
+            .execute(
+                "INSERT INTO ifmatch_items (id, body, version, modified_at) \
+                 VALUES ($1, $2, nextval('ifmatch_items_version'), clock_timestamp())",
+                &[&id, &json!({ "id": id, "name": "re-created" })],
+            )
+            .await
+            .expect("re-create");
+        writer.batch_execute("COMMIT").await.expect("COMMIT");
+
+        let res = write.await.expect("the write").expect(what);
+        let (status, _, _, item) = get(&http, &url).await.expect("GET");
+        if method == Method::DELETE {
+            assert_eq!(res.status(), StatusCode::NO_CONTENT, "{what}");
+            assert_eq!(
+                status,
+                StatusCode::NOT_FOUND,
+                "{what}: the re-created item stays"
+            );
+        } else {
+            assert_eq!(res.status(), StatusCode::OK, "{what}");
+            assert_eq!(item["name"], "written", "{what}");
+        }
+    }
 }
 
 async fn backend_pid(client: &tokio_postgres::Client) -> i32 {

@@ -394,6 +394,44 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Sends `write` (one statement under `expected`, `None` when it matched
+    /// no row) and reports its refusal as the contract asks. A refusal that
+    /// no condition decided (`lost_race`) is sent again, up to
+    /// `RACE_RETRIES` times: under `Exists` (`If-Match: *`) or `Any` (no
+    /// precondition) any row may be written, yet one is there now. Under
+    /// READ COMMITTED a statement that waited for a row lock re-checks only
+    /// the row it waited for: if another transaction deleted that row and
+    /// inserted the id again, the statement matches nothing, though the id
+    /// was never absent. Nothing was written, so sending it again is safe;
+    /// a refusal left after that is answered 409 by the core ("send it
+    /// again"), never a 412 for a condition the request did not send.
+    async fn until_written<T, Fut>(
+        client: &deadpool_postgres::Client,
+        id: &str,
+        expected: &Expected,
+        write: impl Fn() -> Fut,
+    ) -> Result<T, WriteError<StoreError>>
+    where
+        Fut: Future<Output = Result<Option<T>, StoreError>>,
+    {
+        let mut raced = 0;
+        loop {
+            match write().await {
+                Ok(Some(written)) => return Ok(written),
+                Ok(None) => {
+                    let refusal = Self::conflict(client, id, expected).await;
+                    let lost_race = matches!(expected, Expected::Exists | Expected::Any)
+                        && matches!(&refusal, Err(WriteError::Conflict(c)) if !c.is_gone());
+                    if !lost_race || raced == RACE_RETRIES {
+                        return refusal;
+                    }
+                    raced += 1;
+                }
+                Err(e) => return Err(write_failed(e)),
+            }
+        }
+    }
+
     /// The conflict for a write under `expected` that matched no row: what
     /// is there now, read over the connection the write used. A second
     /// connection from the pool would deadlock it: with as many refused
@@ -415,6 +453,10 @@ impl PgStore {
         }
     }
 }
+
+/// How many times a write that lost a race no condition decided is sent
+/// again (`PgStore::until_written`).
+const RACE_RETRIES: u32 = 2;
 
 /// A failed write as the contract reports it: one that may have landed
 /// (a timeout, a connection lost after the statement was sent) as
@@ -449,72 +491,70 @@ impl ConditionalStore<str> for PgStore {
         expected: &Expected,
         item: Item,
     ) -> Result<Written<Item>, WriteError<StoreError>> {
-        let body = Value::Object(item);
-        let client = self.client().await.map_err(WriteError::NotWritten)?;
-        let write = timed(async {
-            let set = "body = $2, version = nextval('ifmatch_items_version'), \
+        let body = &Value::Object(item);
+        let client = &self.client().await.map_err(WriteError::NotWritten)?;
+        let write = move || {
+            timed(async move {
+                let set = "body = $2, version = nextval('ifmatch_items_version'), \
                        modified_at = clock_timestamp()";
-            let insert = "INSERT INTO ifmatch_items (id, body, version, modified_at) \
+                let insert = "INSERT INTO ifmatch_items (id, body, version, modified_at) \
                           VALUES ($1, $2, nextval('ifmatch_items_version'), clock_timestamp())";
-            let row = match expected {
-                Expected::Absent => {
-                    let sql = format!("{insert} ON CONFLICT (id) DO NOTHING {RETURNING}");
-                    client.query_opt(&sql, &[&id, &body]).await
-                }
-                Expected::ETag(tag) => match version_of(tag) {
-                    Some(version) => {
-                        let sql = format!(
-                            "UPDATE ifmatch_items SET {set} WHERE id = $1 AND version = $3 {RETURNING}"
-                        );
-                        client.query_opt(&sql, &[&id, &body, &version]).await
+                let row = match expected {
+                    Expected::Absent => {
+                        let sql = format!("{insert} ON CONFLICT (id) DO NOTHING {RETURNING}");
+                        client.query_opt(&sql, &[&id, &body]).await
                     }
-                    // Not a tag of this store: it cannot be current.
-                    None => Ok(None),
-                },
-                Expected::Exists => {
-                    let sql = format!("UPDATE ifmatch_items SET {set} WHERE id = $1 {RETURNING}");
-                    client.query_opt(&sql, &[&id, &body]).await
-                }
-                // An upsert. `xmax = 0` holds for the row version the INSERT
-                // made; the version ON CONFLICT DO UPDATE writes carries the
-                // updating transaction in xmax (it locked the row). So the
-                // statement that wrote also says whether it created.
-                Expected::Any => {
-                    // The version and `modified_at` are drawn again once
-                    // the row is locked: `EXCLUDED`'s were taken before the
-                    // statement waited for a concurrent writer, and would
-                    // number and date this newer state before that
-                    // writer's.
-                    let sql = format!(
-                        "{insert} ON CONFLICT (id) DO UPDATE SET {set} \
+                    Expected::ETag(tag) => match version_of(tag) {
+                        Some(version) => {
+                            let sql = format!(
+                                "UPDATE ifmatch_items SET {set} WHERE id = $1 AND version = $3 {RETURNING}"
+                            );
+                            client.query_opt(&sql, &[&id, &body, &version]).await
+                        }
+                        // Not a tag of this store: it cannot be current.
+                        None => Ok(None),
+                    },
+                    Expected::Exists => {
+                        let sql =
+                            format!("UPDATE ifmatch_items SET {set} WHERE id = $1 {RETURNING}");
+                        client.query_opt(&sql, &[&id, &body]).await
+                    }
+                    // An upsert. `xmax = 0` holds for the row version the INSERT
+                    // made; the version ON CONFLICT DO UPDATE writes carries the
+                    // updating transaction in xmax (it locked the row). So the
+                    // statement that wrote also says whether it created.
+                    Expected::Any => {
+                        // The version and `modified_at` are drawn again once
+                        // the row is locked: `EXCLUDED`'s were taken before the
+                        // statement waited for a concurrent writer, and would
+                        // number and date this newer state before that
+                        // writer's.
+                        let sql = format!(
+                            "{insert} ON CONFLICT (id) DO UPDATE SET {set} \
                          {RETURNING}, (xmax = 0) AS created"
-                    );
-                    client.query_opt(&sql, &[&id, &body]).await
-                }
-                // A state this store does not know how to hold: refuse.
-                _ => Ok(None),
-            };
-            let Some(row) = row.map_err(query_failed)? else {
-                return Ok(None);
-            };
-            // From here the write has committed: an unreadable answer
-            // leaves the client not knowing what it changed.
-            let created = match expected {
-                Expected::Absent => true,
-                Expected::Any => row
-                    .try_get("created")
-                    .map_err(|e| db_error(e).outcome_unknown())?,
-                _ => false,
-            };
-            let stored = stored(&row).map_err(StoreError::outcome_unknown)?;
-            Ok(Some(Written::new(stored, created)))
-        })
-        .await;
-        match write {
-            Ok(Some(written)) => Ok(written),
-            Ok(None) => Self::conflict(&client, id, expected).await,
-            Err(e) => Err(write_failed(e)),
-        }
+                        );
+                        client.query_opt(&sql, &[&id, &body]).await
+                    }
+                    // A state this store does not know how to hold: refuse.
+                    _ => Ok(None),
+                };
+                let Some(row) = row.map_err(query_failed)? else {
+                    return Ok(None);
+                };
+                // From here the write has committed: an unreadable answer
+                // leaves the client not knowing what it changed.
+                let created = match expected {
+                    Expected::Absent => true,
+                    Expected::Any => row
+                        .try_get("created")
+                        .map_err(|e| db_error(e).outcome_unknown())?,
+                    _ => false,
+                };
+                let stored = stored(&row).map_err(StoreError::outcome_unknown)?;
+                Ok(Some(Written::new(stored, created)))
+            })
+        };
+        Self::until_written(client, id, expected, write).await
     }
 
     /// Deletes `id` if the row is in the `expected` state, in one
@@ -524,37 +564,34 @@ impl ConditionalStore<str> for PgStore {
         id: &str,
         expected: &Expected,
     ) -> Result<Stored<Item>, WriteError<StoreError>> {
-        let client = self.client().await.map_err(WriteError::NotWritten)?;
-        let delete = timed(async {
-            let row = match expected {
-                Expected::ETag(tag) => match version_of(tag) {
-                    Some(version) => {
-                        let sql = format!(
-                            "DELETE FROM ifmatch_items WHERE id = $1 AND version = $2 {RETURNING}"
-                        );
-                        client.query_opt(&sql, &[&id, &version]).await
+        let client = &self.client().await.map_err(WriteError::NotWritten)?;
+        let delete = move || {
+            timed(async move {
+                let row = match expected {
+                    Expected::ETag(tag) => match version_of(tag) {
+                        Some(version) => {
+                            let sql = format!(
+                                "DELETE FROM ifmatch_items WHERE id = $1 AND version = $2 {RETURNING}"
+                            );
+                            client.query_opt(&sql, &[&id, &version]).await
+                        }
+                        None => Ok(None),
+                    },
+                    Expected::Exists | Expected::Any => {
+                        let sql = format!("DELETE FROM ifmatch_items WHERE id = $1 {RETURNING}");
+                        client.query_opt(&sql, &[&id]).await
                     }
-                    None => Ok(None),
-                },
-                Expected::Exists | Expected::Any => {
-                    let sql = format!("DELETE FROM ifmatch_items WHERE id = $1 {RETURNING}");
-                    client.query_opt(&sql, &[&id]).await
-                }
-                // Absent (or unknown): there is nothing it may delete.
-                _ => Ok(None),
-            };
-            let row = row.map_err(query_failed)?;
-            // The delete has committed if a row came back.
-            row.as_ref()
-                .map(stored)
-                .transpose()
-                .map_err(StoreError::outcome_unknown)
-        })
-        .await;
-        match delete {
-            Ok(Some(stored)) => Ok(stored),
-            Ok(None) => Self::conflict(&client, id, expected).await,
-            Err(e) => Err(write_failed(e)),
-        }
+                    // Absent (or unknown): there is nothing it may delete.
+                    _ => Ok(None),
+                };
+                let row = row.map_err(query_failed)?;
+                // The delete has committed if a row came back.
+                row.as_ref()
+                    .map(stored)
+                    .transpose()
+                    .map_err(StoreError::outcome_unknown)
+            })
+        };
+        Self::until_written(client, id, expected, delete).await
     }
 }
