@@ -701,15 +701,8 @@ async fn a_write_stuck_behind_a_lock_is_aborted_not_applied_later() {
         .await
         .expect("connect");
     tokio::spawn(connection);
-    locker.batch_execute("BEGIN").await.expect("BEGIN");
     let id = path.trim_start_matches("/items/");
-    locker
-        .query(
-            "SELECT 1 FROM ifmatch_items WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .expect("lock the row");
+    lock_row(&locker, id).await;
     let res = http
         .put(&url)
         .header(IF_MATCH, &etag)
@@ -1282,14 +1275,7 @@ async fn an_upsert_that_waited_for_another_writer_is_dated_and_versioned_after_i
     let watcher = admin(&db).await;
     let writer = admin(&db).await;
     let writer_pid = backend_pid(&writer).await;
-    writer.batch_execute("BEGIN").await.expect("BEGIN");
-    writer
-        .query(
-            "SELECT 1 FROM ifmatch_items WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .expect("lock the row");
+    lock_row(&writer, &id).await;
     let upsert = {
         // Sent as the service stores it (with the id), so that its answer
         // carries the validators (RFC 9110 §9.3.4).
@@ -1361,6 +1347,19 @@ async fn an_upsert_that_waited_for_another_writer_is_dated_and_versioned_after_i
     );
 }
 
+/// Begins a transaction on `session` that holds item `id`'s row locked, as
+/// another instance's slow write would.
+async fn lock_row(session: &tokio_postgres::Client, id: &str) {
+    session.batch_execute("BEGIN").await.expect("BEGIN");
+    session
+        .query(
+            "SELECT 1 FROM ifmatch_items WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .expect("lock the row");
+}
+
 /// Whether a session comes to wait for a lock that the session `pid`
 /// holds, polled for up to ten seconds.
 async fn blocked_by(watcher: &tokio_postgres::Client, pid: i32) -> bool {
@@ -1411,14 +1410,7 @@ async fn a_write_that_waited_for_a_re_created_row_applies_to_it_not_412() {
         let path = create(&http, base, &json!({ "name": "original" })).await;
         let url = format!("{base}{path}");
         let id = path.trim_start_matches("/items/").to_owned();
-        writer.batch_execute("BEGIN").await.expect("BEGIN");
-        writer
-            .query(
-                "SELECT 1 FROM ifmatch_items WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .await
-            .expect("lock the row");
+        lock_row(&writer, &id).await;
         let write = {
             let mut request = http.request(method.clone(), &url);
             if let Some(if_match) = if_match {
