@@ -915,9 +915,26 @@ fn model(c: &Case) -> Observed {
             if let Some(t) = computed {
                 h.insert(ETAG, HeaderValue::from_str(&c.tag(t)).expect("valid"));
             }
-            // §8.6: the 200's length, when the layer knows it; a 204 has
-            // none to state.
-            if let (false, Some(n)) = (no_content, exact) {
+            // §8.6: the 200's length, when the layer knows it: read to the
+            // end (trailers or not), or else for a 200 or a 206 of the
+            // whole, the field (as restated) and the body's exact size, not
+            // when they disagree.
+            let field = if exact_read && declared_field.is_some() {
+                Some(len)
+            } else {
+                declared
+            };
+            let stated = if tagged {
+                Some(len)
+            } else if c.status == StatusCode::OK || whole_206 {
+                match (field, exact) {
+                    (Some(d), Some(e)) if d != e => None,
+                    (d, e) => d.or(e),
+                }
+            } else {
+                None
+            };
+            if let Some(n) = stated {
                 h.insert(CONTENT_LENGTH, HeaderValue::from(n));
             }
             Observed {

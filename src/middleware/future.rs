@@ -434,17 +434,20 @@ impl ETagRequest {
             return self.respond(parts, body);
         }
         let etag = parts.headers.get(ETAG).and_then(|v| ETag::try_from(v).ok());
-        self.conclude(parts, etag, body)
+        let length = content_length(&parts, &body);
+        self.conclude(parts, etag, body, length)
     }
 
     /// Evaluates the request's conditions against the response's validators
     /// (`etag`, and its Last-Modified) and turns the response into a 304 or
-    /// 412 when they say so.
+    /// 412 when they say so. `length` is that of the representation's
+    /// content, when it is known, for a 304 to state.
     fn conclude<B: Body<Data = Bytes>>(
         &self,
         mut parts: response::Parts,
         etag: Option<ETag>,
         body: ResponseBody<B>,
+        length: Option<u64>,
     ) -> Response<ResponseBody<B>> {
         if self.conditions.is_empty() {
             return self.respond(parts, body);
@@ -471,7 +474,6 @@ impl ETagRequest {
             .evaluate(&self.method, &self.conditions, Some(&current), now);
         match eval.outcome() {
             Outcome::NotModified => {
-                let had_content = has_content(parts.status);
                 parts.status = StatusCode::NOT_MODIFIED;
                 // The response's own Last-Modified stays as written, as
                 // it was compared: only the tag is set from `current`.
@@ -479,11 +481,11 @@ impl ETagRequest {
                 let tag = tag.map_or_else(Validators::default, Validators::new);
                 into_not_modified_headers(&mut parts.headers, &tag);
                 // §8.6: a 304 may state the length the 200 would have had,
-                // and only that. Known, it is stated: axum otherwise sets
-                // `Content-Length: 0` from the empty body, which hyper sends
-                // on a 304 to a HEAD, and HTTP/2 on any 304. (Not for a
-                // 204's 304: it stands for no content, not for a 200's.)
-                if let Some(len) = body.size_hint().exact().filter(|_| had_content) {
+                // and only that (and a HEAD's the GET's, §9.3.2). Known, it
+                // is stated: axum otherwise sets `Content-Length: 0` from
+                // the empty body, which hyper sends on a 304 to a HEAD, and
+                // HTTP/2 on any 304.
+                if let Some(len) = length {
                     parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
                 }
                 Response::from_parts(parts, ResponseBody::empty())
@@ -551,13 +553,10 @@ where
                     // conditions are still evaluated against it.
                     if let Some(value) = parts.headers.get(ETAG) {
                         this.state.set(ETagState::Done);
-                        let res = match ETag::try_from(value) {
-                            Ok(tag) => {
-                                request.conclude(parts, Some(tag), ResponseBody::inner(body))
-                            }
-                            // Not a tag: evaluated as a 200 without one.
-                            Err(_) => request.conclude(parts, None, ResponseBody::inner(body)),
-                        };
+                        let tag = ETag::try_from(value).ok();
+                        // Not a tag: evaluated as a 200 without one.
+                        let length = content_length(&parts, &body);
+                        let res = request.conclude(parts, tag, ResponseBody::inner(body), length);
                         return Poll::Ready(Ok(res));
                     }
                     // An event stream does not end: buffering it would
@@ -603,6 +602,23 @@ where
                 ETagProj::Done => panic!("ETagFuture polled after completion"),
             }
         }
+    }
+}
+
+/// The length of the content of a response the layer did not read to its
+/// end, for its 304: only for a 200 or a 206 of the whole (a part's length
+/// is not the 200's), from its Content-Length and its body's exact size,
+/// and not when the two disagree.
+fn content_length<B: Body>(parts: &response::Parts, body: &B) -> Option<u64> {
+    let whole = parts.status == StatusCode::OK
+        || (parts.status == StatusCode::PARTIAL_CONTENT
+            && whole_range_length(&parts.headers).is_some());
+    if !whole {
+        return None;
+    }
+    match (declared_length(&parts.headers), body.size_hint().exact()) {
+        (Some(declared), Some(exact)) if declared != exact => None,
+        (declared, exact) => declared.or(exact),
     }
 }
 
@@ -827,7 +843,8 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
             return request.pass_untagged(parts, body);
         };
         parts.headers.insert(ETAG, etag.to_header_value());
-        request.conclude(parts, Some(etag), body)
+        // Read to its end: `len` is the content's length, trailers or not.
+        request.conclude(parts, Some(etag), body, Some(len))
     }
 
     /// Keeps a data frame (within the limit): the first one, and any of
