@@ -123,7 +123,10 @@ pub enum ProblemKind {
     /// opt-in mode) lost the race to other writes every time it was
     /// applied, so nothing was written: [RFC 5789 §2.2](https://www.rfc-editor.org/rfc/rfc5789#section-2.2)'s answer to a
     /// concurrent modification the client set no precondition against
-    /// ([`ModifyError::Busy`](crate::ModifyError::Busy)).
+    /// ([`ModifyError::Busy`](crate::ModifyError::Busy)), or a store
+    /// refused such a write once while the target exists, having lost a
+    /// race no condition decided ([`ProblemTexts::conflict`]). The client
+    /// sends the same request again.
     Busy,
 }
 
@@ -205,6 +208,9 @@ pub struct ProblemText {
     /// entity-tag to name (the target has none, or only a weak one, or one
     /// JSON cannot name): `None` uses `detail`, whose `{etag}` then reads
     /// `(none)` or the weak tag. See [`with_untagged_detail`](Self::with_untagged_detail).
+    /// The default texts of `Changed`, `Exists` and `Unmatchable` have one:
+    /// a text made from a clone of them with a new `detail` (a
+    /// translation) keeps it, so replace or clear it too.
     pub untagged_detail: Option<Cow<'static, str>>,
 }
 
@@ -716,13 +722,14 @@ impl ProblemTexts {
     /// precondition that found the target gone ([`Conflict::refused`] under
     /// [`Expected::Any`](crate::Expected::Any)) gets 404
     /// ([`ProblemKind::NotFound`]) instead: it had no condition to fail.
-    /// One under no condition or `If-Match: *`
-    /// ([`Expected::Exists`](crate::Expected::Exists)) that was refused
-    /// while the target exists gets the 409 of [`busy`](Self::busy): no
-    /// condition failed, the write lost a race to another (RFC 9110
-    /// §15.5.13: a 412 says "one or more conditions given in the request
-    /// header fields evaluated to false"), and the same request may be
-    /// sent again.
+    /// One under [`Expected::Any`](crate::Expected::Any) or
+    /// [`Expected::Exists`](crate::Expected::Exists) (no precondition,
+    /// `If-Match: *`, or conditions the gate evaluated against a target
+    /// without a strong tag) that was refused while the target exists gets
+    /// the 409 of [`busy`](Self::busy): the store's condition held, and the
+    /// write lost a race to another (RFC 9110 §15.5.13: a 412 says "one or
+    /// more conditions given in the request header fields evaluated to
+    /// false"). The same request may be sent again, to be evaluated anew.
     ///
     /// ```
     /// use http::{header, StatusCode};

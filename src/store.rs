@@ -430,21 +430,24 @@ impl<E> WriteError<E> {
 /// report [`Conflict::refused`]`(expected, what was read)` (gone if there
 /// is none, except for `Absent`: a refused create says the target
 /// exists). That read comes after the refusal, so it may see a later
-/// state; it only chooses the 412's text and tag, never whether to write.
+/// state; it chooses the answer's text and tag, and never makes a write
+/// under `ETag` or `Absent` happen after all.
 /// If the read itself fails, the write still did not happen:
 /// [`WriteError::NotWritten`], not [`WriteError::Store`].
+/// Read it over the connection the statement used: a second connection
+/// from a pool, taken while the first is held, deadlocks the pool once as
+/// many writes are refused at once as it has connections.
 ///
 /// Under `Exists` and `Any` that read can find a row: the statement waited
 /// for a row lock, and the transaction holding it deleted the row and
 /// inserted the id again. PostgreSQL's READ COMMITTED re-checks only the
 /// row the statement waited for, so it matched nothing, though the id was
-/// never absent. No condition failed; send the statement again (nothing
-/// was written), a few times. A refusal still left is answered 409, "send
-/// it again", by [`ProblemTexts::conflict`](crate::ProblemTexts::conflict),
-/// not 412. The examples' store does both.
-/// Read it over the connection the statement used: a second connection
-/// from a pool, taken while the first is held, deadlocks the pool once as
-/// many writes are refused at once as it has connections.
+/// never absent. The store's condition held; send the statement again
+/// (nothing was written), a few times. A refusal still left is answered
+/// 409, "send it again", by
+/// [`ProblemTexts::conflict`](crate::ProblemTexts::conflict), not 412. The
+/// examples' store does both.
+///
 /// [`Written::created`] comes from the statement too: `true` for `Absent`,
 /// `false` for `ETag` and `Exists`, and for `Any` whatever the database
 /// says (`xmax = 0` in PostgreSQL; elsewhere, a write counter column

@@ -201,7 +201,10 @@ impl Expected {
 ///
 /// Map it to the same 412 as a failed precondition with
 /// [`ProblemTexts::conflict`](crate::ProblemTexts::conflict): it carries the
-/// now-current validators so the client can reload and retry.
+/// now-current validators so the client can reload and retry. (A write
+/// without a precondition gets 404 for a target that is gone, and a write
+/// that admitted any existing state gets 409 for one that lost a race; see
+/// [`refused`](Self::refused).)
 ///
 /// What a refusal reports, as a store builds it with
 /// [`refused`](Self::refused):
@@ -232,9 +235,10 @@ pub struct Conflict {
     // is gone refuses it, and that is a 404, not a failed condition.
     unconditional: bool,
     // The write admitted any state of an existing target (`Expected::Any`
-    // or `Exists`). Refused while one exists, it lost a race that no
-    // condition decided (see `lost_race`).
-    any_state: bool,
+    // or `Exists`) and was refused while one exists: it lost a race that
+    // no condition decided (see `lost_race`). Never set for a target that
+    // is gone, so that such a refusal equals `Conflict::gone()`.
+    lost_race: bool,
 }
 
 impl Conflict {
@@ -245,7 +249,7 @@ impl Conflict {
             current: Some(Validators::of(current)),
             exists: false,
             unconditional: false,
-            any_state: false,
+            lost_race: false,
         }
     }
 
@@ -264,7 +268,7 @@ impl Conflict {
             current: None,
             exists: false,
             unconditional: false,
-            any_state: false,
+            lost_race: false,
         }
     }
 
@@ -298,7 +302,9 @@ impl Conflict {
     /// that no condition decided (a SQL statement that waited for a row
     /// another transaction deleted and re-created), and is answered 409,
     /// "send it again", as [`ProblemTexts::conflict`](crate::ProblemTexts::conflict)
-    /// says.
+    /// says. So such a refusal does not equal [`moved`](Self::moved) of
+    /// the same state, while one under `Exists` of a target that is gone
+    /// still equals [`gone`](Self::gone).
     ///
     /// ```
     /// use ifmatch::{Conflict, ETag, Expected};
@@ -316,7 +322,8 @@ impl Conflict {
         let mut conflict = Self::from_current(current);
         conflict.exists = *expected == Expected::Absent;
         conflict.unconditional = *expected == Expected::Any;
-        conflict.any_state = matches!(expected, Expected::Any | Expected::Exists);
+        conflict.lost_race =
+            current.is_some() && matches!(expected, Expected::Any | Expected::Exists);
         conflict
     }
 
@@ -330,19 +337,19 @@ impl Conflict {
             current: None,
             exists: false,
             unconditional: true,
-            any_state: false,
+            lost_race: false,
         }
     }
 
     /// Whether a write that admitted any existing state ([`Expected::Any`]
-    /// or [`Expected::Exists`]) was refused while the target exists. No
-    /// condition can have failed (the request sent none, or `If-Match: *`,
-    /// which the target meets): an atomic store refuses such a write only
-    /// if it lost a race, such as a SQL statement that waited for a row
-    /// another transaction deleted and re-created. Nothing was written, and
-    /// the same request may be sent again: 409, not 412.
+    /// or [`Expected::Exists`]) was refused while the target exists. The
+    /// store's condition (none, or that the target exists) held: an atomic
+    /// store refuses such a write only if it lost a race, such as a SQL
+    /// statement that waited for a row another transaction deleted and
+    /// re-created. Nothing was written, and the same request may be sent
+    /// again (to be evaluated anew): 409, not 412.
     pub(crate) fn lost_race(&self) -> bool {
-        self.any_state && self.current.is_some()
+        self.lost_race
     }
 
     /// Whether a missing target is answered 404: the refused write had no

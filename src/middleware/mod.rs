@@ -19,7 +19,9 @@
 //!   [`ConditionalStore`](crate::ConditionalStore)). If that write reports a
 //!   [`Conflict`], return [`conflict_response`] and the layer answers the
 //!   same 412 a failed precondition gets, with the now-current ETag (404
-//!   for a write without a precondition that found the target gone); if
+//!   for a write without a precondition that found the target gone, 409
+//!   for a write under no precondition or `If-Match: *` that lost a race
+//!   while the target exists); if
 //!   the store itself failed, return [`unconfirmed_response`] for the
 //!   layer's 503 that tells the client the change may or may not have
 //!   been applied ([`unavailable_response`] where nothing can have been
@@ -353,7 +355,8 @@
 //! strong tag that no longer describes them, and the layer's 304 to a
 //! client that accepts gzip would lack the 200's `Vary: accept-encoding`
 //! (`CompressionLayer` leaves an empty 304 alone), which a 304 must carry
-//! ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5)).
+//! ([RFC 9110 §15.4.5](https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5)),
+//! and state the uncompressed length as the 200's.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -740,7 +743,9 @@ impl ResolveError {
 /// [`Conflict`]: [`PreconditionLayer`] replaces it with the same 412
 /// problem response a failed precondition gets, using its configured texts,
 /// with the now-current ETag ([`Gate::conflict`](crate::Gate::conflict):
-/// 404 for a write without a precondition that found the target gone).
+/// 404 for a write without a precondition that found the target gone, 409
+/// for one under no precondition or `If-Match: *` that lost a race while
+/// the target exists).
 ///
 /// The layer recognizes it by its status, 412, and the conflict in its
 /// extensions: a layer in between must keep both, and so must a
