@@ -222,6 +222,8 @@ impl Expected {
 /// let gone = Conflict::refused(&Expected::ETag(current.clone()), None::<&ETag>);
 /// assert_eq!(gone, Conflict::gone());
 /// assert!(gone.is_gone() && gone.current().is_none());
+/// // Under `If-Match: *` too.
+/// assert_eq!(Conflict::refused(&Expected::Exists, None::<&ETag>), Conflict::gone());
 /// // A create (`If-None-Match: *`) found the target there.
 /// let exists = Conflict::refused(&Expected::Absent, Some(&current));
 /// assert!(exists.already_exists() && !exists.is_gone());
