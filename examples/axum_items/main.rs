@@ -19,13 +19,16 @@ mod postgres;
 
 use std::process::ExitCode;
 
+use axum::ServiceExt;
+use axum::extract::Request;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let (args, items, gate) = match cli::start("axum_items").await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let app = axum_app::router(items, gate);
+    let app = axum_app::served(axum_app::router(items, gate));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -37,7 +40,7 @@ async fn main() -> ExitCode {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match axum::serve(listener, app)
+    match axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)
         .await
     {

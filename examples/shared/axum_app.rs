@@ -9,6 +9,7 @@ use std::future::ready;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{Next, from_fn};
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use ifmatch::middleware::{ForwardResolved, PreconditionLayer, Resolved, conflict_response};
 use ifmatch::{Gate, Precondition, Stored};
+use tower::util::MapResponse;
 
 use crate::items::{
     BODY_LIMIT, ContentHead, Item, ItemId, Items, Reply, Unread, refuse_id, refuse_unread,
@@ -164,4 +166,22 @@ pub fn router(items: Items, gate: Gate) -> Router {
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(items)
+}
+
+/// The router as it is served. axum gives a response whose body is empty
+/// `Content-Length: 0` unless it states a length, also a 304, and hyper
+/// sends that on a 304 to a HEAD; RFC 9110 §8.6 allows a 304 only the
+/// length its 200 would have had, and an item's 200 is never empty.
+/// `PreconditionLayer` answers its 304 without seeing the 200, so the
+/// field is dropped here, outside the router, after axum set it.
+pub fn served(router: Router) -> MapResponse<Router, fn(Response) -> Response> {
+    fn no_empty_length_on_304(mut res: Response) -> Response {
+        if res.status() == StatusCode::NOT_MODIFIED
+            && res.headers().get(CONTENT_LENGTH).is_some_and(|v| v == "0")
+        {
+            res.headers_mut().remove(CONTENT_LENGTH);
+        }
+        res
+    }
+    MapResponse::new(router, no_empty_length_on_304)
 }
