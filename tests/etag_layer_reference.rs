@@ -924,15 +924,21 @@ fn model(c: &Case) -> Observed {
             } else {
                 declared
             };
+            let found_short = read_to_end && c.end != End::Error && short;
             let stated = if tagged {
                 Some(len)
-            } else if c.status == StatusCode::OK || whole_206 {
-                match (field, exact) {
-                    (Some(d), Some(e)) if d != e => None,
-                    (d, e) => d.or(e),
-                }
-            } else {
+            } else if found_short || !(c.status == StatusCode::OK || whole_206) {
                 None
+            } else {
+                let measured = match (field, exact) {
+                    (Some(d), Some(e)) if d != e => None,
+                    (d, e) => Some(d.or(e)),
+                };
+                match (measured, whole_range) {
+                    (None, _) => None,
+                    (Some(Some(m)), Some(n)) if m != n => None,
+                    (Some(m), n) => m.or(n),
+                }
             };
             if let Some(n) = stated {
                 h.insert(CONTENT_LENGTH, HeaderValue::from(n));

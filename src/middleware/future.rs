@@ -430,11 +430,22 @@ impl ETagRequest {
         parts: response::Parts,
         body: ResponseBody<B>,
     ) -> Response<ResponseBody<B>> {
+        let length = content_length(&parts, &body);
+        self.pass_untagged_with(parts, body, length)
+    }
+
+    /// [`pass_untagged`](Self::pass_untagged), with the content's length
+    /// for a 304 as the caller knows it.
+    fn pass_untagged_with<B: Body<Data = Bytes>>(
+        &self,
+        parts: response::Parts,
+        body: ResponseBody<B>,
+        length: Option<u64>,
+    ) -> Response<ResponseBody<B>> {
         if self.conditions.is_empty() || !parts.status.is_success() {
             return self.respond(parts, body);
         }
         let etag = parts.headers.get(ETAG).and_then(|v| ETag::try_from(v).ok());
-        let length = content_length(&parts, &body);
         self.conclude(parts, etag, body, length)
     }
 
@@ -607,18 +618,21 @@ where
 
 /// The length of the content of a response the layer did not read to its
 /// end, for its 304: only for a 200 or a 206 of the whole (a part's length
-/// is not the 200's), from its Content-Length and its body's exact size,
-/// and not when the two disagree.
+/// is not the 200's), from its Content-Length and its body's exact size
+/// (and a 206's complete length), and not when they disagree.
 fn content_length<B: Body>(parts: &response::Parts, body: &B) -> Option<u64> {
-    let whole = parts.status == StatusCode::OK
-        || (parts.status == StatusCode::PARTIAL_CONTENT
-            && whole_range_length(&parts.headers).is_some());
-    if !whole {
-        return None;
-    }
-    match (declared_length(&parts.headers), body.size_hint().exact()) {
-        (Some(declared), Some(exact)) if declared != exact => None,
+    let complete = match parts.status {
+        StatusCode::OK => None,
+        StatusCode::PARTIAL_CONTENT => Some(whole_range_length(&parts.headers)?),
+        _ => return None,
+    };
+    let measured = match (declared_length(&parts.headers), body.size_hint().exact()) {
+        (Some(declared), Some(exact)) if declared != exact => return None,
         (declared, exact) => declared.or(exact),
+    };
+    match (measured, complete) {
+        (Some(measured), Some(complete)) if measured != complete => None,
+        (measured, complete) => measured.or(complete),
     }
 }
 
@@ -830,7 +844,8 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
             // (a cache would keep the truncated copy as valid), and its
             // length is not restated: the server frames it by the head and
             // finds it short, as it does without the layer.
-            return request.pass_untagged(parts, body.short());
+            // Its declared length was just found false: a 304 states none.
+            return request.pass_untagged_with(parts, body.short(), None);
         }
         // Any other field (another number, several lines, no number at
         // all) is restated; an absent one stays absent: the body's exact

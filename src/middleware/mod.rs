@@ -53,10 +53,12 @@
 //!   stated when it is known exactly, from a body buffered to its end
 //!   without trailers or from the exact `size_hint` of a body the layer
 //!   does not read (over the limit, an event stream, skipped, with a tag
-//!   of its own, or a status it does not tag). Never on a 1xx, 204 or 304,
-//!   which have no content to measure, nor beside a `Transfer-Encoding`.
-//!   Otherwise (a stream of unknown length, trailers, an error) no length
-//!   is stated. What the layer does not need of the body is dropped
+//!   of its own, or a status it does not tag). Never on a 1xx, 204 or 304
+//!   from the service below, which have no content to measure, nor beside
+//!   a `Transfer-Encoding`. Otherwise (a stream of unknown length,
+//!   trailers, an error) no length is stated. (A 304 the layer answers
+//!   itself states the 200's length when it knows it, trailers or not:
+//!   README, "`Content-Length` on a 304".) What the layer does not need of the body is dropped
 //!   unread: not every server drops a HEAD response's body (hyper's HTTP/2
 //!   server sends it). An error the layer met reading it is still passed
 //!   on. A GET whose `If-Range` is not one valid date (an entity tag,
