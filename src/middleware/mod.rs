@@ -83,9 +83,10 @@
 //! passes it through untouched (streamed, trailers included), and
 //! [`PreconditionLayer`]'s resolver sees no more than that path, as the
 //! resource is named inside the message. The layer lets the call through
-//! unevaluated when the resolver finds nothing; when it refuses one (POST
-//! made to require a precondition, or `if-match` metadata against a target
-//! the resolver reports), its 412 or 428 is no gRPC answer, and tonic's
+//! unevaluated when the resolver finds nothing; when it refuses one (a
+//! call without a precondition, POST made to require one, or `if-match`
+//! metadata, in either case against a target the resolver reports), its
+//! 412 or 428 is no gRPC answer, and tonic's
 //! client reports `Code::Internal` without the problem body. Check a gRPC
 //! method's preconditions inside it with [`Gate`](crate::Gate): tonic's
 //! `MetadataMap` is `AsRef<http::HeaderMap>`, so `if-match` metadata is
