@@ -429,18 +429,7 @@ impl ETagRequest {
         &self,
         parts: response::Parts,
         body: ResponseBody<B>,
-    ) -> Response<ResponseBody<B>> {
-        let length = content_length(&parts, &body);
-        self.pass_untagged_with(parts, body, length)
-    }
-
-    /// [`pass_untagged`](Self::pass_untagged), with the content's length
-    /// for a 304 as the caller knows it.
-    fn pass_untagged_with<B: Body<Data = Bytes>>(
-        &self,
-        parts: response::Parts,
-        body: ResponseBody<B>,
-        length: Option<u64>,
+        length: Length,
     ) -> Response<ResponseBody<B>> {
         if self.conditions.is_empty() || !parts.status.is_success() {
             return self.respond(parts, body);
@@ -451,14 +440,14 @@ impl ETagRequest {
 
     /// Evaluates the request's conditions against the response's validators
     /// (`etag`, and its Last-Modified) and turns the response into a 304 or
-    /// 412 when they say so. `length` is that of the representation's
-    /// content, when it is known, for a 304 to state.
+    /// 412 when they say so. `length` says what a 304 may state as the
+    /// length of the content.
     fn conclude<B: Body<Data = Bytes>>(
         &self,
         mut parts: response::Parts,
         etag: Option<ETag>,
         body: ResponseBody<B>,
-        length: Option<u64>,
+        length: Length,
     ) -> Response<ResponseBody<B>> {
         if self.conditions.is_empty() {
             return self.respond(parts, body);
@@ -485,6 +474,11 @@ impl ETagRequest {
             .evaluate(&self.method, &self.conditions, Some(&current), now);
         match eval.outcome() {
             Outcome::NotModified => {
+                let length = match length {
+                    Length::Read(len) => Some(len),
+                    Length::FoundShort => None,
+                    Length::Unread => content_length(&parts, &body),
+                };
                 parts.status = StatusCode::NOT_MODIFIED;
                 // The response's own Last-Modified stays as written, as
                 // it was compared: only the tag is set from `current`.
@@ -557,7 +551,8 @@ where
                     let whole = parts.status == StatusCode::OK || ranged.is_some();
                     if !whole {
                         this.state.set(ETagState::Done);
-                        let res = request.pass_untagged(parts, ResponseBody::inner(body));
+                        let res =
+                            request.pass_untagged(parts, ResponseBody::inner(body), Length::Unread);
                         return Poll::Ready(Ok(res));
                     }
                     // A tag set by the handler is kept, not re-hashed; the
@@ -566,8 +561,8 @@ where
                         this.state.set(ETagState::Done);
                         let tag = ETag::try_from(value).ok();
                         // Not a tag: evaluated as a 200 without one.
-                        let length = content_length(&parts, &body);
-                        let res = request.conclude(parts, tag, ResponseBody::inner(body), length);
+                        let body = ResponseBody::inner(body);
+                        let res = request.conclude(parts, tag, body, Length::Unread);
                         return Poll::Ready(Ok(res));
                     }
                     // An event stream does not end: buffering it would
@@ -577,7 +572,8 @@ where
                     let skip = request.config.skip_when.as_ref();
                     if is_event_stream(&parts.headers) || skip.is_some_and(|skip| skip(&parts)) {
                         this.state.set(ETagState::Done);
-                        let res = request.pass_untagged(parts, ResponseBody::inner(body));
+                        let res =
+                            request.pass_untagged(parts, ResponseBody::inner(body), Length::Unread);
                         return Poll::Ready(Ok(res));
                     }
                     let limit = request.config.limit;
@@ -585,7 +581,8 @@ where
                     if hint.lower() > limit as u64 {
                         // Known to be too large: stream it untouched.
                         this.state.set(ETagState::Done);
-                        let res = request.pass_untagged(parts, ResponseBody::inner(body));
+                        let res =
+                            request.pass_untagged(parts, ResponseBody::inner(body), Length::Unread);
                         return Poll::Ready(Ok(res));
                     }
                     this.state.set(ETagState::Buffering {
@@ -614,6 +611,19 @@ where
             }
         }
     }
+}
+
+/// What the layer knows of the length of a response's content, for the 304
+/// it may answer in its place. Measured only when that 304 is answered.
+#[derive(Clone, Copy)]
+enum Length {
+    /// Read to its end: this many bytes, trailers or not.
+    Read(u64),
+    /// Read to its end and shorter than its `Content-Length`: that field
+    /// was found false, and a 304 states none.
+    FoundShort,
+    /// Not read to its end: as the response states it ([`content_length`]).
+    Unread,
 }
 
 /// The length of the content of a response the layer did not read to its
@@ -844,8 +854,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
             // (a cache would keep the truncated copy as valid), and its
             // length is not restated: the server frames it by the head and
             // finds it short, as it does without the layer.
-            // Its declared length was just found false: a 304 states none.
-            return request.pass_untagged_with(parts, body.short(), None);
+            return request.pass_untagged(parts, body.short(), Length::FoundShort);
         }
         // Any other field (another number, several lines, no number at
         // all) is restated; an absent one stays absent: the body's exact
@@ -855,11 +864,10 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         }
         let Some(etag) = etag else {
             // More than the whole its 206 names: not tagged.
-            return request.pass_untagged(parts, body);
+            return request.pass_untagged(parts, body, Length::Unread);
         };
         parts.headers.insert(ETAG, etag.to_header_value());
-        // Read to its end: `len` is the content's length, trailers or not.
-        request.conclude(parts, Some(etag), body, Some(len))
+        request.conclude(parts, Some(etag), body, Length::Read(len))
     }
 
     /// Keeps a data frame (within the limit): the first one, and any of
@@ -929,7 +937,7 @@ impl<B: Body<Data = Bytes>> Buffering<B> {
         body: ResponseBody<B>,
     ) -> Response<ResponseBody<B>> {
         match self.parts.take() {
-            Some(parts) => request.pass_untagged(parts, body),
+            Some(parts) => request.pass_untagged(parts, body, Length::Unread),
             None => panic!("ETagFuture polled after completion"),
         }
     }
