@@ -344,115 +344,86 @@ pub struct ProblemTexts {
 impl Default for ProblemTexts {
     fn default() -> Self {
         Self {
-            changed: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.412"),
-                title: Cow::Borrowed("This item was changed since you loaded it"),
-                detail: Cow::Borrowed(
-                    "This item was changed after you loaded it (by someone else, or by an \
-                     earlier request of yours), so this change was not applied. Load the current \
-                     version (ETag {etag}), reapply your change if it is still needed, and send \
-                     it again with If-Match: {etag}.",
-                ),
-                untagged_detail: Some(Cow::Borrowed(UNTAGGED_CHANGED)),
-            },
-            unmatchable: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#field.if-match"),
-                title: Cow::Borrowed("The If-Match header cannot match any version"),
-                detail: Cow::Borrowed(
-                    "Your If-Match header names no version a change can be checked against: it \
-                     is empty, it is not a valid list of entity-tags, or its tags are all weak \
-                     (W/\"...\"), which a change is never compared with. Nothing was changed. The current \
-                     version has ETag {etag}. If that is the version you loaded, send If-Match: \
-                     {etag}, with the double quotes and without W/ (a proxy that compresses \
-                     responses may have added W/ to the ETag you were given); otherwise load it \
-                     again and reapply your change.",
-                ),
-                untagged_detail: Some(Cow::Borrowed(UNTAGGED_UNMATCHABLE)),
-            },
-            gone: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1"),
-                title: Cow::Borrowed("This item no longer exists"),
-                detail: Cow::Borrowed(
-                    "This item does not exist: it may have been deleted after you loaded it, so \
-                     your change was not applied. Reload it to see its current state. Someone \
-                     may have deleted it on purpose; only if it must exist again, create it \
-                     anew with a PUT that sends If-None-Match: * instead of If-Match.",
-                ),
-                untagged_detail: None,
-            },
-            exists: ProblemText {
-                type_uri: Cow::Borrowed(
-                    "https://www.rfc-editor.org/rfc/rfc9110#field.if-none-match",
-                ),
-                title: Cow::Borrowed("This item already exists"),
-                detail: Cow::Borrowed(
-                    "Your request asked to act only if this item did not exist, or was at none \
-                     of the versions it named, but it exists at ETag {etag}, so nothing was \
-                     changed. To change it, load the current version, reapply your change, and \
-                     send it with If-Match: {etag}.",
-                ),
-                untagged_detail: Some(Cow::Borrowed(UNTAGGED_EXISTS)),
-            },
-            required: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc6585#section-3"),
-                title: Cow::Borrowed("This request must be conditional"),
-                detail: Cow::Borrowed(
-                    "To make sure you do not overwrite someone else's change, this server only \
-                     accepts changes that say which version they apply to. Load the item with \
-                     GET, and send your request again with an If-Match header that holds the \
-                     ETag header of that response (a date in If-Unmodified-Since is not precise \
-                     enough). Only a PUT that creates an item which does not exist yet sends \
-                     If-None-Match: * instead.",
-                ),
-                untagged_detail: None,
-            },
-            malformed: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.400"),
-                title: Cow::Borrowed("Malformed conditional header"),
-                detail: Cow::Borrowed(
-                    "The {field} header is not a valid list of entity-tags. Send the ETag exactly \
-                     as the server gave it, including the double quotes (for example \
-                     {field}: \"v42\"), separate several tags with commas, or send * alone.",
-                ),
-                untagged_detail: None,
-            },
-            unavailable: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.503"),
-                title: Cow::Borrowed("Storage unavailable"),
-                detail: Cow::Borrowed(
-                    "The storage could not complete this request, so nothing was changed. Try \
-                     again in a moment.",
-                ),
-                untagged_detail: None,
-            },
-            unconfirmed: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2"),
-                title: Cow::Borrowed("Change not confirmed"),
-                detail: Cow::Borrowed(
-                    "The storage did not confirm this change, so it may or may not have been \
-                     applied. Load the item to see whether it was, and its current ETag, before \
-                     you send the change again.",
-                ),
-                untagged_detail: None,
-            },
-            not_found: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc9110#status.404"),
-                title: Cow::Borrowed("Not Found"),
-                detail: Cow::Borrowed(
-                    "There is no item here: it does not exist, or it was deleted. Nothing was \
-                     changed.",
-                ),
-                untagged_detail: None,
-            },
-            busy: ProblemText {
-                type_uri: Cow::Borrowed("https://www.rfc-editor.org/rfc/rfc5789#section-2.2"),
-                title: Cow::Borrowed("This item kept changing"),
-                detail: Cow::Borrowed(
-                    "Others changed this item while your change was being saved, so it was \
-                     not saved. Nothing was changed. Send your request again.",
-                ),
-                untagged_detail: None,
-            },
+            changed: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc9110#status.412",
+                "This item was changed since you loaded it",
+                "This item was changed after you loaded it (by someone else, or by an \
+                 earlier request of yours), so this change was not applied. Load the current \
+                 version (ETag {etag}), reapply your change if it is still needed, and send \
+                 it again with If-Match: {etag}.",
+            )
+            .with_untagged_detail(UNTAGGED_CHANGED),
+            unmatchable: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc9110#field.if-match",
+                "The If-Match header cannot match any version",
+                "Your If-Match header names no version a change can be checked against: it \
+                 is empty, it is not a valid list of entity-tags, or its tags are all weak \
+                 (W/\"...\"), which a change is never compared with. Nothing was changed. The current \
+                 version has ETag {etag}. If that is the version you loaded, send If-Match: \
+                 {etag}, with the double quotes and without W/ (a proxy that compresses \
+                 responses may have added W/ to the ETag you were given); otherwise load it \
+                 again and reapply your change.",
+            )
+            .with_untagged_detail(UNTAGGED_UNMATCHABLE),
+            gone: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1",
+                "This item no longer exists",
+                "This item does not exist: it may have been deleted after you loaded it, so \
+                 your change was not applied. Reload it to see its current state. Someone \
+                 may have deleted it on purpose; only if it must exist again, create it \
+                 anew with a PUT that sends If-None-Match: * instead of If-Match.",
+            ),
+            exists: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc9110#field.if-none-match",
+                "This item already exists",
+                "Your request asked to act only if this item did not exist, or was at none \
+                 of the versions it named, but it exists at ETag {etag}, so nothing was \
+                 changed. To change it, load the current version, reapply your change, and \
+                 send it with If-Match: {etag}.",
+            )
+            .with_untagged_detail(UNTAGGED_EXISTS),
+            required: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc6585#section-3",
+                "This request must be conditional",
+                "To make sure you do not overwrite someone else's change, this server only \
+                 accepts changes that say which version they apply to. Load the item with \
+                 GET, and send your request again with an If-Match header that holds the \
+                 ETag header of that response (a date in If-Unmodified-Since is not precise \
+                 enough). Only a PUT that creates an item which does not exist yet sends \
+                 If-None-Match: * instead.",
+            ),
+            malformed: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc9110#status.400",
+                "Malformed conditional header",
+                "The {field} header is not a valid list of entity-tags. Send the ETag exactly \
+                 as the server gave it, including the double quotes (for example \
+                 {field}: \"v42\"), separate several tags with commas, or send * alone.",
+            ),
+            unavailable: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc9110#status.503",
+                "Storage unavailable",
+                "The storage could not complete this request, so nothing was changed. Try \
+                 again in a moment.",
+            ),
+            unconfirmed: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2",
+                "Change not confirmed",
+                "The storage did not confirm this change, so it may or may not have been \
+                 applied. Load the item to see whether it was, and its current ETag, before \
+                 you send the change again.",
+            ),
+            not_found: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc9110#status.404",
+                "Not Found",
+                "There is no item here: it does not exist, or it was deleted. Nothing was \
+                 changed.",
+            ),
+            busy: ProblemText::new(
+                "https://www.rfc-editor.org/rfc/rfc5789#section-2.2",
+                "This item kept changing",
+                "Others changed this item while your change was being saved, so it was \
+                 not saved. Nothing was changed. Send your request again.",
+            ),
             default_changed: true,
         }
     }
